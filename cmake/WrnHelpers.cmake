@@ -1,0 +1,50 @@
+# Helpers shared by the library layers, the tool and the tests.
+
+# Warnings for our own code only.
+function(wrn_warnings target)
+  target_compile_options(${target} PRIVATE -Wall -Wextra -Wno-unused-parameter)
+endfunction()
+
+# Every target that includes LibTorch reuses one precompiled header: parsing
+# <torch/torch.h> costs ~25 s per translation unit on two cores.
+function(wrn_use_pch target)
+  if(WRN_USE_PCH)
+    target_precompile_headers(${target} REUSE_FROM wrn_pch)
+  endif()
+endfunction()
+
+# wrn_add_layer(NAME DEPS <targets>...): a static library from src/wrn/NAME/*.cpp.
+function(wrn_add_layer name)
+  cmake_parse_arguments(ARG "" "" "DEPS" ${ARGN})
+  file(GLOB sources CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/src/wrn/${name}/*.cpp)
+  if(NOT sources)  # a layer with headers only
+    add_library(wrn_${name} INTERFACE)
+    target_include_directories(wrn_${name} INTERFACE ${PROJECT_SOURCE_DIR}/src)
+    target_link_libraries(wrn_${name} INTERFACE ${ARG_DEPS})
+    return()
+  endif()
+  add_library(wrn_${name} STATIC ${sources})
+  target_include_directories(wrn_${name} PUBLIC ${PROJECT_SOURCE_DIR}/src)
+  target_link_libraries(wrn_${name} PUBLIC ${ARG_DEPS})
+  wrn_warnings(wrn_${name})
+  wrn_use_pch(wrn_${name})
+endfunction()
+
+# wrn_add_test(NAME LABELS <labels> SOURCES <files> DEPS <targets>): one GoogleTest
+# executable whose tests are registered with CTest under the given labels.
+function(wrn_add_test name)
+  cmake_parse_arguments(ARG "" "TIMEOUT" "LABELS;SOURCES;DEPS" ${ARGN})
+  add_executable(${name} ${ARG_SOURCES})
+  target_link_libraries(${name} PRIVATE ${ARG_DEPS} GTest::gtest GTest::gtest_main)
+  target_compile_definitions(${name} PRIVATE
+    WRN_SOURCE_DIR="${PROJECT_SOURCE_DIR}"
+    WRN_TOOL_PATH="$<TARGET_FILE:wrn>")
+  wrn_warnings(${name})
+  wrn_use_pch(${name})
+  if(NOT ARG_TIMEOUT)
+    set(ARG_TIMEOUT 600)
+  endif()
+  gtest_discover_tests(${name}
+    PROPERTIES LABELS "${ARG_LABELS}" TIMEOUT ${ARG_TIMEOUT}
+    DISCOVERY_TIMEOUT 120)
+endfunction()

@@ -1,0 +1,43 @@
+// Labelled image sets held in memory as one uint8 tensor.
+//
+// Contract: images are uint8 [N, C, H, W] (contiguous, CPU unless moved), labels int64 [N]
+// with values in [0, classes). Readers validate magic numbers, sizes and counts and throw
+// wrn::FileError naming the file and what was expected on a missing, truncated, corrupt or
+// mismatched file: never a crash, never silent garbage.
+#pragma once
+
+#include <torch/types.h>
+
+#include <string>
+#include <vector>
+
+namespace wrn::data {
+
+struct Dataset {
+  std::string name;                      // "fashion-mnist", "cifar10", "folder:/path", ...
+  torch::Tensor images;                  // uint8 [N, C, H, W]
+  torch::Tensor labels;                  // int64 [N]
+  std::vector<std::string> class_names;  // size == number of classes
+
+  int64_t size() const { return images.defined() ? images.size(0) : 0; }
+  int64_t num_classes() const { return static_cast<int64_t>(class_names.size()); }
+  // Moves images and labels (e.g. to CUDA, to keep the whole set on the GPU).
+  Dataset to(const torch::Device& device) const;
+  // The rows `indices` (int64 tensor) of this set.
+  Dataset subset(const torch::Tensor& indices) const;
+};
+
+// The data set kinds `wrn` reads: "fashion-mnist", "mnist", "cifar10", "cifar100",
+// "cifar100-coarse", "svhn", "folder".
+std::vector<std::string> dataset_kinds();
+
+// Where a kind's files are looked for when no --data dir is given
+// (fashion-mnist: /usr/share/datasets/fashion-mnist, the Debian package's location).
+std::string default_data_dir(const std::string& kind);
+
+// Loads one split: "train", "test" (for SVHN also "extra" and "train+extra"; for image
+// folders "train" and "val" sub-folders, with "test" meaning "val").
+// Throws wrn::ConfigError for an unknown kind/split, wrn::FileError for bad files.
+Dataset load_split(const std::string& kind, const std::string& dir, const std::string& split);
+
+}  // namespace wrn::data

@@ -1,0 +1,126 @@
+#include "wrn/models/preact_resnet.h"
+
+#include <torch/nn/functional/activation.h>
+#include <torch/nn/functional/pooling.h>
+#include <torch/nn/modules/container/modulelist.h>
+
+#include "wrn/core/error.h"
+#include "wrn/models/shortcut.h"
+
+namespace wrn::models {
+namespace F = torch::nn::functional;
+
+PreActBlockImpl::PreActBlockImpl(const PreActResNetOptions& options, int64_t in_channels, int64_t planes,
+                                 int64_t stride)
+    : in_channels_(in_channels), stride_(stride) {
+  struct ConvSpec {
+    int64_t in, out, kernel, stride;
+  };
+  std::vector<ConvSpec> specs;
+  if (options.block() == BlockKind::Basic) {
+    out_channels_ = planes;
+    specs = {{in_channels, planes, 3, stride}, {planes, planes, 3, 1}};
+  } else {
+    out_channels_ = planes * 4;
+    specs = {{in_channels, planes, 1, 1}, {planes, planes, 3, stride}, {planes, out_channels_, 1, 1}};
+  }
+  for (size_t i = 0; i < specs.size(); ++i) {
+    const auto& s = specs[i];
+    auto bn = register_module("bn" + std::to_string(i + 1), make_bn(s.in));
+    auto conv = register_module("conv" + std::to_string(i + 1), make_conv(s.in, s.out, s.kernel, s.stride));
+    init_bn(bn, options.init());
+    init_conv(conv, options.init());
+    bns_.push_back(bn);
+    convs_.push_back(conv);
+  }
+  if (options.init().zero_init_residual) zero_bn_gamma(bns_.back());
+  if (stride != 1 || in_channels != out_channels_) {
+    if (options.shortcut() == ShortcutType::A) {
+      zero_pad_ = true;
+    } else {
+      shortcut_ = register_module("shortcut", make_conv(in_channels, out_channels_, 1, stride));
+      init_conv(shortcut_, options.init());
+    }
+  }
+}
+
+torch::Tensor PreActBlockImpl::forward(const torch::Tensor& x) {
+  torch::Tensor activated = F::relu(bns_[0]->forward(x));
+  torch::Tensor s = shortcut_ ? shortcut_->forward(activated)
+                    : zero_pad_ ? zero_pad_shortcut(activated, out_channels_, stride_)
+                                : x;
+  torch::Tensor h = convs_[0]->forward(activated);
+  for (size_t i = 1; i < convs_.size(); ++i) h = convs_[i]->forward(F::relu(bns_[i]->forward(h)));
+  return h + s;
+}
+
+PreActResNetImpl::PreActResNetImpl(const PreActResNetOptions& options) : options_(options) {
+  const auto& o = options;
+  WRN_CHECK(!o.layers().empty() && o.layers().size() == o.planes().size(),
+            "PreActResNet: layers ({} stages) and planes ({} stages) must list the same, non-zero number of stages",
+            o.layers().size(), o.planes().size());
+  for (auto n : o.layers()) WRN_CHECK(n >= 1, "PreActResNet: every stage needs at least one block, got {}", n);
+  WRN_CHECK(o.num_classes() >= 1, "PreActResNet: classes must be at least 1, got {}", o.num_classes());
+  WRN_CHECK(o.in_channels() >= 1, "PreActResNet: input channels must be at least 1, got {}", o.in_channels());
+  WRN_CHECK(o.shortcut() != ShortcutType::C, "PreActResNet: shortcut must be A (zero padding) or B (projection)");
+
+  const bool imagenet = o.stem() == Stem::ImageNet;
+  const int64_t stem_width = imagenet ? 64 : o.stem_width();
+  conv1_ = register_module("conv1", imagenet ? make_conv(o.in_channels(), stem_width, 7, 2)
+                                             : make_conv(o.in_channels(), stem_width, 3, 1));
+  init_conv(conv1_, o.init());
+  if (imagenet) {
+    bn1_ = register_module("bn1", make_bn(stem_width));
+    init_bn(bn1_, o.init());
+  }
+  int64_t channels = stem_width;
+  for (size_t s = 0; s < o.layers().size(); ++s) {
+    torch::nn::ModuleList list;
+    std::vector<PreActBlock> blocks;
+    for (int64_t b = 0; b < o.layers()[s]; ++b) {
+      PreActBlock block(o, channels, o.planes()[s], (s > 0 && b == 0) ? 2 : 1);
+      channels = block->out_channels();
+      list->push_back(block);
+      blocks.push_back(block);
+    }
+    register_module("layer" + std::to_string(s + 1), list);
+    stages_.push_back(blocks);
+  }
+  if (o.final_bn()) {
+    final_bn_ = register_module("final_bn", make_bn(channels));
+    init_bn(final_bn_, o.init());
+  }
+  fc_ = register_module("fc", torch::nn::Linear(channels, o.num_classes()));
+  init_linear(fc_);
+}
+
+torch::Tensor PreActResNetImpl::forward_stages(const torch::Tensor& x, std::vector<StageOutput>* stages) {
+  torch::Tensor h = conv1_->forward(x);
+  if (bn1_) {
+    h = F::max_pool2d(F::relu(bn1_->forward(h)), F::MaxPool2dFuncOptions(3).stride(2).padding(1));
+  } else if (options_.stem_relu()) {
+    h = F::relu(h);
+  }
+  if (stages) stages->push_back({"stem", h});
+  for (size_t s = 0; s < stages_.size(); ++s) {
+    for (auto& block : stages_[s]) h = block->forward(h);
+    if (stages) stages->push_back({"layer" + std::to_string(s + 1), h});
+  }
+  h = F::relu(final_bn_ ? final_bn_->forward(h) : h);
+  h = F::adaptive_avg_pool2d(h, F::AdaptiveAvgPool2dFuncOptions(1)).flatten(1);
+  if (stages) stages->push_back({"pool", h});
+  h = fc_->forward(h);
+  if (stages) stages->push_back({"fc", h});
+  return h;
+}
+
+void PreActResNetImpl::reset_classifier(int64_t classes) {
+  WRN_CHECK(classes >= 1, "classes must be at least 1, got {}", classes);
+  auto device = fc_->weight.device();
+  fc_ = replace_module("fc", torch::nn::Linear(fc_->options.in_features(), classes));
+  init_linear(fc_);
+  fc_->to(device);
+  options_.num_classes(classes);
+}
+
+}  // namespace wrn::models

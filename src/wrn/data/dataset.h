@@ -27,6 +27,23 @@ struct Dataset {
   Dataset subset(const torch::Tensor& indices) const;
 };
 
+// How an image folder is loaded into the fixed-size uint8 store.
+struct ImageFolderOptions {
+  // Stored image size; 0 and 0: the size of the first image (by sorted path) of the split.
+  int64_t height = 0;
+  int64_t width = 0;
+  // true: scale to cover height x width keeping the aspect ratio, then center crop;
+  // false: stretch to height x width.
+  bool keep_aspect = true;
+  // 0: 1 when every image is grey, else 3 (grey images replicated); or 1 / 3 explicitly.
+  int64_t channels = 0;
+  // Decoding threads; 0: all hardware threads.
+  int threads = 0;
+  // The label order when non-empty (so "val" uses the "train" classes); every sub-folder
+  // must be one of them. Empty: the sorted sub-folder names.
+  std::vector<std::string> class_names;
+};
+
 // The data set kinds `wrn` reads: "fashion-mnist", "mnist", "cifar10", "cifar100",
 // "cifar100-coarse", "svhn", "folder".
 std::vector<std::string> dataset_kinds();
@@ -39,5 +56,9 @@ std::string default_data_dir(const std::string& kind);
 // folders "train" and "val" sub-folders, with "test" meaning "val").
 // Throws wrn::ConfigError for an unknown kind/split, wrn::FileError for bad files.
 Dataset load_split(const std::string& kind, const std::string& dir, const std::string& split);
+// The same, with the options for kind "folder" (ignored by the other kinds). For "val"/"test"
+// with no class_names given, the class order comes from the "train" sub-folder when it exists.
+Dataset load_split(const std::string& kind, const std::string& dir, const std::string& split,
+                   const ImageFolderOptions& folder_options);
 
 }  // namespace wrn::data

@@ -8,7 +8,7 @@ CMAKE_ARGS ?=
 DEB_PACKAGES := build-essential cmake pkg-config ccache \
   libtorch-dev libgtest-dev libgmock-dev libbenchmark-dev \
   libcli11-dev nlohmann-json3-dev libyaml-cpp-dev libfmt-dev \
-  zlib1g-dev libpng-dev libjpeg-dev libcurl4-openssl-dev libarchive-dev libmatio-dev \
+  zlib1g-dev libpng-dev libjpeg-dev libcurl4-openssl-dev libarchive-dev libmatio-dev libssl-dev \
   dataset-fashion-mnist
 
 .PHONY: all deps build test test-all demo bench clean help format

@@ -2,6 +2,7 @@
 
 #include "wrn/core/error.h"
 #include "wrn/core/text.h"
+#include "wrn/models/init.h"
 
 namespace wrn::models {
 
@@ -17,6 +18,14 @@ InputShape InputShape::parse(const std::string& text, const std::string& what) {
   WRN_CHECK(s.channels > 0 && s.height > 0 && s.width > 0, "{}: every dimension must be positive, got '{}'",
             what, text);
   return s;
+}
+
+torch::nn::Linear ClassifierImpl::replace_classifier(const torch::nn::Linear& old, int64_t classes) {
+  WRN_CHECK(classes >= 1, "classes must be at least 1, got {}", classes);
+  auto fc = replace_module("fc", torch::nn::Linear(old->options.in_features(), classes));
+  init_linear(fc);
+  fc->to(old->weight.device());
+  return fc;
 }
 
 }  // namespace wrn::models

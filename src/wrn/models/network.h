@@ -8,6 +8,7 @@
 #pragma once
 
 #include <torch/nn/module.h>
+#include <torch/nn/modules/linear.h>
 
 #include <cstdint>
 #include <memory>
@@ -53,6 +54,11 @@ class ClassifierImpl : public torch::nn::Module {
   // Replaces the final linear layer by a freshly initialized one with `classes` outputs
   // (fine-tuning on a new label set keeps every other weight).
   virtual void reset_classifier(int64_t classes) = 0;
+
+ protected:
+  // Registers a fresh classifier named "fc" in place of `old` (same device, bias 0) and
+  // returns it; the shared body of reset_classifier.
+  torch::nn::Linear replace_classifier(const torch::nn::Linear& old, int64_t classes);
 };
 
 using Classifier = std::shared_ptr<ClassifierImpl>;

@@ -115,11 +115,7 @@ torch::Tensor PreActResNetImpl::forward_stages(const torch::Tensor& x, std::vect
 }
 
 void PreActResNetImpl::reset_classifier(int64_t classes) {
-  WRN_CHECK(classes >= 1, "classes must be at least 1, got {}", classes);
-  auto device = fc_->weight.device();
-  fc_ = replace_module("fc", torch::nn::Linear(fc_->options.in_features(), classes));
-  init_linear(fc_);
-  fc_->to(device);
+  fc_ = replace_classifier(fc_, classes);
   options_.num_classes(classes);
 }
 

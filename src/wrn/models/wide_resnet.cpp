@@ -118,11 +118,7 @@ torch::Tensor WideResNetImpl::forward_stages(const torch::Tensor& x, std::vector
 }
 
 void WideResNetImpl::reset_classifier(int64_t classes) {
-  WRN_CHECK(classes >= 1, "classes must be at least 1, got {}", classes);
-  auto device = fc_->weight.device();
-  fc_ = replace_module("fc", torch::nn::Linear(fc_->options.in_features(), classes));
-  init_linear(fc_);
-  fc_->to(device);
+  fc_ = replace_classifier(fc_, classes);
   options_.num_classes(classes);
 }
 

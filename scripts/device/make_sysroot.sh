@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Developer-run, here (Debian bookworm): packs the Debian libraries the build needs besides
+# LibTorch into .carry/sysroot, for a CUDA build on a lent GPU machine that has PyTorch (and
+# its CUDA LibTorch) but no package registry. Headers and CMake files come from the -dev
+# packages; run-time libraries from the closure of what build/wrn links (ldd), minus glibc,
+# the C++ runtime and LibTorch's own libraries, which that machine has.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+root=.carry/sysroot
+rm -rf .carry/debs "$root" && mkdir -p .carry/debs "$root"
+dev_packages="libfmt-dev nlohmann-json3-dev libyaml-cpp-dev libcli11-dev libpng-dev libjpeg62-turbo-dev zlib1g-dev
+  libmatio-dev libcurl4-openssl-dev libarchive-dev libssl-dev libgtest-dev libgmock-dev libbenchmark-dev"
+(cd .carry/debs && apt-get download $dev_packages >/dev/null)
+for deb in .carry/debs/*.deb; do dpkg -x "$deb" "$root"; done
+lib="$root/usr/lib/x86_64-linux-gnu"
+mkdir -p "$lib"
+skip='libc\.so|libm\.so|libdl\.so|libpthread|librt\.so|ld-linux|libstdc\+\+|libgcc_s|libtorch|libc10|libgomp|libdnnl|libsleef|libcaffe2|libshm'
+ldd build/wrn | awk '/=>/ {print $3}' | grep -Ev "$skip" | while read -r so; do cp -L "$so" "$lib/"; done
+# Make the -dev symlinks resolve inside the sysroot.
+find "$root" -xtype l | while read -r link; do
+  target=$(readlink "$link"); base=$(basename "$target")
+  [ -e "$lib/$base" ] && ln -sf "$base" "$link"
+done
+rm -rf "$root/usr/share/doc" "$root/usr/share/man" .carry/debs
+du -sh "$root"

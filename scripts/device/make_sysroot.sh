@@ -2,8 +2,8 @@
 # Developer-run, here (Debian bookworm): packs the Debian libraries the build needs besides
 # LibTorch into .carry/sysroot, for a CUDA build on a lent GPU machine that has PyTorch (and
 # its CUDA LibTorch) but no package registry. Headers and CMake files come from the -dev
-# packages; run-time libraries from the closure of what build/wrn links (ldd), minus glibc,
-# the C++ runtime and LibTorch's own libraries, which that machine has.
+# packages; run-time libraries are this machine's, with their closure (ldd), minus glibc, the
+# C++ runtime and LibTorch's own libraries, which that machine has.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=.carry/sysroot
@@ -14,12 +14,19 @@ dev_packages="libfmt-dev nlohmann-json3-dev libyaml-cpp-dev libcli11-dev libpng-
 for deb in .carry/debs/*.deb; do dpkg -x "$deb" "$root"; done
 lib="$root/usr/lib/x86_64-linux-gnu"
 mkdir -p "$lib"
-skip='libc\.so|libm\.so|libdl\.so|libpthread|librt\.so|ld-linux|libstdc\+\+|libgcc_s|libtorch|libc10|libgomp|libdnnl|libsleef|libcaffe2|libshm'
-ldd build/wrn | awk '/=>/ {print $3}' | grep -Ev "$skip" | while read -r so; do cp -L "$so" "$lib/"; done
+skip='libc\.so|libm\.so|libdl\.so|libpthread|librt\.so|ld-linux|libstdc\+\+|libgcc_s|libtorch|libc10|libgomp|libdnnl|libsleef|libcaffe2|libshm|libicu|libxml2'
+# Each -dev package's library symlink names its run-time library: copy that from this
+# machine, with its own closure.
+find "$root" -xtype l -name '*.so' | while read -r link; do
+  so="/usr/lib/x86_64-linux-gnu/$(basename "$(readlink "$link")")"
+  if [ ! -e "$so" ]; then continue; fi
+  { echo "$so"; ldd "$so" | awk '/=>/ {print $3}'; } | grep -Ev "$skip" | while read -r f; do cp -L "$f" "$lib/"; done
+done
 # Make the -dev symlinks resolve inside the sysroot.
 find "$root" -xtype l | while read -r link; do
   target=$(readlink "$link"); base=$(basename "$target")
-  [ -e "$lib/$base" ] && ln -sf "$base" "$link"
+  if [ -e "$lib/$base" ]; then ln -sf "$base" "$link"; fi
 done
 rm -rf "$root/usr/share/doc" "$root/usr/share/man" .carry/debs
+find "$root" -name "*.a" ! -name "libgtest*" ! -name "libgmock*" -delete
 du -sh "$root"

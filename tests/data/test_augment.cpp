@@ -1,5 +1,6 @@
 // Batched augmentation, image-folder transforms and normalization / ZCA.
 #include <gtest/gtest.h>
+#include <torch/cuda.h>
 #include <torch/types.h>
 
 #include <chrono>
@@ -128,6 +129,29 @@ TEST(Augment, CostOfOneCifarBatch) {
   std::cout << "augment_batch 128x3x32x32 (reflect pad 4 + flip): " << ms << " ms per batch\n";
   RecordProperty("augment_ms", std::to_string(ms));
   EXPECT_LT(ms, 20.0);  // generous: shared CI machines; the measured figure is printed above
+}
+
+// On CUDA (when present) the batch stays on the device and, with a CPU generator, gives
+// exactly the CPU result; the normalizer agrees too.
+TEST(Augment, CudaMatchesCpu) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device in this LibTorch build";
+  auto x = random_u8({64, 3, 32, 32}, 6);
+  for (PadMode mode : {PadMode::Zeros, PadMode::Reflect}) {
+    AugmentOptions options;
+    options.pad_mode = mode;
+    auto g1 = generator(5), g2 = generator(5);
+    auto cpu = augment_batch(x, options, g1);
+    auto gpu = augment_batch(x.to(torch::kCUDA), options, g2);
+    EXPECT_TRUE(gpu.is_cuda());
+    EXPECT_TRUE(torch::equal(gpu.cpu(), cpu));
+  }
+  Dataset train;
+  train.images = x;
+  Normalizer n = Normalizer::fit(train, {});
+  auto on_gpu = n(x.to(torch::kCUDA));
+  n.to(torch::kCUDA);
+  EXPECT_TRUE(torch::allclose(n(x.to(torch::kCUDA)).cpu(), on_gpu.cpu()));
+  EXPECT_TRUE(torch::allclose(on_gpu.cpu(), Normalizer::fit(train, {})(x), 1e-5, 1e-5));
 }
 
 TEST(Transforms, ResizeCenterCropShapes) {

@@ -430,6 +430,9 @@ TEST(DatasetStore, SubsetAndTo) {
   Dataset moved = set.to(torch::kCPU);
   EXPECT_TRUE(torch::equal(moved.images, set.images));
   EXPECT_EQ(dataset_kinds().size(), 7u);
+  EXPECT_EQ(default_data_dir("fashion-mnist"), "/usr/share/datasets/fashion-mnist");
+  EXPECT_NE(default_data_dir("cifar100-coarse").find("cifar100"), std::string::npos);
+  EXPECT_THROW(default_data_dir("cifar1000"), ConfigError);
 }
 
 }  // namespace

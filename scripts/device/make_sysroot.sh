@@ -20,7 +20,11 @@ skip='libc\.so|libm\.so|libdl\.so|libpthread|librt\.so|ld-linux|libstdc\+\+|libg
 find "$root" -xtype l -name '*.so' | while read -r link; do
   so="/usr/lib/x86_64-linux-gnu/$(basename "$(readlink "$link")")"
   if [ ! -e "$so" ]; then continue; fi
-  { echo "$so"; ldd "$so" | awk '/=>/ {print $3}'; } | grep -Ev "$skip" | while read -r f; do cp -L "$f" "$lib/"; done
+  { echo "$so"; ldd "$so" | awk '/=>/ {print $3}'; } | grep -Ev "$skip" | while read -r f; do
+    real=$(readlink -f "$f")  # keep the real file name and the soname link, as CMake files expect
+    cp "$real" "$lib/"
+    if [ "$(basename "$f")" != "$(basename "$real")" ]; then ln -sf "$(basename "$real")" "$lib/$(basename "$f")"; fi
+  done
 done
 # Make the -dev symlinks resolve inside the sysroot.
 find "$root" -xtype l | while read -r link; do

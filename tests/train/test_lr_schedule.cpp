@@ -1,0 +1,88 @@
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "wrn/core/error.h"
+#include "wrn/train/lr_schedule.h"
+
+using wrn::train::LrSchedule;
+using wrn::train::ScheduleConfig;
+
+TEST(LrSchedule, MultistepByEpochDropsAtTheFirstStepOfTheMilestoneEpoch) {
+  ScheduleConfig c;
+  c.milestones = {60, 120, 160};
+  c.gamma = 0.2;
+  LrSchedule s(c, 0.1, 391, 200);
+  EXPECT_DOUBLE_EQ(s.lr(0), 0.1);
+  EXPECT_DOUBLE_EQ(s.lr(60 * 391 - 1), 0.1);
+  EXPECT_NEAR(s.lr(60 * 391), 0.02, 1e-15);
+  EXPECT_NEAR(s.lr(120 * 391), 0.004, 1e-15);
+  EXPECT_NEAR(s.lr(199 * 391), 0.0008, 1e-15);
+  EXPECT_EQ(s.phase(0), 0);
+  EXPECT_EQ(s.phase(60 * 391), 1);
+  EXPECT_EQ(s.phase(160 * 391 + 5), 3);
+}
+
+TEST(LrSchedule, MultistepByIterationWithResNetWarmup) {
+  ScheduleConfig c;
+  c.unit = "iteration";
+  c.milestones = {32000, 48000};
+  c.warmup.iterations = 400;
+  c.warmup.lr = 0.01;
+  LrSchedule s(c, 0.1, 391, 164);
+  EXPECT_DOUBLE_EQ(s.lr(0), 0.01);
+  EXPECT_DOUBLE_EQ(s.lr(399), 0.01);
+  EXPECT_DOUBLE_EQ(s.lr(400), 0.1);
+  EXPECT_DOUBLE_EQ(s.lr(31999), 0.1);
+  EXPECT_NEAR(s.lr(32000), 0.01, 1e-15);
+  EXPECT_NEAR(s.lr(48000), 0.001, 1e-15);
+}
+
+TEST(LrSchedule, LinearWarmupRampsToTheMainSchedule) {
+  ScheduleConfig c;
+  c.type = "cosine";
+  c.warmup.iterations = 10;
+  c.warmup.lr = 0.0;
+  c.warmup.mode = "linear";
+  LrSchedule s(c, 1.0, 10, 10);
+  const double at10 = 0.5 * (1 + std::cos(M_PI * 10 / 100));
+  EXPECT_DOUBLE_EQ(s.lr(0), 0.0);
+  EXPECT_NEAR(s.lr(5), 0.5 * at10, 1e-12);
+  EXPECT_NEAR(s.lr(10), at10, 1e-12);
+}
+
+TEST(LrSchedule, CosineGoesFromBaseToMin) {
+  ScheduleConfig c;
+  c.type = "cosine";
+  c.min_lr = 0.001;
+  LrSchedule s(c, 0.1, 100, 10);
+  EXPECT_DOUBLE_EQ(s.lr(0), 0.1);
+  EXPECT_NEAR(s.lr(500), (0.1 + 0.001) / 2, 1e-12);
+  EXPECT_NEAR(s.lr(1000), 0.001, 1e-12);
+  EXPECT_GT(s.lr(250), s.lr(251));
+}
+
+TEST(LrSchedule, FractionalEpochMilestones) {
+  ScheduleConfig c;
+  c.milestones = {0.5};
+  LrSchedule s(c, 1.0, 10, 2);
+  EXPECT_DOUBLE_EQ(s.lr(4), 1.0);
+  EXPECT_NEAR(s.lr(5), 0.1, 1e-15);
+}
+
+TEST(ScheduleConfig, ValidationRejectsBadInput) {
+  ScheduleConfig c;
+  c.type = "cosin";
+  try {
+    c.validate("schedule");
+    FAIL();
+  } catch (const wrn::ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("did you mean 'cosine'"), std::string::npos) << e.what();
+  }
+  c = ScheduleConfig{};
+  c.milestones = {10, 5};
+  EXPECT_THROW(c.validate(), wrn::ConfigError);
+  c = ScheduleConfig{};
+  c.gamma = 0;
+  EXPECT_THROW(c.validate(), wrn::ConfigError);
+}

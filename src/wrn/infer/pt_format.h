@@ -1,0 +1,31 @@
+// PyTorch state_dict files (.pt / .pth): the zip archive that Python's torch.save writes,
+// holding a pickled dict {name: tensor}.
+//
+// Written with torch::pickle_save on a c10::Dict<std::string, Tensor>: Python's
+// torch.load returns a dict that model.load_state_dict accepts. Read with
+// torch::pickle_load, which understands files written by Python's torch.save of a
+// state_dict (an OrderedDict of tensors).
+#pragma once
+
+#include <string>
+
+#include "wrn/infer/state_dict.h"
+
+namespace wrn::infer {
+
+// Writes the tensors, in order, atomically. Throws wrn::FileError naming `path` when it
+// cannot be written; no partial file is left.
+void save_pt(const std::string& path, const StateDict& tensors);
+
+// The file's bytes, as save_pt writes them.
+std::string encode_pt(const StateDict& tensors);
+
+// Reads a state_dict file. Throws wrn::FileError naming the file when it is not a torch.save
+// archive, or when it holds anything but a dict of string -> tensor (a whole pickled
+// module, a training checkpoint with nested dicts, ...).
+StateDict load_pt(const std::string& path);
+
+// Same, on bytes in memory; `source` names them in messages.
+StateDict decode_pt(const std::string& bytes, const std::string& source);
+
+}  // namespace wrn::infer

@@ -1,0 +1,134 @@
+#include "wrn/train/checkpoint.h"
+
+#include <ATen/core/Dict.h>
+#include <torch/serialize.h>
+#include <zlib.h>
+
+#include <cstring>
+
+#include "wrn/core/atomic_file.h"
+#include "wrn/core/error.h"
+
+namespace wrn::train {
+namespace {
+
+constexpr char kMagic[8] = {'W', 'R', 'N', 'C', 'K', 'P', 'T', '\0'};
+constexpr size_t kHeaderSize = 24;
+
+uint32_t crc32_of(const char* data, size_t size) {
+  uLong crc = crc32(0L, Z_NULL, 0);
+  while (size > 0) {
+    const auto chunk = static_cast<uInt>(std::min<size_t>(size, 1u << 30));
+    crc = crc32(crc, reinterpret_cast<const Bytef*>(data), chunk);
+    data += chunk;
+    size -= chunk;
+  }
+  return static_cast<uint32_t>(crc);
+}
+
+c10::Dict<std::string, at::Tensor> to_dict(const NamedTensors& tensors) {
+  c10::Dict<std::string, at::Tensor> d;
+  for (const auto& [k, v] : tensors) d.insert(k, v.detach().to(torch::kCPU).contiguous());
+  return d;
+}
+
+NamedTensors from_dict(const c10::IValue& v, const std::string& what, const std::string& path) {
+  WRN_CHECK_FILE(v.isGenericDict(), "checkpoint '{}': '{}' is not a dictionary", path, what);
+  NamedTensors out;
+  for (const auto& e : v.toGenericDict()) {
+    WRN_CHECK_FILE(e.key().isString() && e.value().isTensor(), "checkpoint '{}': '{}' holds a non-tensor entry", path,
+                   what);
+    out.emplace_back(e.key().toStringRef(), e.value().toTensor());
+  }
+  return out;
+}
+
+template <class T>
+void put(std::string& s, T v) {
+  char b[sizeof(T)];
+  std::memcpy(b, &v, sizeof(T));
+  s.append(b, sizeof(T));
+}
+
+template <class T>
+T get(const std::string& s, size_t offset) {
+  T v;
+  std::memcpy(&v, s.data() + offset, sizeof(T));
+  return v;
+}
+
+}  // namespace
+
+void save_checkpoint(const std::string& path, const Checkpoint& c) {
+  c10::impl::GenericDict root(c10::StringType::get(), c10::AnyType::get());
+  root.insert(std::string("format"), std::string("wrn-checkpoint"));
+  root.insert(std::string("config"), c.config_yaml);
+  root.insert(std::string("meta"), c.meta_json);
+  root.insert(std::string("model"), to_dict(c.model));
+  root.insert(std::string("optimizer"), to_dict(c.optimizer));
+  root.insert(std::string("rng"), to_dict(c.rng));
+  root.insert(std::string("running"), to_dict(c.running));
+  NamedTensors norm;
+  for (size_t i = 0; i < c.normalizer.size(); ++i) norm.emplace_back(std::to_string(i), c.normalizer[i]);
+  root.insert(std::string("normalizer"), to_dict(norm));
+  const std::vector<char> payload = torch::pickle_save(c10::IValue(root));
+
+  std::string header;
+  header.append(kMagic, sizeof(kMagic));
+  put<uint32_t>(header, kCheckpointVersion);
+  put<uint32_t>(header, crc32_of(payload.data(), payload.size()));
+  put<uint64_t>(header, payload.size());
+  write_file_atomically(path, [&](std::ostream& out) {
+    out.write(header.data(), static_cast<std::streamsize>(header.size()));
+    out.write(payload.data(), static_cast<std::streamsize>(payload.size()));
+  });
+}
+
+Checkpoint load_checkpoint(const std::string& path) {
+  const std::string bytes = read_file(path);
+  WRN_CHECK_FILE(bytes.size() >= kHeaderSize && std::memcmp(bytes.data(), kMagic, sizeof(kMagic)) == 0,
+                 "'{}' is not a wrn checkpoint (bad magic or shorter than its {}-byte header)", path, kHeaderSize);
+  const auto version = get<uint32_t>(bytes, 8);
+  WRN_CHECK_FILE(version >= 1 && version <= kCheckpointVersion,
+                 "checkpoint '{}' has format version {}; this wrn reads versions 1 to {}", path, version,
+                 kCheckpointVersion);
+  const auto crc = get<uint32_t>(bytes, 12);
+  const auto size = get<uint64_t>(bytes, 16);
+  WRN_CHECK_FILE(bytes.size() - kHeaderSize == size,
+                 "checkpoint '{}' is truncated or torn: the header promises {} payload bytes, the file holds {}", path,
+                 size, bytes.size() - kHeaderSize);
+  const uint32_t actual = crc32_of(bytes.data() + kHeaderSize, size);
+  WRN_CHECK_FILE(actual == crc, "checkpoint '{}' is corrupt: payload checksum {:08x}, header says {:08x}", path, actual,
+                 crc);
+  c10::IValue root;
+  try {
+    root = torch::pickle_load(std::vector<char>(bytes.begin() + kHeaderSize, bytes.end()));
+  } catch (const std::exception& e) {
+    throw FileError(fmt::format("checkpoint '{}': cannot decode the payload: {}", path, one_line_message(e)));
+  }
+  WRN_CHECK_FILE(root.isGenericDict(), "checkpoint '{}': the payload is not a dictionary", path);
+  auto dict = root.toGenericDict();
+  auto field = [&](const std::string& key) {
+    auto it = dict.find(key);
+    WRN_CHECK_FILE(it != dict.end(), "checkpoint '{}' lacks '{}'", path, key);
+    return it->value();
+  };
+  Checkpoint c;
+  c.config_yaml = field("config").toStringRef();
+  c.meta_json = field("meta").toStringRef();
+  c.model = from_dict(field("model"), "model", path);
+  c.optimizer = from_dict(field("optimizer"), "optimizer", path);
+  c.rng = from_dict(field("rng"), "rng", path);
+  c.running = from_dict(field("running"), "running", path);
+  auto norm = from_dict(field("normalizer"), "normalizer", path);
+  for (size_t i = 0; i < norm.size(); ++i) c.normalizer.push_back(find_tensor(norm, std::to_string(i), path));
+  return c;
+}
+
+const torch::Tensor& find_tensor(const NamedTensors& tensors, const std::string& key, const std::string& what) {
+  for (const auto& [k, v] : tensors)
+    if (k == key) return v;
+  throw FileError(fmt::format("{}: missing tensor '{}'", what, key));
+}
+
+}  // namespace wrn::train

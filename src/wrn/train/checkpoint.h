@@ -1,0 +1,47 @@
+// Training checkpoints: everything a run needs to continue bit for bit.
+//
+// File layout (little-endian):
+//   bytes 0-7   magic "WRNCKPT\0"
+//   bytes 8-11  uint32 format version (kCheckpointVersion)
+//   bytes 12-15 uint32 CRC-32 (zlib) of the payload
+//   bytes 16-23 uint64 payload size
+//   bytes 24-   payload: torch::pickle_save of a dict {str: IValue} (readable by torch.load)
+// Written through wrn::write_file_atomically (temporary file, fsync, rename), so a crash
+// leaves the previous checkpoint intact. A torn, truncated or corrupted file is detected by
+// the size and the checksum and reported as wrn::FileError naming the file.
+#pragma once
+
+#include <torch/types.h>
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace wrn::train {
+
+inline constexpr uint32_t kCheckpointVersion = 1;
+
+using NamedTensors = std::vector<std::pair<std::string, torch::Tensor>>;
+
+struct Checkpoint {
+  std::string config_yaml;     // the resolved TrainConfig (config_to_string)
+  std::string meta_json;       // counters and bookkeeping (see Trainer), as JSON text
+  NamedTensors model;          // state_dict: parameters and buffers by name, on the CPU
+  NamedTensors optimizer;      // Sgd::state()
+  NamedTensors rng;            // generator states by role ("augment", "cpu_default", ...)
+  NamedTensors running;        // the partial epoch's running metric sums
+  std::vector<torch::Tensor> normalizer;  // Normalizer::state()
+};
+
+// Writes atomically. Throws wrn::FileError naming `path` when it cannot be written.
+void save_checkpoint(const std::string& path, const Checkpoint& checkpoint);
+
+// Reads and verifies magic, version, size and checksum. Throws wrn::FileError naming the
+// file and what is wrong ("not a wrn checkpoint", "truncated", "checksum mismatch", ...).
+Checkpoint load_checkpoint(const std::string& path);
+
+// The tensor named `key` in `tensors`; throws wrn::FileError mentioning `what` when absent.
+const torch::Tensor& find_tensor(const NamedTensors& tensors, const std::string& key, const std::string& what);
+
+}  // namespace wrn::train

@@ -1,0 +1,562 @@
+#include "wrn/train/trainer.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <ATen/Context.h>
+#include <torch/cuda.h>
+#include <torch/nn/functional/loss.h>
+#include <torch/serialize.h>
+
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+
+#include "wrn/core/atomic_file.h"
+#include "wrn/core/error.h"
+#include "wrn/core/text.h"
+#include "wrn/core/threads.h"
+#include "wrn/models/summary.h"
+#include "wrn/train/curves_plot.h"
+#include "wrn/train/progress.h"
+#include "wrn/train/report.h"
+#include "wrn/train/tensorboard.h"
+
+namespace fs = std::filesystem;
+
+namespace wrn::train {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+// SplitMix64: independent-looking seeds for (seed, epoch, role).
+uint64_t mix_seed(uint64_t seed, uint64_t epoch, uint64_t role) {
+  uint64_t z = seed + 0x9e3779b97f4a7c15ULL * (epoch * 4 + role + 1);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+data::Dataset load_limited(const TrainConfig& c, const std::string& split, int64_t limit) {
+  const auto dir = c.data.dir.empty() ? data::default_data_dir(c.data.kind) : c.data.dir;
+  auto d = data::load_split(c.data.kind, dir, split);
+  if (limit > 0 && limit < d.size()) d = d.subset(torch::arange(limit, torch::kLong));
+  return d;
+}
+
+data::AugmentOptions augment_options(const AugmentConfig& a) {
+  data::AugmentOptions o;
+  o.pad = a.pad;
+  o.pad_mode = a.pad_mode == "zeros" ? data::PadMode::Zeros : data::PadMode::Reflect;
+  o.flip = a.flip;
+  return o;
+}
+
+torch::Tensor to_input(const torch::Tensor& x, bool channels_last) {
+  return channels_last ? x.contiguous(at::MemoryFormat::ChannelsLast) : x;
+}
+
+std::string device_text(const torch::Device& d, int threads) {
+  return d.is_cuda() ? fmt::format("CUDA ({})", d.str()) : fmt::format("CPU, {} threads", threads);
+}
+
+}  // namespace
+
+torch::Device parse_device(const std::string& text) {
+  if (text == "cpu") return torch::Device(torch::kCPU);
+  if (text == "auto") return torch::cuda::is_available() ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
+  WRN_CHECK(text == "cuda" || text.rfind("cuda:", 0) == 0, "device '{}': expected cpu, cuda or cuda:N", text);
+  WRN_CHECK(torch::cuda::is_available(), "device '{}' asked for, but CUDA is not available in this build/machine",
+            text);
+  return text == "cuda" ? torch::Device(torch::kCUDA, 0) : torch::Device(text);
+}
+
+BatchStats batch_stats(const torch::Tensor& logits, const torch::Tensor& labels) {
+  namespace F = torch::nn::functional;
+  BatchStats s;
+  s.loss_sum = F::cross_entropy(logits.detach().to(torch::kFloat),
+                                labels, F::CrossEntropyFuncOptions().reduction(torch::kSum))
+                   .to(torch::kDouble);
+  const int64_t k = std::min<int64_t>(5, logits.size(1));
+  auto top = std::get<1>(logits.detach().topk(k, 1));
+  auto hits = top.eq(labels.view({-1, 1}));
+  s.correct1 = hits.select(1, 0).sum();
+  s.correct5 = hits.any(1).sum();
+  return s;
+}
+
+EvalResult evaluate(models::ClassifierImpl& model, const data::Dataset& d, const data::Normalizer& normalizer,
+                    int64_t batch_size, bool channels_last, bool with_confusion) {
+  torch::NoGradGuard no_grad;
+  const bool was_training = model.is_training();
+  model.eval();
+  const int64_t n = d.size(), classes = model.num_classes();
+  auto opts = torch::TensorOptions().device(d.images.device());
+  auto loss = torch::zeros({}, opts.dtype(torch::kDouble));
+  auto c1 = torch::zeros({}, opts.dtype(torch::kLong)), c5 = torch::zeros({}, opts.dtype(torch::kLong));
+  torch::Tensor confusion;
+  if (with_confusion) confusion = torch::zeros({classes * classes}, opts.dtype(torch::kLong));
+  for (int64_t start = 0; start < n; start += batch_size) {
+    const int64_t len = std::min(batch_size, n - start);
+    auto x = to_input(normalizer(d.images.narrow(0, start, len)), channels_last);
+    auto y = d.labels.narrow(0, start, len);
+    auto logits = model.forward(x);
+    auto s = batch_stats(logits, y);
+    loss += s.loss_sum;
+    c1 += s.correct1;
+    c5 += s.correct5;
+    if (with_confusion) confusion.index_add_(0, y * classes + logits.argmax(1), torch::ones_like(y));
+  }
+  if (was_training) model.train();
+  EvalResult r;
+  r.images = n;
+  const double dn = std::max<int64_t>(n, 1);
+  r.loss = loss.item<double>() / dn;
+  r.top1_err = 100.0 * (1.0 - static_cast<double>(c1.item<int64_t>()) / dn);
+  r.top5_err = 100.0 * (1.0 - static_cast<double>(c5.item<int64_t>()) / dn);
+  if (with_confusion) {
+    auto cm = confusion.cpu().view({classes, classes});
+    auto acc = cm.accessor<int64_t, 2>();
+    for (int64_t t = 0; t < classes; ++t) {
+      std::vector<int64_t> row(static_cast<size_t>(classes));
+      int64_t total = 0;
+      for (int64_t p = 0; p < classes; ++p) total += row[p] = acc[t][p];
+      r.confusion.push_back(row);
+      r.per_class_accuracy.push_back(total ? 100.0 * acc[t][t] / total : std::nan(""));
+    }
+  }
+  return r;
+}
+
+NamedTensors model_state(const torch::nn::Module& model) {
+  NamedTensors out;
+  for (const auto& p : model.named_parameters(true)) out.emplace_back(p.key(), p.value().detach().cpu().clone());
+  for (const auto& b : model.named_buffers(true)) out.emplace_back(b.key(), b.value().detach().cpu().clone());
+  return out;
+}
+
+void load_model_state(torch::nn::Module& model, const NamedTensors& state, const std::string& what) {
+  torch::NoGradGuard no_grad;
+  size_t expected = 0;
+  auto load_one = [&](const std::string& name, torch::Tensor& dst) {
+    const auto& src = find_tensor(state, name, what);
+    WRN_CHECK_FILE(src.sizes() == dst.sizes(), "{}: '{}' has shape {}, the model expects {}", what, name,
+                   c10::str(src.sizes()), c10::str(dst.sizes()));
+    dst.copy_(src);  // in place: keeps the flat-buffer aliasing and the memory format
+    ++expected;
+  };
+  for (auto& p : model.named_parameters(true)) load_one(p.key(), p.value());
+  for (auto& b : model.named_buffers(true)) load_one(b.key(), b.value());
+  WRN_CHECK_FILE(expected == state.size(), "{}: holds {} tensors, the model has {} (a different model?)", what,
+                 state.size(), expected);
+}
+
+RunSetup RunSetup::create(const TrainConfig& config, bool load_train,
+                          const std::vector<torch::Tensor>* normalizer_state) {
+  RunSetup s;
+  s.config = config;
+  s.device = parse_device(config.device);
+  data::Dataset train_cpu;
+  if (load_train) train_cpu = load_limited(config, config.data.train_split, config.data.limit_train);
+  auto test_cpu = load_limited(config, config.data.test_split, config.data.limit_test);
+  if (normalizer_state) {
+    s.normalizer.load_state(*normalizer_state);
+  } else {
+    WRN_CHECK(load_train, "the normalizer needs the train set or a saved state");
+    data::NormalizeOptions n;
+    n.mean = config.data.normalize.mean;
+    n.std = config.data.normalize.std;
+    n.zca = config.data.normalize.zca;
+    n.zca_epsilon = config.data.normalize.zca_epsilon;
+    s.normalizer = data::Normalizer::fit(train_cpu, n);
+  }
+  s.normalizer.to(s.device);
+  const auto& ref = load_train ? train_cpu : test_cpu;
+  models::ModelSpec spec;
+  spec.name = config.model.name;
+  spec.classes = config.model.classes > 0 ? config.model.classes : ref.num_classes();
+  spec.input = config.model.input.empty()
+                   ? models::InputShape{ref.images.size(1), ref.images.size(2), ref.images.size(3)}
+                   : models::InputShape::parse(config.model.input, "model.input");
+  spec.settings = config.model.settings;
+  s.spec = models::resolve_spec(spec);
+  WRN_CHECK(s.spec.classes >= ref.num_classes(), "model.classes is {}, but the data set '{}' has {} classes",
+            s.spec.classes, config.data.kind, ref.num_classes());
+  torch::manual_seed(config.seed);  // model initialization (and later dropout) draw from it
+  s.model = models::build_model(s.spec);
+  s.model->to(s.device);
+  if (config.channels_last) {
+    torch::NoGradGuard no_grad;
+    for (auto& p : s.model->parameters())
+      if (p.dim() == 4) p.set_data(p.contiguous(at::MemoryFormat::ChannelsLast));
+  }
+  if (load_train) s.train = train_cpu.to(s.device);
+  s.test = test_cpu.to(s.device);
+  return s;
+}
+
+// ---------------------------------------------------------------------------------------
+// The engine proper.
+
+namespace {
+
+struct Counters {
+  int64_t epochs_done = 0;    // finished epochs
+  int64_t step_in_epoch = 0;  // steps done in epoch epochs_done + 1
+  int64_t global_step = 0;
+  double best_test_error = std::numeric_limits<double>::infinity();
+  int64_t best_epoch = 0;
+  double epoch_seconds = 0;   // wall time spent in the current epoch before the checkpoint
+  double data_seconds = 0;    // of which in the data pipeline
+  double train_seconds = 0;   // of which in training steps (data included)
+  int phase = 0;              // schedule phase of the last step
+  double last_lr = 0;
+
+  nlohmann::json to_json() const {
+    return {{"epochs_done", epochs_done}, {"step_in_epoch", step_in_epoch}, {"global_step", global_step},
+            {"best_test_error", std::isfinite(best_test_error) ? nlohmann::json(best_test_error) : nlohmann::json()},
+            {"best_epoch", best_epoch}, {"epoch_seconds", epoch_seconds}, {"data_seconds", data_seconds},
+            {"train_seconds", train_seconds}, {"phase", phase}, {"last_lr", last_lr}};
+  }
+  static Counters from_json(const nlohmann::json& j, const std::string& what) {
+    Counters c;
+    try {
+      c.epochs_done = j.at("epochs_done");
+      c.step_in_epoch = j.at("step_in_epoch");
+      c.global_step = j.at("global_step");
+      c.best_test_error = j.at("best_test_error").is_null() ? std::numeric_limits<double>::infinity()
+                                                             : j.at("best_test_error").get<double>();
+      c.best_epoch = j.at("best_epoch");
+      c.epoch_seconds = j.at("epoch_seconds");
+      c.data_seconds = j.at("data_seconds");
+      c.train_seconds = j.at("train_seconds");
+      c.phase = j.at("phase");
+      c.last_lr = j.at("last_lr");
+    } catch (const nlohmann::json::exception& e) {
+      throw FileError(fmt::format("{}: bad bookkeeping record: {}", what, e.what()));
+    }
+    return c;
+  }
+};
+
+class Engine {
+ public:
+  Engine(RunSetup setup, std::string run_dir, const RunOptions& options)
+      : s_(std::move(setup)), run_dir_(std::move(run_dir)), options_(options) {
+    const auto& c = s_.config;
+    flat_ = FlatParameters(*s_.model);
+    sgd_ = std::make_unique<Sgd>(flat_, c.optimizer.sgd());
+    n_train_ = s_.train.size();
+    WRN_CHECK(n_train_ >= 2, "the train set has {} images; training needs at least 2", n_train_);
+    batch_ = std::min<int64_t>(c.data.batch_size, n_train_);
+    steps_per_epoch_ = (n_train_ + batch_ - 1) / batch_;
+    // A last batch of one image would break BatchNorm in training mode: drop it.
+    if (n_train_ % batch_ == 1) --steps_per_epoch_;
+    schedule_ = std::make_unique<LrSchedule>(c.schedule, c.optimizer.lr, steps_per_epoch_, c.epochs);
+    test_batch_ = c.data.test_batch_size > 0 ? c.data.test_batch_size : 2 * c.data.batch_size;
+    augment_ = augment_options(c.data.augment);
+    aug_gen_ = at::make_generator<at::CPUGeneratorImpl>(c.seed);
+    auto dopts = torch::TensorOptions().device(s_.device);
+    loss_sum_ = torch::zeros({}, dopts.dtype(torch::kDouble));
+    correct_ = torch::zeros({}, dopts.dtype(torch::kLong));
+    seen_ = 0;
+    fs::create_directories(fs::path(run_dir_) / "checkpoints");
+  }
+
+  const std::string last_path() const { return (fs::path(run_dir_) / "checkpoints" / "last.ckpt").string(); }
+  const std::string best_path() const { return (fs::path(run_dir_) / "checkpoints" / "best.ckpt").string(); }
+
+  // Restores a checkpoint's state (after RunSetup built the same model).
+  void restore(const Checkpoint& ck) {
+    load_model_state(*s_.model, ck.model, "checkpoint " + last_path());
+    sgd_->load_state(ck.optimizer);
+    counters_ = Counters::from_json(nlohmann::json::parse(ck.meta_json), last_path());
+    aug_gen_.set_state(find_tensor(ck.rng, "augment", last_path()));
+    at::Generator(at::detail::getDefaultCPUGenerator()).set_state(find_tensor(ck.rng, "cpu_default", last_path()));
+    if (s_.device.is_cuda()) {
+      at::Generator(at::globalContext().defaultGenerator(s_.device)).set_state(find_tensor(ck.rng, "device_default", last_path()));
+    }
+    {
+      torch::NoGradGuard no_grad;
+      loss_sum_.copy_(find_tensor(ck.running, "loss_sum", last_path()));
+      correct_.copy_(find_tensor(ck.running, "correct", last_path()));
+      seen_ = find_tensor(ck.running, "seen", last_path()).item<int64_t>();
+    }
+    WRN_CHECK_FILE(counters_.step_in_epoch < steps_per_epoch_,
+                   "checkpoint {} is at step {} of an epoch of {} steps (a different data set or batch size?)",
+                   last_path(), counters_.step_in_epoch, steps_per_epoch_);
+  }
+
+  Checkpoint make_checkpoint() const {
+    Checkpoint ck;
+    ck.config_yaml = config_to_string(s_.config);
+    ck.meta_json = counters_.to_json().dump();
+    ck.model = model_state(*s_.model);
+    ck.optimizer = sgd_->state();
+    ck.rng.emplace_back("augment", aug_gen_.get_state());
+    ck.rng.emplace_back("cpu_default", at::detail::getDefaultCPUGenerator().get_state());
+    if (s_.device.is_cuda())
+      ck.rng.emplace_back("device_default", at::globalContext().defaultGenerator(s_.device).get_state());
+    ck.running = {{"loss_sum", loss_sum_.cpu()}, {"correct", correct_.cpu()}, {"seen", torch::tensor(seen_)}};
+    ck.normalizer = s_.normalizer.state();
+    return ck;
+  }
+
+  void save_last() {
+    counters_.epoch_seconds = epoch_elapsed();
+    save_checkpoint(last_path(), make_checkpoint());
+    last_save_ = Clock::now();
+  }
+
+  double epoch_elapsed() const { return epoch_base_seconds_ + seconds_since(epoch_start_); }
+
+  RunResult run() {
+    const auto& c = s_.config;
+    auto metrics_path = (fs::path(run_dir_) / "metrics.jsonl").string();
+    // Cut the log back to the checkpoint's epochs (a crash after an append and before the
+    // checkpoint leaves one line too many; it is recomputed identically).
+    auto history = read_metrics(metrics_path);
+    if (static_cast<int64_t>(history.size()) > counters_.epochs_done) {
+      history.resize(static_cast<size_t>(counters_.epochs_done));
+      write_metrics(metrics_path, history);
+    }
+    MetricsLog log(metrics_path);
+    TensorBoardWriter tb(run_dir_);
+    std::FILE* out = options_.quiet ? nullptr : stderr;
+    auto say = [&](const std::string& line) {
+      if (out) fmt::print(out, "{}\n", line);
+    };
+    const int threads = at::get_num_threads();
+    say(fmt::format("wrn train: {} ({} params) on {} [{} train / {} test images, {}], {}", s_.spec.name,
+                    models::count_parameters(*s_.model), device_text(s_.device, threads), n_train_, s_.test.size(),
+                    c.data.kind, schedule_->describe()));
+    say(fmt::format("  {} epochs x {} steps of {} images; run directory {}", c.epochs, steps_per_epoch_, batch_,
+                    run_dir_));
+    std::optional<Progress> progress;
+    if (out) progress.emplace(static_cast<int>(c.epochs), steps_per_epoch_, out);
+
+    last_save_ = Clock::now();
+    if (!fs::exists(last_path())) save_last();  // resume always has a starting point
+    const bool check_every_step = !s_.device.is_cuda();
+    s_.model->train();
+
+    while (counters_.epochs_done < c.epochs) {
+      const int64_t epoch = counters_.epochs_done;  // 0-based index of the running epoch
+      epoch_start_ = Clock::now();
+      epoch_base_seconds_ = counters_.step_in_epoch > 0 ? counters_.epoch_seconds : 0.0;
+      double data_seconds = counters_.step_in_epoch > 0 ? counters_.data_seconds : 0.0;
+      double train_seconds = counters_.step_in_epoch > 0 ? counters_.train_seconds : 0.0;
+      if (counters_.step_in_epoch == 0) {
+        aug_gen_.set_current_seed(mix_seed(c.seed, static_cast<uint64_t>(epoch), 1));
+        torch::NoGradGuard no_grad;
+        loss_sum_.zero_();
+        correct_.zero_();
+        seen_ = 0;
+      }
+      auto order_gen = at::make_generator<at::CPUGeneratorImpl>(mix_seed(c.seed, static_cast<uint64_t>(epoch), 0));
+      auto perm = torch::randperm(n_train_, order_gen, torch::TensorOptions().dtype(torch::kLong)).to(s_.device);
+      if (progress) {
+        progress->start_epoch(static_cast<int>(epoch + 1));
+        for (int64_t i = 0; i < counters_.step_in_epoch; ++i) progress->step(0);
+      }
+      for (int64_t step = counters_.step_in_epoch; step < steps_per_epoch_; ++step) {
+        const auto t0 = Clock::now();
+        const int64_t begin = step * batch_, len = std::min(batch_, n_train_ - begin);
+        auto idx = perm.narrow(0, begin, len);
+        auto images = s_.train.images.index_select(0, idx);
+        auto labels = s_.train.labels.index_select(0, idx);
+        auto x = to_input(s_.normalizer(data::augment_batch(images, augment_, aug_gen_)), c.channels_last);
+        data_seconds += seconds_since(t0);
+
+        const double lr = schedule_->lr(counters_.global_step);
+        const int phase = schedule_->phase(counters_.global_step);
+        if (phase != counters_.phase) {
+          if (c.optimizer.reset_momentum_on_drop) sgd_->reset_momentum();
+          counters_.phase = phase;
+        }
+        flat_.zero_grad();
+        auto logits = s_.model->forward(x);
+        auto loss = torch::nn::functional::cross_entropy(logits, labels);
+        if (check_every_step || (counters_.global_step + 1) % 50 == 0) {
+          const double v = loss.item<double>();
+          if (!std::isfinite(v)) diverged(v, epoch, step, lr, progress);
+        }
+        loss.backward();
+        sgd_->step(lr);
+        {
+          torch::NoGradGuard no_grad;
+          auto st = batch_stats(logits, labels);
+          loss_sum_ += st.loss_sum;
+          correct_ += st.correct1;
+          seen_ += len;
+        }
+        ++counters_.global_step;
+        counters_.step_in_epoch = step + 1;
+        counters_.last_lr = lr;
+        train_seconds += seconds_since(t0);
+        if (progress) progress->step(len, check_every_step ? std::optional<double>(loss.item<double>()) : std::nullopt);
+
+        const bool more_in_epoch = step + 1 < steps_per_epoch_;
+        const bool by_steps = c.checkpoint.every_steps > 0 && counters_.global_step % c.checkpoint.every_steps == 0;
+        const bool by_time = c.checkpoint.every_seconds > 0 && seconds_since(last_save_) >= c.checkpoint.every_seconds;
+        if (more_in_epoch && (by_steps || by_time)) {
+          counters_.data_seconds = data_seconds;
+          counters_.train_seconds = train_seconds;
+          save_last();
+        }
+      }
+      // End of the epoch: train numbers, test numbers, logs, checkpoints.
+      const double train_loss = loss_sum_.item<double>() / static_cast<double>(seen_);
+      if (!std::isfinite(train_loss)) diverged(train_loss, epoch, steps_per_epoch_ - 1, counters_.last_lr, progress);
+      EpochMetrics m;
+      m.epoch = static_cast<int>(epoch + 1);
+      m.lr = counters_.last_lr;
+      m.train_loss = train_loss;
+      m.train_top1_err = 100.0 * (1.0 - static_cast<double>(correct_.item<int64_t>()) / static_cast<double>(seen_));
+      const bool do_eval = (epoch + 1) % c.eval_every == 0 || epoch + 1 == c.epochs;
+      m.test_loss = m.test_top1_err = m.test_top5_err = std::nan("");
+      if (do_eval) {
+        auto r = evaluate(*s_.model, s_.test, s_.normalizer, test_batch_, c.channels_last, false);
+        m.test_loss = r.loss;
+        m.test_top1_err = r.top1_err;
+        m.test_top5_err = r.top5_err;
+      }
+      m.seconds = epoch_elapsed();
+      m.images_per_second = static_cast<double>(seen_) / std::max(train_seconds, 1e-9);
+      if (progress) {
+        progress->end_epoch(fmt::format(
+            "epoch {}/{}  lr {:.4g}  train loss {:.4f} err {:.2f}%  test loss {:.4f} err {:.2f}% (top-5 {:.2f}%)  "
+            "{:.1f}s  {:.0f} img/s  data {:.1f}%",
+            m.epoch, c.epochs, m.lr, m.train_loss, m.train_top1_err, m.test_loss, m.test_top1_err, m.test_top5_err,
+            m.seconds, m.images_per_second, 100.0 * data_seconds / std::max(train_seconds, 1e-9)));
+      }
+      log.append(m);
+      tb.write_epoch(m);
+      history.push_back(m);
+      counters_.epochs_done = epoch + 1;
+      counters_.step_in_epoch = 0;
+      counters_.data_seconds = counters_.train_seconds = 0;
+      epoch_base_seconds_ = 0;
+      epoch_start_ = Clock::now();
+      {
+        torch::NoGradGuard no_grad;
+        loss_sum_.zero_();
+        correct_.zero_();
+        seen_ = 0;
+      }
+      if (do_eval && m.test_top1_err < counters_.best_test_error) {
+        counters_.best_test_error = m.test_top1_err;
+        counters_.best_epoch = m.epoch;
+        if (c.checkpoint.keep_best) save_checkpoint(best_path(), make_checkpoint());
+      }
+      save_last();
+      write_figures(history);
+    }
+    RunResult result;
+    result.epochs_completed = counters_.epochs_done;
+    if (!history.empty()) result.final_test_error = history.back().test_top1_err;
+    result.best_test_error = counters_.best_test_error;
+    for (const auto& h : history) result.wall_seconds += h.seconds;
+    return result;
+  }
+
+ private:
+  [[noreturn]] void diverged(double value, int64_t epoch, int64_t step, double lr, std::optional<Progress>& progress) {
+    if (progress) progress->end_epoch();
+    std::string last = "none";
+    if (fs::exists(last_path())) {
+      try {
+        auto ck = load_checkpoint(last_path());
+        auto meta = Counters::from_json(nlohmann::json::parse(ck.meta_json), last_path());
+        last = fmt::format("{} (epoch {}, step {} of the next epoch, global step {})", last_path(), meta.epochs_done,
+                           meta.step_in_epoch, meta.global_step);
+      } catch (const std::exception&) {
+        last = last_path();
+      }
+    }
+    throw TrainingDiverged(fmt::format(
+        "training diverged: the loss is {} at epoch {} step {} (global step {}, lr {}); stopped without saving. "
+        "Last good checkpoint: {}. Lower optimizer.lr or add a warmup (schedule.warmup)",
+        value, epoch + 1, step + 1, counters_.global_step + 1, lr, last));
+  }
+
+  void write_figures(const std::vector<EpochMetrics>& history) {
+    const auto& c = s_.config;
+    CurvesPlotOptions po;
+    po.title = fmt::format("{} on {}", s_.spec.name, c.data.kind);
+    plot_curves((fs::path(run_dir_) / "curves.png").string(), history, po);
+    ReportInputs r;
+    r.run_name = fs::path(run_dir_).filename().string();
+    if (r.run_name.empty()) r.run_name = fs::path(run_dir_).parent_path().filename().string();
+    r.model_name = s_.spec.name;
+    r.num_params = models::count_parameters(*s_.model);
+    r.dataset = c.data.kind;
+    r.preset = c.preset;
+    r.device = device_text(s_.device, at::get_num_threads());
+    r.hyperparameters = {{"batch size", std::to_string(c.data.batch_size)},
+                         {"schedule", schedule_->describe()},
+                         {"momentum", fmt::format("{}{}", c.optimizer.momentum, c.optimizer.nesterov ? " (Nesterov)" : "")},
+                         {"weight decay", fmt::format("{}", c.optimizer.weight_decay)},
+                         {"epochs", std::to_string(c.epochs)},
+                         {"augmentation", fmt::format("crop pad {} ({}), flip {}", c.data.augment.pad,
+                                                      c.data.augment.pad_mode, c.data.augment.flip ? "yes" : "no")},
+                         {"seed", std::to_string(c.seed)}};
+    for (const auto& [k, v] : c.model.settings) r.hyperparameters.emplace_back("model " + k, v);
+    r.epochs_planned = static_cast<int>(c.epochs);
+    if (c.paper.present()) r.paper = PaperReference{c.paper.error, c.paper.source};
+    r.notes = c.description;
+    fill_results(r, history);
+    write_report((fs::path(run_dir_) / "report.md").string(), r);
+  }
+
+  RunSetup s_;
+  std::string run_dir_;
+  RunOptions options_;
+  FlatParameters flat_;
+  std::unique_ptr<Sgd> sgd_;
+  std::unique_ptr<LrSchedule> schedule_;
+  int64_t n_train_ = 0, batch_ = 0, steps_per_epoch_ = 0, test_batch_ = 0;
+  data::AugmentOptions augment_;
+  at::Generator aug_gen_;
+  torch::Tensor loss_sum_, correct_;
+  int64_t seen_ = 0;
+  Counters counters_;
+  Clock::time_point epoch_start_ = Clock::now(), last_save_ = Clock::now();
+  double epoch_base_seconds_ = 0;
+};
+
+}  // namespace
+
+RunResult train(const TrainConfig& config, const std::string& run_dir, const RunOptions& options) {
+  config.validate();
+  const auto last = fs::path(run_dir) / "checkpoints" / "last.ckpt";
+  WRN_CHECK(!fs::exists(last), "'{}' already holds a run (checkpoints/last.ckpt); use 'wrn resume {}' or another --out",
+            run_dir, run_dir);
+  configure_threads(config.threads);
+  fs::create_directories(run_dir);
+  // Stale logs from an earlier, checkpoint-less attempt would be appended to: start clean.
+  fs::remove(fs::path(run_dir) / "metrics.jsonl");
+  write_file_atomically((fs::path(run_dir) / "config.yaml").string(), config_to_string(config));
+  Engine engine(RunSetup::create(config, true), run_dir, options);
+  return engine.run();
+}
+
+RunResult resume(const std::string& run_dir, const RunOptions& options) {
+  const auto last = (fs::path(run_dir) / "checkpoints" / "last.ckpt").string();
+  WRN_CHECK_FILE(fs::exists(last), "'{}' has no checkpoint to resume from ({} is missing)", run_dir, last);
+  auto ck = load_checkpoint(last);
+  auto config = config_from_yaml(YAML::Load(ck.config_yaml));
+  if (options.epochs) {
+    config.epochs = *options.epochs;
+    config.validate();
+    write_file_atomically((fs::path(run_dir) / "config.yaml").string(), config_to_string(config));
+  }
+  configure_threads(config.threads);
+  Engine engine(RunSetup::create(config, true, &ck.normalizer), run_dir, options);
+  engine.restore(ck);
+  return engine.run();
+}
+
+}  // namespace wrn::train

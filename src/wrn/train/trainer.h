@@ -1,0 +1,115 @@
+// The training engine: one run directory, trained from a TrainConfig, resumable after a
+// crash bit for bit (on the CPU with the same thread count).
+//
+// Run directory:
+//   config.yaml               the resolved configuration
+//   metrics.jsonl             one EpochMetrics line per finished epoch
+//   checkpoints/last.ckpt     written at the start, every checkpoint.every_steps steps /
+//                             every_seconds seconds inside an epoch, and after each epoch
+//   checkpoints/best.ckpt     the lowest test error so far (checkpoint.keep_best)
+//   curves.png, events.out.tfevents.*, report.md
+//
+// Reproducibility: the model is initialized from `seed`; the data order of epoch e is a
+// permutation drawn from a generator seeded by (seed, e); augmentation draws from its own
+// generator, reseeded by (seed, e) at each epoch start; dropout uses the default CPU (or
+// CUDA) generator. Checkpoints hold all of their states, the optimizer, the step and the
+// partial epoch's running sums, so a resumed run computes exactly what the uninterrupted
+// one would have.
+#pragma once
+
+#include <torch/types.h>
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "wrn/core/error.h"
+#include "wrn/data/augment.h"
+#include "wrn/data/dataset.h"
+#include "wrn/models/registry.h"
+#include "wrn/train/checkpoint.h"
+#include "wrn/train/config.h"
+#include "wrn/train/metrics_log.h"
+
+namespace wrn::train {
+
+// The loss is NaN or infinite: training stopped. The message names the epoch, step and
+// learning rate and the last good checkpoint (which is kept as it was).
+class TrainingDiverged : public Error {
+ public:
+  using Error::Error;
+};
+
+// Test-set numbers of a model.
+struct EvalResult {
+  int64_t images = 0;
+  double loss = 0;       // mean cross-entropy
+  double top1_err = 0;   // percent
+  double top5_err = 0;   // percent (top-k with k = min(5, classes))
+  std::vector<std::vector<int64_t>> confusion;  // [true][predicted], when asked for
+  std::vector<double> per_class_accuracy;       // percent, when the confusion matrix was asked for
+};
+
+// Runs `model` (eval mode, no autograd) over `data` in batches. `data` and the model are on
+// the same device; the normalizer turns uint8 batches into the model's input.
+EvalResult evaluate(models::ClassifierImpl& model, const data::Dataset& data, const data::Normalizer& normalizer,
+                    int64_t batch_size, bool channels_last, bool with_confusion);
+
+// Mean cross-entropy and top-k correct counts of one batch of logits.
+struct BatchStats {
+  torch::Tensor loss_sum;  // double scalar: sum of per-image losses
+  torch::Tensor correct1;  // int64 scalar
+  torch::Tensor correct5;  // int64 scalar
+};
+BatchStats batch_stats(const torch::Tensor& logits, const torch::Tensor& labels);
+
+// The pieces a run (or `wrn eval`) needs, built from a config: device, data, normalizer and
+// model (on the device, with FlatParameters-ready parameters).
+struct RunSetup {
+  TrainConfig config;
+  torch::Device device{torch::kCPU};
+  data::Dataset train, test;  // on `device`
+  data::Normalizer normalizer;
+  models::ModelSpec spec;     // resolved
+  models::Classifier model;
+
+  // Loads the data (train only when `load_train`), fits the normalizer (unless
+  // `normalizer_state` is given), seeds the default generator and builds the model.
+  // Throws ConfigError / FileError from the layers below.
+  static RunSetup create(const TrainConfig& config, bool load_train,
+                         const std::vector<torch::Tensor>* normalizer_state = nullptr);
+};
+
+// Copies a checkpoint's state_dict into the model; throws FileError naming the first
+// missing, unexpected or mis-shaped entry.
+void load_model_state(torch::nn::Module& model, const NamedTensors& state, const std::string& what);
+NamedTensors model_state(const torch::nn::Module& model);
+
+// Where the Trainer reports what it does (stderr by default).
+struct RunOptions {
+  bool quiet = false;            // no progress bar, only errors
+  std::optional<int64_t> epochs;  // resume: a new total epoch count (extends a finished run)
+};
+
+// Summary of a finished run.
+struct RunResult {
+  int64_t epochs_completed = 0;
+  double final_test_error = 0;
+  double best_test_error = 0;
+  double wall_seconds = 0;
+};
+
+// Starts a new run in `run_dir` (created; an existing checkpoint there is an error: use
+// resume). Throws TrainingDiverged on a non-finite loss.
+RunResult train(const TrainConfig& config, const std::string& run_dir, const RunOptions& options = {});
+
+// Continues the run in `run_dir` from checkpoints/last.ckpt.
+RunResult resume(const std::string& run_dir, const RunOptions& options = {});
+
+// Device from a config string ("cpu", "cuda", "cuda:1"); ConfigError when CUDA is asked
+// for but not available.
+torch::Device parse_device(const std::string& text);
+
+}  // namespace wrn::train

@@ -1,0 +1,173 @@
+// End-to-end tests of the training engine through the built `wrn` binary (WRN_TOOL_PATH):
+//  - a run SIGKILLed in the middle of an epoch and resumed ends bitwise identical (weights,
+//    optimizer state, metrics) to the same run left alone;
+//  - a diverging run (absurd lr) stops with a diagnostic and keeps the last good checkpoint;
+//  - `wrn eval` reproduces the run's test error;
+//  - one epoch of a small WRN on the full Fashion-MNIST reaches >= 85% test accuracy.
+// They need Debian's dataset-fashion-mnist and are skipped without it.
+#include <gtest/gtest.h>
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "wrn/core/atomic_file.h"
+#include "wrn/train/checkpoint.h"
+#include "wrn/train/metrics_log.h"
+
+namespace fs = std::filesystem;
+using namespace wrn::train;
+
+namespace {
+
+const char* kData = "/usr/share/datasets/fashion-mnist";
+
+bool have_data() { return fs::exists(fs::path(kData) / "train-images-idx3-ubyte.gz"); }
+
+std::string scratch(const std::string& name) {
+  auto d = fs::temp_directory_path() / ("wrn_e2e_" + std::to_string(::getpid())) / name;
+  fs::remove_all(d);
+  fs::create_directories(d.parent_path());
+  return d.string();
+}
+
+// Starts the tool with `args`, stdout+stderr to `log`; returns the pid.
+pid_t spawn(const std::vector<std::string>& args, const std::string& log) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    dup2(fd, 1);
+    dup2(fd, 2);
+    std::vector<char*> argv;
+    std::string tool = WRN_TOOL_PATH;
+    argv.push_back(tool.data());
+    std::vector<std::string> copy = args;
+    for (auto& a : copy) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    execv(tool.c_str(), argv.data());
+    _exit(127);
+  }
+  return pid;
+}
+
+int wait_exit(pid_t pid) {
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+int run(const std::vector<std::string>& args, const std::string& log) { return wait_exit(spawn(args, log)); }
+
+std::string slurp(const std::string& path) { return fs::exists(path) ? wrn::read_file(path) : ""; }
+
+// The small, quick, dropout-using run shared by the resume tests.
+std::vector<std::string> tiny_run(const std::string& out) {
+  return {"train", "--preset", "demo", "--model", "wrn-10-1", "--set", "model.settings.dropout=0.2",
+          "--set", "data.limit_train=1000", "--set", "data.limit_test=300", "--batch-size", "25",
+          "--set", "checkpoint.every_steps=3", "--set", "checkpoint.every_seconds=0", "--set", "channels_last=false",
+          "--epochs", "3", "--seed", "11", "--threads", "2", "--data", kData, "--quiet", "--out", out};
+}
+
+// Metrics without the wall-clock fields, which differ between any two runs.
+std::vector<std::vector<double>> comparable(const std::vector<EpochMetrics>& ms) {
+  std::vector<std::vector<double>> out;
+  for (const auto& m : ms)
+    out.push_back({double(m.epoch), m.lr, m.train_loss, m.train_top1_err, m.test_loss, m.test_top1_err, m.test_top5_err});
+  return out;
+}
+
+void expect_bitwise_equal(const NamedTensors& a, const NamedTensors& b, const std::string& what) {
+  ASSERT_EQ(a.size(), b.size()) << what;
+  for (size_t i = 0; i < a.size(); ++i) {
+    ASSERT_EQ(a[i].first, b[i].first) << what;
+    EXPECT_TRUE(a[i].second.sizes() == b[i].second.sizes() && torch::equal(a[i].second, b[i].second))
+        << what << ": " << a[i].first << " differs";
+  }
+}
+
+}  // namespace
+
+TEST(EngineE2E, KilledMidEpochAndResumedIsBitwiseIdentical) {
+  if (!have_data()) GTEST_SKIP() << "Fashion-MNIST not installed (dataset-fashion-mnist)";
+  const auto ref = scratch("ref"), killed = scratch("killed");
+  ASSERT_EQ(run(tiny_run(ref), ref + ".log"), 0) << slurp(ref + ".log");
+
+  // Kill the second run in the middle of epoch 2, right after a mid-epoch checkpoint.
+  pid_t pid = spawn(tiny_run(killed), killed + ".log");
+  const auto last = killed + "/checkpoints/last.ckpt";
+  bool mid_epoch = false;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(3);
+  while (!mid_epoch && std::chrono::steady_clock::now() < deadline) {
+    if (waitpid(pid, nullptr, WNOHANG) == pid) FAIL() << "the run ended before it could be killed";
+    try {
+      auto meta = nlohmann::json::parse(load_checkpoint(last).meta_json);
+      mid_epoch = meta.at("epochs_done") == 1 && meta.at("step_in_epoch").get<int>() >= 6;
+    } catch (const std::exception&) {
+      // not written yet
+    }
+    if (!mid_epoch) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  ASSERT_TRUE(mid_epoch) << "no mid-epoch checkpoint appeared";
+  kill(pid, SIGKILL);
+  EXPECT_EQ(wait_exit(pid), 128 + SIGKILL);
+  auto at_kill = nlohmann::json::parse(load_checkpoint(last).meta_json);
+  EXPECT_EQ(at_kill.at("epochs_done"), 1) << "the kill must land inside epoch 2";
+  EXPECT_GT(at_kill.at("step_in_epoch").get<int>(), 0);
+  EXPECT_LT(read_metrics(killed + "/metrics.jsonl").size(), 3u);
+
+  ASSERT_EQ(run({"resume", killed, "--quiet"}, killed + ".resume.log"), 0) << slurp(killed + ".resume.log");
+
+  auto a = load_checkpoint(ref + "/checkpoints/last.ckpt");
+  auto b = load_checkpoint(last);
+  expect_bitwise_equal(a.model, b.model, "model");
+  expect_bitwise_equal(a.optimizer, b.optimizer, "optimizer");
+  expect_bitwise_equal(a.rng, b.rng, "generators");
+  auto ma = read_metrics(ref + "/metrics.jsonl"), mb = read_metrics(killed + "/metrics.jsonl");
+  ASSERT_EQ(ma.size(), 3u);
+  EXPECT_EQ(comparable(ma), comparable(mb));
+  for (const char* f : {"config.yaml", "curves.png", "report.md", "checkpoints/best.ckpt"})
+    EXPECT_TRUE(fs::exists(fs::path(killed) / f)) << f;
+
+  // wrn eval of the final checkpoint reproduces the last epoch's test error.
+  ASSERT_EQ(run({"eval", "--checkpoint", ref + "/checkpoints/last.ckpt", "--json", "--threads", "2"}, ref + ".eval"), 0)
+      << slurp(ref + ".eval");
+  auto text = slurp(ref + ".eval");
+  auto j = nlohmann::json::parse(text.substr(text.find('{')));
+  EXPECT_NEAR(j.at("top1_err").get<double>(), ma.back().test_top1_err, 1e-9);
+  EXPECT_EQ(j.at("confusion").size(), 10u);
+  EXPECT_TRUE(fs::exists(fs::path(ref) / "confusion.png"));
+}
+
+TEST(EngineE2E, DivergingLossStopsWithADiagnosticAndKeepsTheCheckpoint) {
+  if (!have_data()) GTEST_SKIP() << "Fashion-MNIST not installed (dataset-fashion-mnist)";
+  const auto out = scratch("nan");
+  auto args = tiny_run(out);
+  args.insert(args.end(), {"--set", "optimizer.lr=1e12", "--set", "optimizer.nesterov=false"});
+  const int rc = run(args, out + ".log");
+  const auto log = slurp(out + ".log");
+  EXPECT_NE(rc, 0) << log;
+  EXPECT_NE(log.find("diverged"), std::string::npos) << log;
+  EXPECT_NE(log.find("lr 1e+12"), std::string::npos) << log;
+  EXPECT_NE(log.find("last.ckpt"), std::string::npos) << log;
+  EXPECT_NO_THROW(load_checkpoint(out + "/checkpoints/last.ckpt"));
+}
+
+TEST(EngineE2E, OneEpochOnFullFashionMnistReaches85Percent) {
+  if (!have_data()) GTEST_SKIP() << "Fashion-MNIST not installed (dataset-fashion-mnist)";
+  const auto out = scratch("fmnist");
+  const int rc = run({"train", "--preset", "demo", "--model", "wrn-10-1", "--epochs", "1", "--data", kData,
+                      "--set", "checkpoint.every_seconds=0", "--quiet", "--out", out},
+                     out + ".log");
+  ASSERT_EQ(rc, 0) << slurp(out + ".log");
+  auto ms = read_metrics(out + "/metrics.jsonl");
+  ASSERT_EQ(ms.size(), 1u);
+  EXPECT_LE(ms[0].test_top1_err, 15.0) << "test accuracy " << 100 - ms[0].test_top1_err << "%";
+}

@@ -1,0 +1,106 @@
+// wrn eval --checkpoint FILE: test-set error, loss, per-class accuracy and confusion matrix
+// of a training checkpoint.
+#include <fmt/format.h>
+
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+
+#include "command.h"
+#include "wrn/core/threads.h"
+#include "wrn/train/curves_plot.h"
+#include "wrn/train/trainer.h"
+
+namespace {
+
+void add_eval_command(CLI::App& app) {
+  struct Args {
+    std::string checkpoint, data, split, device, png;
+    std::optional<int64_t> limit, batch_size;
+    int threads = 0;
+    bool json = false, no_png = false;
+  };
+  auto args = std::make_shared<Args>();
+  auto* cmd = app.add_subcommand("eval", "Evaluate a training checkpoint on a test split");
+  cmd->add_option("--checkpoint", args->checkpoint, "Checkpoint file (RUN_DIR/checkpoints/best.ckpt)")->required();
+  cmd->add_option("--data", args->data, "Data set directory (default: the run's)");
+  cmd->add_option("--split", args->split, "Split to evaluate (default: the run's test split)");
+  cmd->add_option("--limit", args->limit, "Only the first N images (default: the run's data.limit_test; 0: all)");
+  cmd->add_option("--batch-size", args->batch_size, "Evaluation batch size");
+  cmd->add_option("--device", args->device, "cpu, cuda, cuda:N or auto (default: cpu)");
+  cmd->add_option("--threads", args->threads, "Intra-op CPU threads (0: all cores)");
+  cmd->add_option("--png", args->png, "Confusion-matrix PNG (default: confusion.png in the run directory)");
+  cmd->add_flag("--no-png", args->no_png, "Do not write the confusion-matrix PNG");
+  cmd->add_flag("--json", args->json, "Print one JSON object");
+  cmd->callback([args] {
+    namespace t = wrn::train;
+    namespace fs = std::filesystem;
+    wrn::configure_threads(args->threads);
+    auto ck = t::load_checkpoint(args->checkpoint);
+    auto config = t::config_from_yaml(YAML::Load(ck.config_yaml));
+    if (!args->data.empty()) config.data.dir = args->data;
+    if (!args->split.empty()) config.data.test_split = args->split;
+    if (args->limit) config.data.limit_test = *args->limit;
+    config.device = args->device.empty() ? "cpu" : args->device;
+    auto setup = t::RunSetup::create(config, false, &ck.normalizer);
+    t::load_model_state(*setup.model, ck.model, "checkpoint " + args->checkpoint);
+    const int64_t batch = args->batch_size ? *args->batch_size
+                                           : (config.data.test_batch_size > 0 ? config.data.test_batch_size
+                                                                               : 2 * config.data.batch_size);
+    auto r = t::evaluate(*setup.model, setup.test, setup.normalizer, batch, config.channels_last, true);
+    const auto& names = setup.test.class_names;
+    std::string png = args->png;
+    if (png.empty() && !args->no_png) {
+      auto dir = fs::path(args->checkpoint).parent_path();
+      png = (dir.filename() == "checkpoints" ? dir.parent_path() / "confusion.png"
+                                             : dir / (fs::path(args->checkpoint).stem().string() + "-confusion.png"))
+                .string();
+    }
+    if (!args->no_png) {
+      t::ConfusionPlotOptions po;
+      po.title = fmt::format("{} on {} ({})", setup.spec.name, config.data.kind, config.data.test_split);
+      if (names.size() == r.confusion.size()) po.class_names = names;
+      t::plot_confusion_matrix(png, r.confusion, po);
+    }
+    if (args->json) {
+      nlohmann::json j;
+      j["checkpoint"] = args->checkpoint;
+      j["model"] = setup.spec.name;
+      j["dataset"] = config.data.kind;
+      j["split"] = config.data.test_split;
+      j["images"] = r.images;
+      j["top1_err"] = r.top1_err;
+      j["top5_err"] = r.top5_err;
+      j["loss"] = r.loss;
+      j["per_class_accuracy"] = r.per_class_accuracy;
+      j["class_names"] = names;
+      j["confusion"] = r.confusion;
+      if (!args->no_png) j["confusion_png"] = png;
+      fmt::print("{}\n", j.dump());
+      return;
+    }
+    fmt::print("checkpoint  {}\nmodel       {}\ndata        {} ({}, {} images)\n", args->checkpoint, setup.spec.name,
+               config.data.kind, config.data.test_split, r.images);
+    fmt::print("top-1 error {:.2f}%  (accuracy {:.2f}%)\ntop-5 error {:.2f}%\nloss        {:.4f}\n", r.top1_err,
+               100 - r.top1_err, r.top5_err, r.loss);
+    fmt::print("per-class accuracy:\n");
+    for (size_t i = 0; i < r.per_class_accuracy.size(); ++i) {
+      fmt::print("  {:>3} {:<24} {:6.2f}%\n", i, i < names.size() ? names[i] : "", r.per_class_accuracy[i]);
+    }
+    if (r.confusion.size() <= 20) {
+      fmt::print("confusion matrix (rows: true class, columns: predicted):\n     ");
+      for (size_t p = 0; p < r.confusion.size(); ++p) fmt::print("{:>6}", p);
+      fmt::print("\n");
+      for (size_t tr = 0; tr < r.confusion.size(); ++tr) {
+        fmt::print("  {:>3}", tr);
+        for (auto v : r.confusion[tr]) fmt::print("{:>6}", v);
+        fmt::print("\n");
+      }
+    }
+    if (!args->no_png) fmt::print("confusion matrix PNG: {}\n", png);
+  });
+}
+
+}  // namespace
+
+WRN_REGISTER_COMMAND(32, add_eval_command);

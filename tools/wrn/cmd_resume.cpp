@@ -1,0 +1,33 @@
+// wrn resume RUN_DIR: continues an interrupted run from its last checkpoint; on the CPU with
+// the same thread count the result is bitwise that of an uninterrupted run.
+#include <fmt/format.h>
+
+#include "command.h"
+#include "wrn/train/trainer.h"
+
+namespace {
+
+void add_resume_command(CLI::App& app) {
+  struct Args {
+    std::string run_dir;
+    std::optional<int64_t> epochs;
+    bool quiet = false;
+  };
+  auto args = std::make_shared<Args>();
+  auto* cmd = app.add_subcommand("resume", "Continue an interrupted training run from its last checkpoint");
+  cmd->add_option("run_dir", args->run_dir, "Run directory written by 'wrn train --out'")->required();
+  cmd->add_option("--epochs", args->epochs, "New total number of epochs (extends a finished run)");
+  cmd->add_flag("--quiet", args->quiet, "No progress output");
+  cmd->callback([args] {
+    wrn::train::RunOptions options;
+    options.quiet = args->quiet;
+    options.epochs = args->epochs;
+    auto r = wrn::train::resume(args->run_dir, options);
+    fmt::print("done: {} epochs, final test error {:.2f}%, best {:.2f}%; see {}/report.md\n", r.epochs_completed,
+               r.final_test_error, r.best_test_error, args->run_dir);
+  });
+}
+
+}  // namespace
+
+WRN_REGISTER_COMMAND(31, add_resume_command);

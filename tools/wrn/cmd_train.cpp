@@ -1,0 +1,80 @@
+// wrn train: trains a network from a preset (or a YAML file) with command-line overrides,
+// writing a run directory (config.yaml, metrics.jsonl, checkpoints, curves.png, TensorBoard
+// events, report.md).
+#include <fmt/format.h>
+
+#include "command.h"
+#include "wrn/core/text.h"
+#include "wrn/train/config.h"
+#include "wrn/train/trainer.h"
+
+namespace {
+
+void add_train_command(CLI::App& app) {
+  struct Args {
+    std::string preset;
+    std::vector<std::string> sets;
+    std::string out;
+    std::optional<int64_t> epochs, batch_size, seed;
+    std::optional<int> threads;
+    std::string model, data, device;
+    bool quiet = false, list = false, print_config = false;
+  };
+  auto args = std::make_shared<Args>();
+  auto* cmd = app.add_subcommand("train", "Train a network (from a preset or a YAML config) into a run directory");
+  cmd->add_option("--preset,--config", args->preset,
+                  "Preset name (see --list-presets) or path to a YAML config file");
+  cmd->add_option("--set", args->sets, "Override a config field: a.b=value (e.g. optimizer.lr=0.05); repeatable");
+  cmd->add_option("--out", args->out, "Run directory to create");
+  cmd->add_option("--epochs", args->epochs, "Number of epochs (epochs)");
+  cmd->add_option("--model", args->model, "Model name (model.name), e.g. wrn-16-4");
+  cmd->add_option("--data", args->data, "Data set directory (data.dir)");
+  cmd->add_option("--device", args->device, "cpu, cuda, cuda:N or auto (device)");
+  cmd->add_option("--threads", args->threads, "Intra-op CPU threads, 0: all cores (threads)");
+  cmd->add_option("--seed", args->seed, "Random seed (seed)");
+  cmd->add_option("--batch-size", args->batch_size, "Training batch size (data.batch_size)");
+  cmd->add_flag("--quiet", args->quiet, "No progress output");
+  cmd->add_flag("--list-presets", args->list, "List the shipped presets and exit");
+  cmd->add_flag("--print-config", args->print_config, "Print the resolved config and exit");
+  cmd->callback([args] {
+    namespace t = wrn::train;
+    if (args->list) {
+      fmt::print("presets in {}:\n", t::preset_dir());
+      for (const auto& name : t::preset_names()) {
+        auto c = t::config_from_yaml(t::load_yaml_file(t::find_preset(name)));
+        fmt::print("  {:<22} {}{}\n", name, c.description,
+                   c.paper.present() ? fmt::format(" (paper: {:.2f}% error, {})", c.paper.error, c.paper.source) : "");
+      }
+      return;
+    }
+    YAML::Node root(YAML::NodeType::Map);
+    if (!args->preset.empty()) {
+      root = t::load_yaml_file(t::find_preset(args->preset));
+      if (!root.IsMap()) root = YAML::Node(YAML::NodeType::Map);
+    }
+    for (const auto& s : args->sets) t::apply_override(root, s);
+    auto set = [&](const std::string& key, const std::string& value) { t::apply_override(root, key + "=" + value); };
+    if (args->epochs) set("epochs", std::to_string(*args->epochs));
+    if (!args->model.empty()) set("model.name", args->model);
+    if (!args->data.empty()) set("data.dir", args->data);
+    if (!args->device.empty()) set("device", args->device);
+    if (args->threads) set("threads", std::to_string(*args->threads));
+    if (args->seed) set("seed", std::to_string(*args->seed));
+    if (args->batch_size) set("data.batch_size", std::to_string(*args->batch_size));
+    auto config = t::config_from_yaml(root);
+    if (args->print_config) {
+      fmt::print("{}", t::config_to_string(config));
+      return;
+    }
+    WRN_CHECK(!args->out.empty(), "wrn train needs --out RUN_DIR");
+    t::RunOptions options;
+    options.quiet = args->quiet;
+    auto r = t::train(config, args->out, options);
+    fmt::print("done: {} epochs, final test error {:.2f}%, best {:.2f}%, {:.0f} s; see {}/report.md\n",
+               r.epochs_completed, r.final_test_error, r.best_test_error, r.wall_seconds, args->out);
+  });
+}
+
+}  // namespace
+
+WRN_REGISTER_COMMAND(30, add_train_command);

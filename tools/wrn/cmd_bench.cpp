@@ -1,0 +1,91 @@
+// wrn bench infer: images/s of the plain eval-mode forward and of the optimized inference
+// path (FusedClassifier: BN folded, in-place ReLU, InferenceMode) in each memory layout,
+// in one process with the same threads, each after a warm-up.
+#include <fmt/format.h>
+
+#include <torch/utils.h>
+
+#include <algorithm>
+#include <chrono>
+#include <functional>
+#include <vector>
+
+#include "command.h"
+#include "model_options.h"
+#include "wrn/core/error.h"
+#include "wrn/core/threads.h"
+#include "wrn/infer/fused_model.h"
+
+namespace {
+
+// Median seconds per call of `fn` over `iters` timed calls after `warmup` untimed ones.
+double time_call(const std::function<void()>& fn, int warmup, int iters) {
+  for (int i = 0; i < warmup; ++i) fn();
+  std::vector<double> t;
+  for (int i = 0; i < iters; ++i) {
+    auto start = std::chrono::steady_clock::now();
+    fn();
+    t.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  }
+  std::sort(t.begin(), t.end());
+  return t[t.size() / 2];
+}
+
+void add_bench_command(CLI::App& app) {
+  struct Args {
+    wrn::cli::ModelArgs model;
+    int64_t batch = 32;
+    int iters = 10;
+    int warmup = 2;
+    int threads = 0;
+    std::string layout = "all";
+  };
+  auto args = std::make_shared<Args>();
+  auto* bench = app.add_subcommand("bench", "Micro-benchmarks");
+  bench->require_subcommand(1);
+  auto* cmd = bench->add_subcommand("infer", "Images/s of the plain forward and the optimized inference path");
+  cmd->add_option("--model", args->model.name, "Model name (see 'wrn models')")->required();
+  args->model.add_options(cmd);
+  cmd->add_option("--batch", args->batch, "Images per forward")->check(CLI::PositiveNumber);
+  cmd->add_option("--iters", args->iters, "Timed forwards per path (median reported)")->check(CLI::PositiveNumber);
+  cmd->add_option("--warmup", args->warmup, "Untimed forwards before timing")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--threads", args->threads, "Intra-op threads (0: all cores)");
+  cmd->add_option("--layout", args->layout, "Optimized layout: all, contiguous, channels_last or mkldnn");
+  cmd->callback([args] {
+    const int threads = wrn::configure_threads(args->threads);
+    auto spec = wrn::models::resolve_spec(args->model.spec());
+    auto model = wrn::models::build_model(spec);
+    model->eval();
+    torch::manual_seed(0);
+    auto x = torch::randn({args->batch, spec.input.channels, spec.input.height, spec.input.width});
+    std::vector<wrn::infer::Layout> layouts;
+    if (args->layout == "all") {
+      layouts = {wrn::infer::Layout::Contiguous, wrn::infer::Layout::ChannelsLast, wrn::infer::Layout::Mkldnn};
+    } else {
+      layouts = {wrn::infer::parse_layout(args->layout)};
+    }
+    fmt::print("model {} input {} batch {} threads {} (median of {} after {} warm-up)\n", spec.name, spec.input.str(),
+               args->batch, threads, args->iters, args->warmup);
+    const double plain = time_call(
+        [&] {
+          torch::NoGradGuard no_grad;
+          model->forward(x);
+        },
+        args->warmup, args->iters);
+    const double n = double(args->batch);
+    fmt::print("{:<34} {:>9.1f} images/s  {:>8.1f} ms/batch\n", "plain eval forward (no_grad)", n / plain,
+               plain * 1e3);
+    for (auto layout : layouts) {
+      wrn::infer::FuseOptions options;
+      options.layout = layout;
+      auto fused = wrn::infer::FusedClassifier::build(model, options);
+      const double t = time_call([&] { fused.forward(x); }, args->warmup, args->iters);
+      fmt::print("{:<34} {:>9.1f} images/s  {:>8.1f} ms/batch  speed-up {:.2f}x\n",
+                 "optimized (" + wrn::infer::layout_name(fused.layout()) + ")", n / t, t * 1e3, plain / t);
+    }
+  });
+}
+
+WRN_REGISTER_COMMAND(80, add_bench_command);
+
+}  // namespace

@@ -146,6 +146,34 @@ TEST(FusedClassifier, IsIndependentOfLaterModelChanges) {
   EXPECT_TRUE(torch::equal(fused.forward(x), before));
 }
 
+TEST(FusedClassifier, MatchesWithChannelsLastWeights) {
+  // Training with channels_last stores conv weights with NHWC strides.
+  torch::manual_seed(4);
+  wrn::models::ModelSpec spec;
+  spec.name = "wrn-10-1";
+  spec.input = {1, 28, 28};
+  auto model = wrn::models::build_model(spec);
+  randomize_batchnorms(*model);
+  {
+    torch::NoGradGuard no_grad;
+    for (auto& p : model->parameters())
+      if (p.dim() == 4) p.set_data(p.contiguous(at::MemoryFormat::ChannelsLast));
+  }
+  model->eval();
+  auto x = torch::randn({2, 1, 28, 28});
+  torch::Tensor expected;
+  {
+    torch::NoGradGuard no_grad;
+    expected = model->forward(x);
+  }
+  for (auto layout : {Layout::Contiguous, Layout::ChannelsLast, Layout::Mkldnn}) {
+    FuseOptions options;
+    options.layout = layout;
+    EXPECT_LT(rel_err(FusedClassifier::build(model, options).forward(x), expected), 1e-4)
+        << wrn::infer::layout_name(layout);
+  }
+}
+
 TEST(FusedClassifier, RejectsBadInput) {
   auto fused = FusedClassifier::build(wrn::models::build_model({"resnet20"}));
   EXPECT_THROW(fused.forward(torch::randn({3, 32, 32})), wrn::ConfigError);

@@ -470,7 +470,7 @@ class Engine {
       try {
         auto ck = load_checkpoint(last_path());
         auto meta = Counters::from_json(nlohmann::json::parse(ck.meta_json), last_path());
-        last = fmt::format("{} (epoch {}, step {} of the next epoch, global step {})", last_path(), meta.epochs_done,
+        last = fmt::format("{} ({} epochs + {} steps done, global step {})", last_path(), meta.epochs_done,
                            meta.step_in_epoch, meta.global_step);
       } catch (const std::exception&) {
         last = last_path();

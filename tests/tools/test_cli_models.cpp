@@ -6,28 +6,12 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "run_tool.h"
 #include "wrn/core/text.h"
 
 namespace {
 
-struct Result {
-  int status;
-  std::string out;
-};
-
-// Runs the built tool with `args` (stderr folded into the output).
-Result run_tool(const std::string& args) {
-  std::string cmd = std::string(WRN_TOOL_PATH) + " " + args + " 2>&1";
-  FILE* pipe = popen(cmd.c_str(), "r");
-  Result r{-1, ""};
-  if (!pipe) return r;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, pipe)) > 0) r.out.append(buf, n);
-  int status = pclose(pipe);
-  r.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
+using wrn::testing::run_tool;
 
 TEST(CliInfo, JsonParamsMatchEveryReferenceRow) {
   std::ifstream in(std::string(WRN_SOURCE_DIR) + "/tests/golden/param_counts.tsv");
@@ -72,7 +56,8 @@ TEST(CliErrors, OneLineAndNonZero) {
                                          {"info wrn-16-4 --set dropout", "--set: expected key=value"},
                                          {"info wrn-16-4 --classes abc", "--classes"},
                                          {"info", "model is required"},
-                                         {"frobnicate", "frobnicate"}}) {
+                                         {"frobnicate", "unknown command 'frobnicate'"},
+                                         {"predcit x", "did you mean 'predict'?"}}) {
     auto r = run_tool(c.args);
     EXPECT_NE(r.status, 0) << c.args;
     EXPECT_NE(r.out.find(c.fragment), std::string::npos) << c.args << ": " << r.out;

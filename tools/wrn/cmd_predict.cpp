@@ -7,18 +7,14 @@
 #include <fmt/format.h>
 
 #include <nlohmann/json.hpp>
-#include <yaml-cpp/yaml.h>
 
 #include <cstdio>
 
+#include "checkpoint_model.h"
 #include "command.h"
 #include "wrn/core/error.h"
 #include "wrn/core/threads.h"
 #include "wrn/infer/predictor.h"
-#include "wrn/models/registry.h"
-#include "wrn/train/checkpoint.h"
-#include "wrn/train/config.h"
-#include "wrn/train/trainer.h"
 
 namespace {
 
@@ -36,41 +32,14 @@ struct PredictArgs {
 
 void run_predict(const PredictArgs& a) {
   wrn::configure_threads(a.threads);
-  const auto ck = wrn::train::load_checkpoint(a.checkpoint);
-  const auto config = wrn::train::config_from_yaml(YAML::Load(ck.config_yaml));
-
-  // The model: its name and settings from the run's config; classes and input channels from
-  // the stored weights; height x width from --input, the config, the data set kind, or the
-  // model's default (image folders: pass --input when training used another size).
-  wrn::models::ModelSpec spec;
-  spec.name = config.model.name;
-  spec.settings = config.model.settings;
-  spec.classes = wrn::train::find_tensor(ck.model, "fc.weight", a.checkpoint).size(0);
-  const auto& conv1 = wrn::train::find_tensor(ck.model, "conv1.weight", a.checkpoint);
-  if (!a.input.empty()) {
-    spec.input = wrn::models::InputShape::parse(a.input, "--input");
-  } else if (!config.model.input.empty()) {
-    spec.input = wrn::models::InputShape::parse(config.model.input, a.checkpoint + " model.input");
-  } else {
-    auto defaults = wrn::models::resolve_spec(wrn::models::ModelSpec{spec.name, spec.classes, {0, 0, 0}, spec.settings});
-    spec.input = defaults.input;
-    spec.input.channels = conv1.size(1);
-    // The built-in data sets' image size (the config leaves the input to the data set).
-    const auto& kind = config.data.kind;
-    if (kind == "fashion-mnist" || kind == "mnist") {
-      spec.input.height = spec.input.width = 28;
-    } else if (kind == "cifar10" || kind == "cifar100" || kind == "svhn") {
-      spec.input.height = spec.input.width = 32;
-    }
-  }
-  WRN_CHECK(spec.input.channels == conv1.size(1), "--input: {} has {} channels but the model takes {}",
-            spec.input.str(), spec.input.channels, conv1.size(1));
-  auto model = wrn::models::build_model(spec);
-  wrn::train::load_model_state(*model, ck.model, a.checkpoint);
+  auto loaded = wrn::cli::load_checkpoint_model(a.checkpoint, a.input);
+  const auto& spec = loaded.spec;
+  auto model = loaded.model;
 
   wrn::infer::PredictorOptions options;
   options.preprocess.input = spec.input;
-  if (!ck.normalizer.empty()) options.preprocess.normalizer.load_state(ck.normalizer);
+  options.preprocess.normalizer = loaded.normalizer;
+  options.class_names = loaded.class_names;
   if (!a.labels.empty()) {
     options.class_names = wrn::infer::read_labels(a.labels);
     WRN_CHECK(int64_t(options.class_names.size()) == spec.classes, "--labels {}: {} names for a model with {} classes",
@@ -114,7 +83,7 @@ void add_predict_command(CLI::App& app) {
   cmd->add_option("--top", args->top, "Classes per image")->check(CLI::PositiveNumber);
   cmd->add_flag("--json", args->json, "One JSON object per image per line");
   cmd->add_option("--batch", args->batch, "Images per forward")->check(CLI::PositiveNumber);
-  cmd->add_option("--labels", args->labels, "Class names, one per line (default: class indices)");
+  cmd->add_option("--labels", args->labels, "Class names, one per line (default: the checkpoint's, else class indices)");
   cmd->add_option("--input", args->input, "CxHxW the model was trained on (default: the run's config or the model's)");
   cmd->add_option("--threads", args->threads, "Intra-op threads (0: all cores)");
   cmd->add_flag("--plain", args->plain, "Use the plain eval-mode forward instead of the BN-folded one");

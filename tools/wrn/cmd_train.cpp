@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include "command.h"
+#include "weights_file.h"
 #include "wrn/core/text.h"
 #include "wrn/train/config.h"
 #include "wrn/train/trainer.h"
@@ -17,7 +18,7 @@ void add_train_command(CLI::App& app) {
     std::string out;
     std::optional<int64_t> epochs, batch_size, seed;
     std::optional<int> threads;
-    std::string model, data, device;
+    std::string model, data, device, init_from;
     bool quiet = false, list = false, print_config = false;
   };
   auto args = std::make_shared<Args>();
@@ -33,6 +34,9 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--threads", args->threads, "Intra-op CPU threads, 0: all cores (threads)");
   cmd->add_option("--seed", args->seed, "Random seed (seed)");
   cmd->add_option("--batch-size", args->batch_size, "Training batch size (data.batch_size)");
+  cmd->add_option("--init-from", args->init_from,
+                  "Start from these weights: a wrn checkpoint, .pt or .safetensors (model.init_from); a "
+                  "classifier of another size is re-initialized (fine-tuning)");
   cmd->add_flag("--quiet", args->quiet, "No progress output");
   cmd->add_flag("--list-presets", args->list, "List the shipped presets and exit");
   cmd->add_flag("--print-config", args->print_config, "Print the resolved config and exit");
@@ -61,6 +65,7 @@ void add_train_command(CLI::App& app) {
     if (args->threads) set("threads", std::to_string(*args->threads));
     if (args->seed) set("seed", std::to_string(*args->seed));
     if (args->batch_size) set("data.batch_size", std::to_string(*args->batch_size));
+    if (!args->init_from.empty()) set("model.init_from", args->init_from);
     auto config = t::config_from_yaml(root);
     if (args->print_config) {
       fmt::print("{}", t::config_to_string(config));
@@ -69,6 +74,14 @@ void add_train_command(CLI::App& app) {
     WRN_CHECK(!args->out.empty(), "wrn train needs --out RUN_DIR");
     t::RunOptions options;
     options.quiet = args->quiet;
+    options.load_weights = [quiet = args->quiet](wrn::models::ClassifierImpl& model, const std::string& path) {
+      auto file = wrn::cli::read_weights_file(path);
+      const bool fine_tune = wrn::cli::load_weights_for_training(model, file, path);
+      if (!quiet) {
+        fmt::print(stderr, "initialized from {} ({} tensors{})\n", path, file.tensors.size(),
+                   fine_tune ? ", classifier re-initialized for the new classes" : "");
+      }
+    };
     auto r = t::train(config, args->out, options);
     fmt::print("done: {} epochs, final test error {:.2f}%, best {:.2f}%, {:.0f} s; see {}/report.md\n",
                r.epochs_completed, r.final_test_error, r.best_test_error, r.wall_seconds, args->out);

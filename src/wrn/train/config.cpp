@@ -196,6 +196,7 @@ TrainConfig config_from_yaml(const YAML::Node& root) {
     m.get("classes", c.model.classes);
     m.get("input", c.model.input);
     m.get("settings", c.model.settings);
+    m.get("init_from", c.model.init_from);
     m.finish();
   }
   {
@@ -278,6 +279,7 @@ YAML::Node config_to_yaml(const TrainConfig& c) {
   YAML::Node settings(YAML::NodeType::Map);
   for (const auto& [k, v] : c.model.settings) settings[k] = v;
   m["settings"] = settings;
+  if (!c.model.init_from.empty()) m["init_from"] = c.model.init_from;
   auto d = root["data"];
   d["kind"] = c.data.kind;
   d["dir"] = c.data.dir;

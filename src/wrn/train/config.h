@@ -31,6 +31,10 @@ struct ModelConfig {
   int64_t classes = 0;     // 0: the data set's class count
   std::string input;       // "CxHxW"; empty: the data set's image shape
   std::vector<std::pair<std::string, std::string>> settings;  // e.g. {"dropout", "0.3"}
+  // Weights to start from (a wrn checkpoint, .pt or .safetensors state_dict); empty: the
+  // initialization. A classifier of another shape is re-initialized (fine-tuning). Read
+  // through RunOptions::load_weights (the tool supplies the file readers).
+  std::string init_from;
 };
 
 struct AugmentConfig {

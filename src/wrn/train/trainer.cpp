@@ -292,7 +292,9 @@ class Engine {
   Checkpoint make_checkpoint() const {
     Checkpoint ck;
     ck.config_yaml = config_to_string(s_.config);
-    ck.meta_json = counters_.to_json().dump();
+    auto meta = counters_.to_json();
+    meta["class_names"] = s_.test.class_names;  // for predict (image folders have no standard names)
+    ck.meta_json = meta.dump();
     ck.model = model_state(*s_.model);
     ck.optimizer = sgd_->state();
     ck.rng.emplace_back("augment", aug_gen_.get_state());
@@ -535,11 +537,17 @@ RunResult train(const TrainConfig& config, const std::string& run_dir, const Run
   WRN_CHECK(!fs::exists(last), "'{}' already holds a run (checkpoints/last.ckpt); use 'wrn resume {}' or another --out",
             run_dir, run_dir);
   configure_threads(config.threads);
+  // Data, model and initial weights first: a bad data set or weight file leaves no run directory.
+  auto setup = RunSetup::create(config, true);
+  if (!config.model.init_from.empty()) {
+    WRN_CHECK(bool(options.load_weights), "model.init_from: this program cannot read weight files");
+    options.load_weights(*setup.model, config.model.init_from);
+  }
   fs::create_directories(run_dir);
   // Stale logs from an earlier, checkpoint-less attempt would be appended to: start clean.
   fs::remove(fs::path(run_dir) / "metrics.jsonl");
   write_file_atomically((fs::path(run_dir) / "config.yaml").string(), config_to_string(config));
-  Engine engine(RunSetup::create(config, true), run_dir, options);
+  Engine engine(std::move(setup), run_dir, options);
   return engine.run();
 }
 

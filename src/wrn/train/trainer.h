@@ -91,6 +91,9 @@ NamedTensors model_state(const torch::nn::Module& model);
 struct RunOptions {
   bool quiet = false;            // no progress bar, only errors
   std::optional<int64_t> epochs;  // resume: a new total epoch count (extends a finished run)
+  // Loads config.model.init_from into a freshly built model (train() only; resume restores
+  // the checkpoint instead). Required when init_from is set; throws as the readers do.
+  std::function<void(models::ClassifierImpl& model, const std::string& path)> load_weights;
 };
 
 // Summary of a finished run.

@@ -1,0 +1,29 @@
+// A trained model rebuilt from a wrn checkpoint, for the commands that use one (predict,
+// export): the network from the run's config with the stored weights, its input shape and
+// the training normalization.
+#pragma once
+
+#include <string>
+
+#include "wrn/data/augment.h"
+#include "wrn/models/registry.h"
+#include "wrn/train/checkpoint.h"
+#include "wrn/train/config.h"
+
+namespace wrn::cli {
+
+struct CheckpointModel {
+  train::TrainConfig config;
+  models::ModelSpec spec;  // resolved: name, settings, classes and input of the stored weights
+  models::Classifier model;
+  data::Normalizer normalizer;  // unfitted when the checkpoint holds none
+  std::vector<std::string> class_names;  // from the checkpoint, else the built-in data set's; may be empty
+};
+
+// The model name and settings come from the checkpoint's config; classes and input channels
+// from the stored weights; height x width from `input_override` (CxHxW, named "--input" in
+// messages), the config's model.input, the built-in data set's image size, or the model's
+// default. Throws FileError naming `path` for a missing, corrupt or mismatched checkpoint.
+CheckpointModel load_checkpoint_model(const std::string& path, const std::string& input_override = "");
+
+}  // namespace wrn::cli

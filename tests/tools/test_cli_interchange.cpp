@@ -103,6 +103,17 @@ TEST_F(CliInterchange, ExportThenImportPredictsTheSame) {
   EXPECT_NE(r.out.find("already exists"), std::string::npos) << r.out;
 }
 
+// The graph formats are checked against their consumers in tests/infer (OpenCV DNN, torch::jit);
+// here: the command writes them from a checkpoint.
+TEST_F(CliInterchange, ExportsOnnxAndTorchScript) {
+  for (const std::string fmt : {"onnx", "torchscript"}) {
+    auto r = run_tool("export --checkpoint " + checkpoint + " --format " + fmt + " --out " + path("m." + fmt));
+    ASSERT_EQ(r.status, 0) << r.out;
+    EXPECT_NE(r.out.find("wrn-10-1 10 classes, input 1x28x28"), std::string::npos) << r.out;
+    EXPECT_GT(fs::file_size(path("m." + fmt)), 10000u) << fmt;
+  }
+}
+
 TEST_F(CliInterchange, ImportListsEveryMismatchAndWritesNothing) {
   ASSERT_EQ(run_tool("export --checkpoint " + checkpoint + " --format pt --out " + path("mm.pt")).status, 0);
   auto r = run_tool("import --from " + path("mm.pt") + " --model wrn-16-1 --input 1x28x28 --preset demo --out " +
@@ -151,12 +162,16 @@ TEST_F(CliInterchange, BadFilesAndPathsGiveOneLineErrors) {
   EXPECT_FALSE(fs::exists(path("bad.ckpt")));
 
   // Unwritable output, unknown format, corrupt checkpoint.
-  for (const std::string fmt : {"safetensors", "pt"}) {
+  for (const std::string fmt : {"safetensors", "pt", "onnx", "torchscript"}) {
     r = run_tool("export --checkpoint " + checkpoint + " --format " + fmt + " --out " + path("no/such/dir/m"));
     EXPECT_EQ(r.status, 1) << fmt;
     EXPECT_NE(r.out.find(path("no/such/dir/m")), std::string::npos) << r.out;
     EXPECT_FALSE(fs::exists(path("no/such/dir")));
   }
+  r = run_tool("export --checkpoint " + checkpoint + " --format onnx --opset 11 --out " + path("old.onnx"));
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.out.find("opset"), std::string::npos) << r.out;
+  EXPECT_FALSE(fs::exists(path("old.onnx")));
   r = run_tool("export --checkpoint " + checkpoint + " --format tflite --out " + path("m.tflite"));
   EXPECT_NE(r.status, 0);
   EXPECT_NE(r.out.find("--format: expected one of safetensors, pt, onnx, torchscript"), std::string::npos) << r.out;

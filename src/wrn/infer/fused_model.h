@@ -2,14 +2,9 @@
 // ReLU applied in place after its convolution, no autograd, and a memory layout chosen for
 // the CPU convolution library (oneDNN).
 //
-// How: a visitor over the three families turns the network into a small tree of ops
-// (conv, channel affine, ReLU, max-pool, residual unit, pool + fc) using the public module
-// tree (state_dict names) and the family options; a peephole pass then folds every
-// BatchNorm that directly follows a convolution into that convolution's weight and bias:
-//   post-activation ResNet (all activation orders): every conv-BN pair, downsample included;
-//   pre-activation ResNet / WRN / full-preact ablation: bn_{i+1} following conv_i inside a
-//   unit, and the ImageNet stem's bn1. BatchNorms that follow an addition (bn1 of a
-//   pre-activation unit, final_bn, post-addition BN) stay as per-channel affines.
+// How: the network's op tree (inference_graph.h: one walker over the three families, BN
+// folded, ReLUs merged into their convolution), with the conv weights packed once for the
+// layout and run by a small interpreter.
 // LibTorch 1.13 exposes no fused conv+ReLU kernel (oneDNN post-ops arrive with
 // mkldnn::_convolution_pointwise in 2.x), so ReLU runs in place on the conv output.
 #pragma once
@@ -19,6 +14,7 @@
 #include <memory>
 #include <string>
 
+#include "wrn/infer/inference_graph.h"
 #include "wrn/models/network.h"
 
 namespace wrn::infer {
@@ -41,14 +37,8 @@ struct FuseOptions {
   bool fold_batchnorm = true;  // false: keep every BN as an affine (for measuring the folding alone)
 };
 
-// What the build did, for `wrn bench` and the tests.
-struct FuseStats {
-  int convs = 0;
-  int folded_bns = 0;     // BatchNorms merged into a convolution
-  int affine_bns = 0;     // BatchNorms kept (they follow an addition)
-  int inplace_relus = 0;  // ReLUs run in place on a conv output
-  std::string str() const;
-};
+// What the build did (BNs folded, ...), for `wrn bench` and the tests.
+using FuseStats = GraphStats;
 
 // Contract: built from a Classifier of the zoo (ResNet, PreActResNet, WideResNet) on the CPU;
 // forward(x) equals model->eval() forward on the same float [N, C, H, W] input up to float

@@ -1,0 +1,342 @@
+#include "wrn/infer/onnx_export.h"
+
+#include <torch/types.h>
+
+#include <cstring>
+#include <limits>
+#include <set>
+#include <vector>
+
+#include "wrn/core/atomic_file.h"
+#include "wrn/core/error.h"
+#include "wrn/infer/inference_graph.h"
+
+#ifdef WRN_WITH_ONNX
+#include <onnx/checker.h>
+#include <onnx/onnx_pb.h>
+#include <onnx/shape_inference/implementation.h>
+#endif
+
+namespace wrn::infer {
+
+#ifdef WRN_WITH_ONNX
+
+namespace {
+
+using graph::Node;
+using graph::Residual;
+using graph::Seq;
+
+constexpr int64_t kMinOpset = 13;
+constexpr int64_t kMaxOpset = 17;  // onnx 1.12 (Debian bookworm); Pad takes `axes` from 18
+
+// Appends ONNX nodes and initializers to a graph, one op-tree node at a time.
+class GraphWriter {
+ public:
+  explicit GraphWriter(onnx::GraphProto& graph) : graph_(graph) {}
+
+  // Emits `seq` applied to the value `x`; returns the name of its result.
+  std::string seq(const Seq& nodes, std::string x) {
+    for (const auto& n : nodes) x = node(n, x);
+    return x;
+  }
+
+  // A value or initializer name not used before: `hint`, else hint_1, hint_2, ...
+  std::string fresh(const std::string& hint) {
+    std::string name = hint;
+    for (int i = 1; !used_.insert(name).second; ++i) name = hint + "_" + std::to_string(i);
+    return name;
+  }
+
+  onnx::NodeProto& op(const std::string& type, const std::vector<std::string>& inputs,
+                      const std::string& output, const std::string& name) {
+    auto* n = graph_.add_node();
+    n->set_op_type(type);
+    n->set_name(name.empty() ? output : name);
+    for (const auto& i : inputs) n->add_input(i);
+    n->add_output(output);
+    return *n;
+  }
+
+ private:
+  std::string node(const Node& n, const std::string& x) {
+    switch (n.kind) {
+      case Node::Kind::Conv:
+        return conv(n, x);
+      case Node::Kind::Affine:
+        return affine(n, x);
+      case Node::Kind::Relu: {
+        const std::string y = fresh(x + ".relu");
+        op("Relu", {x}, y, y);
+        return y;
+      }
+      case Node::Kind::MaxPool: {
+        const std::string y = fresh("maxpool");
+        auto& p = op("MaxPool", {x}, y, y);
+        ints(p, "kernel_shape", {3, 3});
+        ints(p, "strides", {2, 2});
+        ints(p, "pads", {1, 1, 1, 1});
+        return y;
+      }
+      case Node::Kind::Residual:
+        return residual(*n.residual, n.name, x);
+      case Node::Kind::Head:
+        return head(n, x);
+    }
+    throw ConfigError("onnx export: unknown op in the inference graph");
+  }
+
+  std::string conv(const Node& n, const std::string& x) {
+    const std::string base = n.name.empty() ? "conv" : n.name;
+    std::vector<std::string> inputs = {x, tensor(base + ".weight", n.weight)};
+    if (n.bias.defined()) inputs.push_back(tensor(base + ".bias", n.bias));
+    const std::string y = fresh(base);
+    auto& c = op("Conv", inputs, y, y);
+    ints(c, "kernel_shape", {n.weight.size(2), n.weight.size(3)});
+    ints(c, "strides", n.stride);
+    ints(c, "pads", {n.padding[0], n.padding[1], n.padding[0], n.padding[1]});
+    ints(c, "dilations", n.dilation);
+    integer(c, "group", n.groups);
+    if (!n.relu) return y;
+    const std::string r = fresh(base + ".relu");
+    op("Relu", {y}, r, r);
+    return r;
+  }
+
+  // An evaluation BatchNorm (one that follows an addition). BatchNormalization rather than
+  // Mul + Add with [1, C, 1, 1] initializers: OpenCV 4.6 cannot import a Mul by a 4-D constant.
+  std::string affine(const Node& n, const std::string& x) {
+    const std::string base = n.name.empty() ? "bn" : n.name;
+    const std::string y = fresh(base);
+    auto& bn = op("BatchNormalization",
+                  {x, tensor(base + ".weight", n.weight), tensor(base + ".bias", n.bias),
+                   tensor(base + ".running_mean", n.mean), tensor(base + ".running_var", n.var)},
+                  y, y);
+    real(bn, "epsilon", n.eps);
+    return y;
+  }
+
+  std::string residual(const Residual& r, const std::string& name, const std::string& x) {
+    const std::string base = name.empty() ? "unit" : name;
+    const std::string a = r.pre.empty() ? x : seq(r.pre, x);
+    const std::string f = seq(r.branch, a);
+    const std::string& src = r.shortcut_from_pre ? a : x;
+    std::string s = src;
+    switch (r.shortcut) {
+      case Residual::Shortcut::Identity:
+        break;
+      case Residual::Shortcut::ZeroPad:
+        s = zero_pad(base, src, r.pad_channels, r.pad_stride, r.branch);  // src feeds the branch too
+        break;
+      case Residual::Shortcut::Projection:
+        s = seq(r.projection, src);
+        break;
+    }
+    std::string y;
+    switch (r.combine) {
+      case Residual::Combine::Add:
+        y = binary("Add", f, s, base + ".add");
+        break;
+      case Residual::Combine::Scaled:
+        y = binary("Add", scaled(f, r.branch_scale, base + ".branch_scaled"),
+                   scaled(s, r.shortcut_scale, base + ".shortcut_scaled"), base + ".add");
+        break;
+      case Residual::Combine::ExclusiveGate:
+      case Residual::Combine::ShortcutOnlyGate: {
+        const std::string g = fresh(base + ".gate.sigmoid");
+        op("Sigmoid", {seq(r.gate, x)}, g, g);
+        const std::string one_minus_g =
+            binary("Sub", scalar(base + ".one", 1.0), g, base + ".one_minus_gate");
+        const std::string gs = binary("Mul", one_minus_g, s, base + ".gated_shortcut");
+        const std::string gf =
+            r.combine == Residual::Combine::ExclusiveGate ? binary("Mul", g, f, base + ".gated_branch") : f;
+        y = binary("Add", gf, gs, base + ".add");
+        break;
+      }
+    }
+    return seq(r.post, y);
+  }
+
+  // models::zero_pad_shortcut: x[:, :, ::stride, ::stride], zero channels appended.
+  std::string zero_pad(const std::string& base, const std::string& x, int64_t channels, int64_t stride,
+                       const Seq& branch) {
+    std::string s = x;
+    if (stride != 1) {
+      constexpr int64_t kEnd = std::numeric_limits<int64_t>::max();
+      s = fresh(base + ".shortcut.subsample");
+      op("Slice",
+         {x, ints_tensor(base + ".shortcut.starts", {0, 0}),
+          ints_tensor(base + ".shortcut.ends", {kEnd, kEnd}), ints_tensor(base + ".shortcut.axes", {2, 3}),
+          ints_tensor(base + ".shortcut.steps", {stride, stride})},
+         s, s);
+    }
+    const int64_t extra = channels - in_channels_of(branch);
+    if (extra <= 0) return s;
+    const std::string y = fresh(base + ".shortcut.pad");
+    // pads: begins of N, C, H, W, then ends.
+    op("Pad", {s, ints_tensor(base + ".shortcut.pads", {0, 0, 0, 0, 0, extra, 0, 0})}, y, y);
+    return y;
+  }
+
+  // Channels entering a branch: the first convolution's input channels.
+  static int64_t in_channels_of(const Seq& branch) {
+    for (const auto& n : branch) {
+      if (n.kind == Node::Kind::Conv) return n.weight.size(1) * n.groups;
+    }
+    throw ConfigError("onnx export: a zero-padding shortcut beside a branch without convolutions");
+  }
+
+  std::string head(const Node& n, const std::string& x) {
+    const std::string pooled = fresh("avgpool");
+    op("GlobalAveragePool", {x}, pooled, pooled);
+    const std::string flat = fresh("flatten");
+    integer(op("Flatten", {pooled}, flat, flat), "axis", 1);
+    std::vector<std::string> inputs = {flat, tensor(n.name + ".weight", n.weight)};
+    if (n.bias.defined()) inputs.push_back(tensor(n.name + ".bias", n.bias));
+    const std::string y = fresh(n.name);
+    integer(op("Gemm", inputs, y, y), "transB", 1);
+    return y;
+  }
+
+  std::string scaled(const std::string& x, double factor, const std::string& hint) {
+    if (factor == 1.0) return x;
+    return binary("Mul", x, scalar(hint + ".factor", factor), hint);
+  }
+
+  std::string binary(const std::string& type, const std::string& a, const std::string& b,
+                     const std::string& hint) {
+    const std::string y = fresh(hint);
+    op(type, {a, b}, y, y);
+    return y;
+  }
+
+  // A float initializer (CPU float copy of `t`, raw little-endian data).
+  std::string tensor(const std::string& hint, const torch::Tensor& t) {
+    const auto data = t.detach().to(torch::kCPU, torch::kFloat).contiguous();
+    const std::string name = fresh(hint);
+    auto* init = graph_.add_initializer();
+    init->set_name(name);
+    init->set_data_type(onnx::TensorProto::FLOAT);
+    for (auto d : data.sizes()) init->add_dims(d);
+    init->set_raw_data(std::string(static_cast<const char*>(data.data_ptr()), data.nbytes()));
+    return name;
+  }
+
+  std::string scalar(const std::string& hint, double value) {
+    return tensor(hint, torch::full({1}, value, torch::kFloat));
+  }
+
+  std::string ints_tensor(const std::string& hint, const std::vector<int64_t>& values) {
+    const std::string name = fresh(hint);
+    auto* init = graph_.add_initializer();
+    init->set_name(name);
+    init->set_data_type(onnx::TensorProto::INT64);
+    init->add_dims(static_cast<int64_t>(values.size()));
+    for (auto v : values) init->add_int64_data(v);
+    return name;
+  }
+
+  static void ints(onnx::NodeProto& n, const std::string& name, const std::vector<int64_t>& values) {
+    auto* a = n.add_attribute();
+    a->set_name(name);
+    a->set_type(onnx::AttributeProto::INTS);
+    for (auto v : values) a->add_ints(v);
+  }
+
+  static void integer(onnx::NodeProto& n, const std::string& name, int64_t value) {
+    auto* a = n.add_attribute();
+    a->set_name(name);
+    a->set_type(onnx::AttributeProto::INT);
+    a->set_i(value);
+  }
+
+  static void real(onnx::NodeProto& n, const std::string& name, double value) {
+    auto* a = n.add_attribute();
+    a->set_name(name);
+    a->set_type(onnx::AttributeProto::FLOAT);
+    a->set_f(static_cast<float>(value));
+  }
+
+  onnx::GraphProto& graph_;
+  std::set<std::string> used_;
+};
+
+void set_tensor_type(onnx::ValueInfoProto& v, const std::string& name, const std::vector<int64_t>& dims) {
+  v.set_name(name);
+  auto* type = v.mutable_type()->mutable_tensor_type();
+  type->set_elem_type(onnx::TensorProto::FLOAT);
+  auto* shape = type->mutable_shape();
+  shape->add_dim()->set_dim_param("batch");
+  for (auto d : dims) shape->add_dim()->set_dim_value(d);
+}
+
+}  // namespace
+
+bool onnx_export_available() { return true; }
+
+std::string encode_onnx(const models::Classifier& model, const models::InputShape& input,
+                        const OnnxExportOptions& options) {
+  WRN_CHECK(options.opset >= kMinOpset && options.opset <= kMaxOpset,
+            "onnx export: opset must be between {} and {}, got {}", kMinOpset, kMaxOpset, options.opset);
+  const InferenceGraph g = build_inference_graph(model, options.fold_batchnorm);
+  WRN_CHECK(input.channels == g.in_channels,
+            "onnx export: the model takes {} input channels, the input is {}", g.in_channels, input.str());
+  WRN_CHECK(input.height > 0 && input.width > 0, "onnx export: bad input shape {}", input.str());
+
+  onnx::ModelProto proto;
+  proto.set_ir_version(onnx::IR_VERSION);
+  proto.set_producer_name("wrn");
+  if (!options.producer_version.empty()) proto.set_producer_version(options.producer_version);
+  auto* opset = proto.add_opset_import();
+  opset->set_domain("");
+  opset->set_version(options.opset);
+  auto* meta = proto.add_metadata_props();
+  meta->set_key("wrn.family");
+  meta->set_value(model->family());
+  meta = proto.add_metadata_props();
+  meta->set_key("wrn.input");
+  meta->set_value(input.str());
+
+  auto& graph = *proto.mutable_graph();
+  graph.set_name(model->family());
+  set_tensor_type(*graph.add_input(), "input", {input.channels, input.height, input.width});
+  set_tensor_type(*graph.add_output(), "logits", {g.num_classes});
+  GraphWriter writer(graph);
+  writer.fresh("input");
+  writer.fresh("logits");
+  const std::string result = writer.seq(g.body, "input");
+  WRN_CHECK(graph.node_size() > 0 && graph.node(graph.node_size() - 1).output(0) == result,
+            "onnx export: the network does not end in an op");
+  graph.mutable_node(graph.node_size() - 1)->set_output(0, "logits");
+
+  // Structure (checker) and shapes (strict inference on a copy, merged with the declared
+  // output shape): a broken export fails here, not in the user's runtime.
+  try {
+    onnx::checker::check_model(proto);
+    onnx::ModelProto inferred = proto;
+    onnx::shape_inference::InferShapes(inferred, onnx::OpSchemaRegistry::Instance(),
+                                       onnx::ShapeInferenceOptions(/*check_type=*/true, /*strict=*/1));
+  } catch (const std::exception& e) {
+    throw ConfigError(fmt::format("onnx export: the generated model is invalid: {}", one_line_message(e)));
+  }
+  std::string bytes;
+  WRN_CHECK(proto.SerializeToString(&bytes), "onnx export: the model could not be serialized");
+  return bytes;
+}
+
+#else  // !WRN_WITH_ONNX
+
+bool onnx_export_available() { return false; }
+
+std::string encode_onnx(const models::Classifier&, const models::InputShape&, const OnnxExportOptions&) {
+  throw ConfigError("onnx export: wrn was built without ONNX (WRN_WITH_ONNX=OFF)");
+}
+
+#endif
+
+void export_onnx(const models::Classifier& model, const models::InputShape& input, const std::string& path,
+                 const OnnxExportOptions& options) {
+  write_file_atomically(path, encode_onnx(model, input, options));
+}
+
+}  // namespace wrn::infer

@@ -1,0 +1,93 @@
+// wrn export --checkpoint FILE --format safetensors|pt|onnx|torchscript --out PATH: the
+// trained network in a format other tools read.
+//   safetensors  the state_dict (PyTorch names and order) plus metadata describing the model
+//   pt           a PyTorch state_dict file (torch.load; torchvision names for the ImageNet ResNets)
+//   onnx         an ONNX model (opset 13, dynamic batch), BatchNorm folded, checked by onnx's checker
+//   torchscript  a TorchScript module (torch.jit.load in Python, torch::jit::load in C++)
+// Every file is written to a temporary name and renamed, so a failure leaves no partial file.
+#include <fmt/format.h>
+
+#include <nlohmann/json.hpp>
+
+#include <map>
+
+#include "checkpoint_model.h"
+#include "command.h"
+#include "wrn/core/error.h"
+#include "wrn/core/text.h"
+#include "wrn/core/threads.h"
+#include "wrn/infer/onnx_export.h"
+#include "wrn/infer/pt_format.h"
+#include "wrn/infer/safetensors.h"
+#include "wrn/infer/state_dict.h"
+#include "wrn/infer/torchscript_export.h"
+
+namespace {
+
+const std::vector<std::string>& export_formats() {
+  static const std::vector<std::string> formats = {"safetensors", "pt", "onnx", "torchscript"};
+  return formats;
+}
+
+// What a reader needs to rebuild the model: its name, settings, classes, input and the
+// normalization its inputs take (safetensors metadata values are strings).
+std::map<std::string, std::string> model_metadata(const wrn::cli::CheckpointModel& m) {
+  nlohmann::json settings = nlohmann::json::object();
+  for (const auto& [k, v] : m.spec.settings) settings[k] = v;
+  std::map<std::string, std::string> meta = {{"format", "pt"},
+                                             {"wrn.model", m.spec.name},
+                                             {"wrn.classes", std::to_string(m.spec.classes)},
+                                             {"wrn.input", m.spec.input.str()},
+                                             {"wrn.settings", settings.dump()}};
+  if (m.normalizer.fitted()) {
+    meta["wrn.mean"] = nlohmann::json(m.normalizer.mean()).dump();
+    meta["wrn.std"] = nlohmann::json(m.normalizer.std()).dump();
+    meta["wrn.zca"] = m.normalizer.has_zca() ? "true" : "false";
+  }
+  return meta;
+}
+
+void add_export_command(CLI::App& app) {
+  struct Args {
+    std::string checkpoint, format, out, input;
+    int64_t opset = 13;
+    bool no_fold = false;
+    int threads = 0;
+  };
+  auto args = std::make_shared<Args>();
+  auto* cmd = app.add_subcommand("export", "Write a trained checkpoint as safetensors, PyTorch .pt, ONNX or TorchScript");
+  cmd->add_option("--checkpoint", args->checkpoint, "A wrn checkpoint (.ckpt)")->required();
+  cmd->add_option("--format", args->format, "safetensors | pt | onnx | torchscript")->required();
+  cmd->add_option("--out", args->out, "Output file")->required();
+  cmd->add_option("--input", args->input, "CxHxW of the exported graph (default: the run's)");
+  cmd->add_option("--opset", args->opset, "ONNX opset, 13 to 17");
+  cmd->add_flag("--no-fold", args->no_fold, "ONNX: keep BatchNorm as separate nodes instead of folding it into convs");
+  cmd->add_option("--threads", args->threads, "Intra-op threads (0: all cores)");
+  cmd->callback([args] {
+    namespace infer = wrn::infer;
+    const auto& formats = export_formats();
+    WRN_CHECK(std::find(formats.begin(), formats.end(), args->format) != formats.end(),
+              "--format: expected one of {}, got '{}'{}", wrn::join(formats, ", "), args->format,
+              wrn::did_you_mean(args->format, formats));
+        wrn::configure_threads(args->threads);
+    auto m = wrn::cli::load_checkpoint_model(args->checkpoint, args->input);
+    if (args->format == "safetensors") {
+      infer::save_safetensors(args->out, infer::state_dict(*m.model), model_metadata(m));
+    } else if (args->format == "pt") {
+      infer::save_pt(args->out, infer::state_dict(*m.model));
+    } else if (args->format == "onnx") {
+      infer::OnnxExportOptions o;
+      o.opset = args->opset;
+      o.fold_batchnorm = !args->no_fold;
+      infer::export_onnx(m.model, m.spec.input, args->out, o);
+    } else {
+      infer::export_torchscript(m.model, m.spec.input, args->out);
+    }
+    fmt::print("wrote {} ({}, {} {} classes, input {})\n", args->out, args->format, m.spec.name, m.spec.classes,
+               m.spec.input.str());
+  });
+}
+
+}  // namespace
+
+WRN_REGISTER_COMMAND(55, add_export_command);

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "export_test_util.h"
 #include "wrn/core/error.h"
 #include "wrn/infer/fused_model.h"
 #include "wrn/models/registry.h"
@@ -15,20 +16,6 @@ namespace {
 using wrn::infer::FusedClassifier;
 using wrn::infer::FuseOptions;
 using wrn::infer::Layout;
-
-// Non-trivial BN statistics and affine parameters, so folding is really exercised (fresh
-// BNs are the identity up to eps), scaled to keep activations in a sane range.
-void randomize_batchnorms(torch::nn::Module& model) {
-  torch::NoGradGuard no_grad;
-  for (auto& m : model.modules()) {
-    if (auto* bn = m->as<torch::nn::BatchNorm2dImpl>()) {
-      bn->weight.uniform_(0.5, 1.5);
-      bn->bias.uniform_(-0.2, 0.2);
-      bn->running_mean.uniform_(-0.3, 0.3);
-      bn->running_var.uniform_(0.5, 2.0);
-    }
-  }
-}
 
 struct Case {
   std::string name;
@@ -48,7 +35,7 @@ void check_case(const Case& c, Layout layout) {
   spec.input = c.input;
   for (const auto& s : c.settings) spec.add_setting(s);
   auto model = wrn::models::build_model(spec);
-  randomize_batchnorms(*model);
+  wrn::test::randomize_statistics(*model);
   model->eval();
   auto x = torch::randn({c.batch, c.input.channels, c.input.height, c.input.width});
   torch::Tensor expected;
@@ -134,7 +121,7 @@ TEST(FusedClassifier, FoldsTheExpectedBatchNorms) {
 TEST(FusedClassifier, IsIndependentOfLaterModelChanges) {
   torch::manual_seed(3);
   auto model = wrn::models::build_model({"resnet20"});
-  randomize_batchnorms(*model);
+  wrn::test::randomize_statistics(*model);
   model->eval();
   auto x = torch::randn({2, 3, 32, 32});
   auto fused = FusedClassifier::build(model);
@@ -153,7 +140,7 @@ TEST(FusedClassifier, MatchesWithChannelsLastWeights) {
   spec.name = "wrn-10-1";
   spec.input = {1, 28, 28};
   auto model = wrn::models::build_model(spec);
-  randomize_batchnorms(*model);
+  wrn::test::randomize_statistics(*model);
   {
     torch::NoGradGuard no_grad;
     for (auto& p : model->parameters())

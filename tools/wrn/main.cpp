@@ -7,6 +7,7 @@
 
 #include "command.h"
 #include "wrn/core/error.h"
+#include "wrn/core/memory.h"
 #include "wrn/core/text.h"
 
 namespace wrn::cli {
@@ -19,6 +20,7 @@ std::vector<CommandEntry>& command_entries() {
 }  // namespace wrn::cli
 
 int main(int argc, char** argv) {
+  wrn::tune_allocator();  // before LibTorch allocates anything (see core/memory.h)
   CLI::App app{"wrn: ResNet, pre-activation ResNet and Wide ResNet on LibTorch", "wrn"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "wrn 0.1.0");

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "wrn/core/error.h"
+#include "wrn/core/memory.h"
 #include "wrn/models/shortcut.h"
 
 namespace wrn::infer {
@@ -60,7 +61,7 @@ void prepare(Seq& seq, Layout layout) {
           node.packed = node.weight.contiguous();
           break;
         case Layout::ChannelsLast:
-          node.packed = node.weight.contiguous(at::MemoryFormat::ChannelsLast);
+          node.packed = to_channels_last(node.weight.contiguous());
           break;
         case Layout::Mkldnn:
           node.packed = at::mkldnn_reorder_conv2d_weight(node.weight.contiguous().to_mkldnn(), node.padding,

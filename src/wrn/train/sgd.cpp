@@ -4,6 +4,7 @@
 #include <torch/autograd.h>
 
 #include "wrn/core/error.h"
+#include "wrn/core/memory.h"
 
 namespace wrn::train {
 
@@ -29,7 +30,7 @@ FlatParameters::FlatParameters(torch::nn::Module& module) {
   for (auto& p : parameters_) {
     const int64_t n = p.numel();
     // A 4-D parameter in channels-last layout keeps it: its view is [N, H, W, C] permuted.
-    const bool cl = p.dim() == 4 && !p.is_contiguous() && p.is_contiguous(at::MemoryFormat::ChannelsLast);
+    const bool cl = has_channels_last_strides(p);  // by strides: C == 1 included
     auto view_of = [&](const torch::Tensor& flat) {
       auto s = flat.narrow(0, offset, n);
       if (!cl) return s.view(p.sizes());

@@ -14,6 +14,7 @@
 
 #include "wrn/core/atomic_file.h"
 #include "wrn/core/error.h"
+#include "wrn/core/memory.h"
 #include "wrn/core/text.h"
 #include "wrn/core/threads.h"
 #include "wrn/models/summary.h"
@@ -190,7 +191,7 @@ RunSetup RunSetup::create(const TrainConfig& config, bool load_train,
   if (config.channels_last) {
     torch::NoGradGuard no_grad;
     for (auto& p : s.model->parameters())
-      if (p.dim() == 4) p.set_data(p.contiguous(at::MemoryFormat::ChannelsLast));
+      if (p.dim() == 4) p.set_data(to_channels_last(p));  // C == 1 too (see core/memory.h)
   }
   if (load_train) s.train = train_cpu.to(s.device);
   s.test = test_cpu.to(s.device);

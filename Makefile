@@ -54,6 +54,7 @@ demo: deps
 	./$(BUILD)/wrn train --preset demo --out runs/demo
 
 bench: deps build
+	@$(MAKE) --no-print-directory deps DEB_PACKAGES="python3-torch python3-yaml"  # the reference side
 	bash bench/compare_pytorch.sh
 
 format:

@@ -24,9 +24,7 @@ struct Case {
   int64_t batch = 2;
 };
 
-double rel_err(const torch::Tensor& a, const torch::Tensor& b) {
-  return ((a - b).abs().max() / b.abs().max().clamp_min(1e-12)).item<double>();
-}
+using wrn::test::rel_err;
 
 void check_case(const Case& c, Layout layout) {
   torch::manual_seed(7);

@@ -5,6 +5,7 @@
 #include <torch/torch.h>
 
 #include "../models/golden_fill.h"
+#include "export_test_util.h"
 #include "wrn/core/atomic_file.h"
 #include "wrn/core/error.h"
 #include "wrn/infer/pt_format.h"
@@ -34,9 +35,7 @@ torch::Tensor json_matrix(const nlohmann::json& rows) {
   return torch::stack(out);
 }
 
-double rel_err(const torch::Tensor& a, const torch::Tensor& b) {
-  return ((a - b).abs().max() / b.abs().max().clamp_min(1e-12)).item<double>();
-}
+using wrn::test::rel_err;
 
 torch::Tensor pooled(wrn::models::ClassifierImpl& model, const torch::Tensor& x) {
   std::vector<wrn::models::StageOutput> stages;

@@ -92,8 +92,7 @@ void add_import_command(CLI::App& app) {
     }
     spec = wrn::models::resolve_spec(spec);
     auto model = wrn::models::build_model(spec);
-    const bool fine_tune = file_classes != 0 && file_classes != spec.classes;
-    wrn::infer::load_weights(*model, file.tensors, args->from, fine_tune);
+    const bool fine_tune = wrn::cli::load_weights_or_fine_tune(*model, file, args->from);
 
     // The recipe and the normalization.
     YAML::Node root(YAML::NodeType::Map);

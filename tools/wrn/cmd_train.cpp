@@ -76,7 +76,7 @@ void add_train_command(CLI::App& app) {
     options.quiet = args->quiet;
     options.load_weights = [quiet = args->quiet](wrn::models::ClassifierImpl& model, const std::string& path) {
       auto file = wrn::cli::read_weights_file(path);
-      const bool fine_tune = wrn::cli::load_weights_for_training(model, file, path);
+      const bool fine_tune = wrn::cli::load_weights_or_fine_tune(model, file, path);
       if (!quiet) {
         fmt::print(stderr, "initialized from {} ({} tensors{})\n", path, file.tensors.size(),
                    fine_tune ? ", classifier re-initialized for the new classes" : "");

@@ -47,15 +47,15 @@ WeightsFile read_weights_file(const std::string& path) {
   return out;
 }
 
-bool load_weights_for_training(models::ClassifierImpl& model, const WeightsFile& file, const std::string& path) {
-  infer::LoadOptions options;
+bool load_weights_or_fine_tune(models::ClassifierImpl& model, const WeightsFile& file, const std::string& path) {
+  const std::string fc_weight = std::string(infer::classifier_prefix()) + "weight";
+  const auto params = model.named_parameters();
+  const auto* own = params.find(fc_weight);
   bool fine_tune = false;
   for (const auto& t : file.tensors) {
-    if (t.name != std::string(infer::classifier_prefix()) + "weight") continue;
-    for (const auto& p : model.named_parameters()) {
-      if (p.key() == t.name && p.value().sizes() != t.value.sizes()) fine_tune = true;
-    }
+    if (t.name == fc_weight && own != nullptr && own->sizes() != t.value.sizes()) fine_tune = true;
   }
+  infer::LoadOptions options;
   if (fine_tune) options.skip_prefixes.push_back(infer::classifier_prefix());
   infer::load_state_dict(model, file.tensors, path, options);
   return fine_tune;

@@ -23,6 +23,6 @@ WeightsFile read_weights_file(const std::string& path);
 // Loads `file` into `model`, checking every name and shape. When the file's classifier has
 // another shape than the model's (another number of classes), the classifier is neither
 // compared nor loaded and keeps its fresh initialization: fine-tuning. Returns true then.
-bool load_weights_for_training(models::ClassifierImpl& model, const WeightsFile& file, const std::string& path);
+bool load_weights_or_fine_tune(models::ClassifierImpl& model, const WeightsFile& file, const std::string& path);
 
 }  // namespace wrn::cli

@@ -61,7 +61,7 @@ void prepare(Seq& seq, Layout layout) {
           node.packed = node.weight.contiguous();
           break;
         case Layout::ChannelsLast:
-          node.packed = to_channels_last(node.weight.contiguous());
+          node.packed = to_channels_last(node.weight);
           break;
         case Layout::Mkldnn:
           node.packed = at::mkldnn_reorder_conv2d_weight(node.weight.contiguous().to_mkldnn(), node.padding,

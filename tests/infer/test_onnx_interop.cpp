@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "export_test_util.h"
+#include "opencv_test_util.h"
 #include "wrn/core/atomic_file.h"
 #include "wrn/core/error.h"
 #include "wrn/infer/onnx_export.h"
@@ -30,26 +31,15 @@ using wrn::infer::export_onnx;
 using wrn::infer::OnnxExportOptions;
 using wrn::models::Classifier;
 using wrn::models::InputShape;
+using wrn::test::load_opencv_net;
 using wrn::test::make_model;
+using wrn::test::run_opencv;
 using wrn::test::rel_err;
 using wrn::test::TempDir;
 
 torch::Tensor expected_logits(const Classifier& model, const torch::Tensor& x) {
   torch::NoGradGuard no_grad;
   return model->forward(x);
-}
-
-// Runs the .onnx file with OpenCV on x (float [N, C, H, W]).
-torch::Tensor run_opencv(cv::dnn::Net& net, const torch::Tensor& x) {
-  auto in = x.contiguous();
-  std::vector<int> sizes(in.sizes().begin(), in.sizes().end());
-  cv::Mat blob(static_cast<int>(sizes.size()), sizes.data(), CV_32F, in.data_ptr<float>());
-  net.setInput(blob, "input");
-  cv::Mat out = net.forward("logits");
-  EXPECT_EQ(out.dims, 2);
-  EXPECT_EQ(out.type(), CV_32F);
-  out = out.isContinuous() ? out : out.clone();
-  return torch::from_blob(out.ptr<float>(), {out.size[0], out.size[1]}, torch::kFloat).clone();
 }
 
 onnx::ModelProto read_proto(const std::string& path) {
@@ -98,9 +88,7 @@ double check_model(const std::string& label, const Classifier& model, const Inpu
   export_onnx(model, input, path, options);
   check_structure(path, input, model->num_classes(), options.opset);
 
-  cv::dnn::Net net = cv::dnn::readNetFromONNX(path);
-  net.setPreferableBackend(cv::dnn::DNN_BACKEND_OPENCV);
-  net.setPreferableTarget(cv::dnn::DNN_TARGET_CPU);
+  cv::dnn::Net net = load_opencv_net(path);
   double worst = 0.0;
   // Batch 2, then batch 3 on the same Net: the batch dimension is dynamic at run time.
   for (int64_t batch : {2, 3}) {

@@ -1,8 +1,14 @@
-// The one place where LibTorch 1.13 (Debian bookworm, CPU) and LibTorch 2.x (CUDA builds)
+// The places where LibTorch 1.13 (Debian bookworm, CPU) and LibTorch 2.x (CUDA builds)
 // differ in an API the project uses. Everything else includes the public headers directly.
 #pragma once
 
+#include <torch/nn/options/conv.h>
 #include <torch/version.h>
+
+#include <cstdint>
+#include <optional>
+#include <type_traits>
+#include <vector>
 
 #define WRN_TORCH_VERSION_AT_LEAST(major, minor) \
   (TORCH_VERSION_MAJOR > (major) ||              \
@@ -12,5 +18,19 @@ namespace wrn::compat {
 
 // "1.13.1", "2.11.0", ...
 inline const char* torch_version() { return TORCH_VERSION; }
+
+// A Conv2d's explicit padding (2 values), or nothing for kSame / kValid. The padding is a
+// variant: `visit` unqualified is found by ADL as c10::visit (1.13) or std::visit (2.x).
+inline std::optional<std::vector<int64_t>> explicit_padding(const torch::nn::detail::ConvNdOptions<2>& options) {
+  std::optional<std::vector<int64_t>> out;
+  visit(
+      [&](const auto& p) {
+        if constexpr (std::is_same_v<std::decay_t<decltype(p)>, torch::ExpandingArray<2>>) {
+          out = std::vector<int64_t>{p->at(0), p->at(1)};
+        }
+      },
+      options.padding());
+  return out;
+}
 
 }  // namespace wrn::compat

@@ -10,6 +10,7 @@
 
 #include "wrn/core/error.h"
 #include "wrn/core/memory.h"
+#include "wrn/infer/graph_lowering.h"
 #include "wrn/models/shortcut.h"
 
 namespace wrn::infer {
@@ -46,7 +47,6 @@ struct FusedClassifier::Program {
 namespace {
 
 using graph::Node;
-using graph::Residual;
 using graph::Seq;
 
 // Weights in the run layout.
@@ -89,81 +89,59 @@ torch::Tensor to_layout(const torch::Tensor& x, Layout layout) {
   return x;
 }
 
-torch::Tensor run(const Seq& seq, torch::Tensor x, bool owned, Layout layout);
+// The backend of graph_lowering.h: runs each op on tensors in the run layout. A Value knows
+// whether it is a temporary that may be overwritten in place (ReLU, the residual addition).
+class Runner {
+ public:
+  struct Value {
+    torch::Tensor t;
+    bool owned = false;
+  };
 
-torch::Tensor run_residual(const Residual& r, const torch::Tensor& x, Layout layout) {
-  torch::Tensor a = r.pre.empty() ? x : run(r.pre, x, false, layout);
-  torch::Tensor f = run(r.branch, a, false, layout);
-  const torch::Tensor& src = r.shortcut_from_pre ? a : x;
-  torch::Tensor s;
-  switch (r.shortcut) {
-    case Residual::Shortcut::Identity:
-      s = src;
-      break;
-    case Residual::Shortcut::ZeroPad:
-      s = to_layout(models::zero_pad_shortcut(dense(src), r.pad_channels, r.pad_stride), layout);
-      break;
-    case Residual::Shortcut::Projection:
-      s = run(r.projection, src, false, layout);
-      break;
-  }
-  torch::Tensor y;
-  if (r.combine == Residual::Combine::Add) {
-    y = f.add_(s);  // f is a fresh tensor made by the branch
-  } else {
-    // Ablation variants: dense arithmetic (oneDNN tensors have no sigmoid).
-    auto fd = dense(f), sd = dense(s);
-    if (r.combine == Residual::Combine::Scaled) {
-      y = fd * r.branch_scale + sd * r.shortcut_scale;
-    } else {
-      auto g = torch::sigmoid(dense(run(r.gate, x, false, layout)));
-      y = r.combine == Residual::Combine::ExclusiveGate ? g * fd + (1 - g) * sd : fd + (1 - g) * sd;
-    }
-    y = to_layout(y, layout);
-  }
-  return r.post.empty() ? y : run(r.post, y, true, layout);
-}
+  explicit Runner(Layout layout) : layout_(layout) {}
 
-// `owned`: x is a temporary of this sequence that may be overwritten in place.
-torch::Tensor run(const Seq& seq, torch::Tensor x, bool owned, Layout layout) {
-  for (const auto& n : seq) {
-    switch (n.kind) {
-      case Node::Kind::Conv:
-        if (layout == Layout::Mkldnn) {
-          x = at::mkldnn_convolution(x, n.packed, n.bias, n.padding, n.stride, n.dilation, n.groups);
-        } else {
-          x = at::conv2d(x, n.packed, n.bias, n.stride, n.padding, n.dilation, n.groups);
-        }
-        if (n.relu) x.relu_();
-        owned = true;
-        break;
-      case Node::Kind::Affine:
-        x = at::batch_norm(x, n.weight, n.bias, n.mean, n.var, /*training=*/false, 0.0, n.eps,
-                           /*cudnn_enabled=*/false);
-        owned = true;
-        break;
-      case Node::Kind::Relu:
-        x = owned ? x.relu_() : x.relu();
-        owned = true;
-        break;
-      case Node::Kind::MaxPool:
-        x = at::max_pool2d(x, {3, 3}, {2, 2}, {1, 1});
-        owned = true;
-        break;
-      case Node::Kind::Residual:
-        x = run_residual(*n.residual, x, layout);
-        owned = true;
-        break;
-      case Node::Kind::Head: {
-        auto pooled = at::adaptive_avg_pool2d(dense(x), {1, 1}).flatten(1);
-        x = at::linear(pooled, n.weight, n.bias);
-        owned = true;
-        break;
-      }
-    }
+  Value shared(const Value& x) const { return {x.t, false}; }
+
+  Value conv(const Node& n, const Value& x) const {
+    torch::Tensor y = layout_ == Layout::Mkldnn
+                          ? at::mkldnn_convolution(x.t, n.packed, n.bias, n.padding, n.stride, n.dilation, n.groups)
+                          : at::conv2d(x.t, n.packed, n.bias, n.stride, n.padding, n.dilation, n.groups);
+    if (n.relu) y.relu_();
+    return {y, true};
   }
-  return x;
-}
+  Value affine(const Node& n, const Value& x) const {
+    return {at::batch_norm(x.t, n.weight, n.bias, n.mean, n.var, /*training=*/false, 0.0, n.eps,
+                           /*cudnn_enabled=*/false),
+            true};
+  }
+  Value relu(const Value& x) const { return {x.owned ? x.t.relu_() : x.t.relu(), true}; }
+  Value max_pool(const Node& n, const Value& x) const {
+    return {at::max_pool2d(x.t, n.kernel, n.stride, n.padding), true};
+  }
+  Value head(const Node& n, const Value& x) const {
+    auto pooled = at::adaptive_avg_pool2d(dense(x.t), {1, 1}).flatten(1);
+    return {at::linear(pooled, n.weight, n.bias), true};
+  }
+  Value zero_pad(const Value& x, int64_t stride, int64_t extra, const std::string&) const {
+    const torch::Tensor d = dense(x.t);
+    return {to_layout(models::zero_pad_shortcut(d, d.size(1) + extra, stride), layout_), true};
+  }
+  // The residual addition: in place on a fresh branch output. The ablations' arithmetic runs
+  // on dense tensors (oneDNN tensors have no sigmoid), their sum goes back to the run layout.
+  Value add(const Value& a, const Value& b, const std::string&) const {
+    if (is_run_layout(a.t) && is_run_layout(b.t)) return {a.owned ? a.t.add_(b.t) : a.t + b.t, true};
+    return {to_layout(dense(a.t) + dense(b.t), layout_), true};
+  }
+  Value mul(const Value& a, const Value& b, const std::string&) const { return {dense(a.t) * dense(b.t), true}; }
+  Value scale(const Value& x, double factor, const std::string&) const { return {dense(x.t) * factor, true}; }
+  Value sigmoid(const Value& x, const std::string&) const { return {torch::sigmoid(dense(x.t)), true}; }
+  Value one_minus(const Value& x, const std::string&) const { return {1 - dense(x.t), true}; }
+
+ private:
+  bool is_run_layout(const torch::Tensor& t) const { return layout_ != Layout::Mkldnn || t.is_mkldnn(); }
+
+  Layout layout_;
+};
 
 }  // namespace
 
@@ -192,7 +170,8 @@ torch::Tensor FusedClassifier::forward(const torch::Tensor& x) const {
             "fused model: expected a float [N, C, H, W] batch, got {} dims of {}", x.dim(),
             std::string(c10::toString(x.scalar_type())));
   torch::InferenceMode guard;
-  return dense(run(program_->body, to_layout(x, layout_), false, layout_)).contiguous();
+  Runner runner(layout_);
+  return dense(lowering::lower(program_->body, Runner::Value{to_layout(x, layout_), false}, runner).t).contiguous();
 }
 
 }  // namespace wrn::infer

@@ -9,6 +9,7 @@
 
 #include "wrn/core/atomic_file.h"
 #include "wrn/core/error.h"
+#include "wrn/infer/graph_lowering.h"
 #include "wrn/infer/inference_graph.h"
 
 #ifdef WRN_WITH_ONNX
@@ -24,22 +25,16 @@ namespace wrn::infer {
 namespace {
 
 using graph::Node;
-using graph::Residual;
-using graph::Seq;
 
 constexpr int64_t kMinOpset = 13;
 constexpr int64_t kMaxOpset = 17;  // onnx 1.12 (Debian bookworm); Pad takes `axes` from 18
 
-// Appends ONNX nodes and initializers to a graph, one op-tree node at a time.
+// The backend of graph_lowering.h: appends ONNX nodes and initializers to a graph.
 class GraphWriter {
  public:
-  explicit GraphWriter(onnx::GraphProto& graph) : graph_(graph) {}
+  using Value = std::string;
 
-  // Emits `seq` applied to the value `x`; returns the name of its result.
-  std::string seq(const Seq& nodes, std::string x) {
-    for (const auto& n : nodes) x = node(n, x);
-    return x;
-  }
+  explicit GraphWriter(onnx::GraphProto& graph) : graph_(graph) {}
 
   // A value or initializer name not used before: `hint`, else hint_1, hint_2, ...
   std::string fresh(const std::string& hint) {
@@ -58,54 +53,25 @@ class GraphWriter {
     return *n;
   }
 
- private:
-  std::string node(const Node& n, const std::string& x) {
-    switch (n.kind) {
-      case Node::Kind::Conv:
-        return conv(n, x);
-      case Node::Kind::Affine:
-        return affine(n, x);
-      case Node::Kind::Relu: {
-        const std::string y = fresh(x + ".relu");
-        op("Relu", {x}, y, y);
-        return y;
-      }
-      case Node::Kind::MaxPool: {
-        const std::string y = fresh("maxpool");
-        auto& p = op("MaxPool", {x}, y, y);
-        ints(p, "kernel_shape", {3, 3});
-        ints(p, "strides", {2, 2});
-        ints(p, "pads", {1, 1, 1, 1});
-        return y;
-      }
-      case Node::Kind::Residual:
-        return residual(*n.residual, n.name, x);
-      case Node::Kind::Head:
-        return head(n, x);
-    }
-    throw ConfigError("onnx export: unknown op in the inference graph");
-  }
+  Value shared(const Value& x) const { return x; }
 
-  std::string conv(const Node& n, const std::string& x) {
+  Value conv(const Node& n, const Value& x) {
     const std::string base = n.name.empty() ? "conv" : n.name;
     std::vector<std::string> inputs = {x, tensor(base + ".weight", n.weight)};
     if (n.bias.defined()) inputs.push_back(tensor(base + ".bias", n.bias));
     const std::string y = fresh(base);
     auto& c = op("Conv", inputs, y, y);
-    ints(c, "kernel_shape", {n.weight.size(2), n.weight.size(3)});
+    ints(c, "kernel_shape", n.kernel);
     ints(c, "strides", n.stride);
     ints(c, "pads", {n.padding[0], n.padding[1], n.padding[0], n.padding[1]});
     ints(c, "dilations", n.dilation);
     integer(c, "group", n.groups);
-    if (!n.relu) return y;
-    const std::string r = fresh(base + ".relu");
-    op("Relu", {y}, r, r);
-    return r;
+    return n.relu ? unary("Relu", y, base + ".relu") : y;
   }
 
   // An evaluation BatchNorm (one that follows an addition). BatchNormalization rather than
   // Mul + Add with [1, C, 1, 1] initializers: OpenCV 4.6 cannot import a Mul by a 4-D constant.
-  std::string affine(const Node& n, const std::string& x) {
+  Value affine(const Node& n, const Value& x) {
     const std::string base = n.name.empty() ? "bn" : n.name;
     const std::string y = fresh(base);
     auto& bn = op("BatchNormalization",
@@ -116,77 +82,18 @@ class GraphWriter {
     return y;
   }
 
-  std::string residual(const Residual& r, const std::string& name, const std::string& x) {
-    const std::string base = name.empty() ? "unit" : name;
-    const std::string a = r.pre.empty() ? x : seq(r.pre, x);
-    const std::string f = seq(r.branch, a);
-    const std::string& src = r.shortcut_from_pre ? a : x;
-    std::string s = src;
-    switch (r.shortcut) {
-      case Residual::Shortcut::Identity:
-        break;
-      case Residual::Shortcut::ZeroPad:
-        s = zero_pad(base, src, r.pad_channels, r.pad_stride, r.branch);  // src feeds the branch too
-        break;
-      case Residual::Shortcut::Projection:
-        s = seq(r.projection, src);
-        break;
-    }
-    std::string y;
-    switch (r.combine) {
-      case Residual::Combine::Add:
-        y = binary("Add", f, s, base + ".add");
-        break;
-      case Residual::Combine::Scaled:
-        y = binary("Add", scaled(f, r.branch_scale, base + ".branch_scaled"),
-                   scaled(s, r.shortcut_scale, base + ".shortcut_scaled"), base + ".add");
-        break;
-      case Residual::Combine::ExclusiveGate:
-      case Residual::Combine::ShortcutOnlyGate: {
-        const std::string g = fresh(base + ".gate.sigmoid");
-        op("Sigmoid", {seq(r.gate, x)}, g, g);
-        const std::string one_minus_g =
-            binary("Sub", scalar(base + ".one", 1.0), g, base + ".one_minus_gate");
-        const std::string gs = binary("Mul", one_minus_g, s, base + ".gated_shortcut");
-        const std::string gf =
-            r.combine == Residual::Combine::ExclusiveGate ? binary("Mul", g, f, base + ".gated_branch") : f;
-        y = binary("Add", gf, gs, base + ".add");
-        break;
-      }
-    }
-    return seq(r.post, y);
-  }
+  Value relu(const Value& x) { return unary("Relu", x, x + ".relu"); }
 
-  // models::zero_pad_shortcut: x[:, :, ::stride, ::stride], zero channels appended.
-  std::string zero_pad(const std::string& base, const std::string& x, int64_t channels, int64_t stride,
-                       const Seq& branch) {
-    std::string s = x;
-    if (stride != 1) {
-      constexpr int64_t kEnd = std::numeric_limits<int64_t>::max();
-      s = fresh(base + ".shortcut.subsample");
-      op("Slice",
-         {x, ints_tensor(base + ".shortcut.starts", {0, 0}),
-          ints_tensor(base + ".shortcut.ends", {kEnd, kEnd}), ints_tensor(base + ".shortcut.axes", {2, 3}),
-          ints_tensor(base + ".shortcut.steps", {stride, stride})},
-         s, s);
-    }
-    const int64_t extra = channels - in_channels_of(branch);
-    if (extra <= 0) return s;
-    const std::string y = fresh(base + ".shortcut.pad");
-    // pads: begins of N, C, H, W, then ends.
-    op("Pad", {s, ints_tensor(base + ".shortcut.pads", {0, 0, 0, 0, 0, extra, 0, 0})}, y, y);
+  Value max_pool(const Node& n, const Value& x) {
+    const std::string y = fresh("maxpool");
+    auto& p = op("MaxPool", {x}, y, y);
+    ints(p, "kernel_shape", n.kernel);
+    ints(p, "strides", n.stride);
+    ints(p, "pads", {n.padding[0], n.padding[1], n.padding[0], n.padding[1]});
     return y;
   }
 
-  // Channels entering a branch: the first convolution's input channels.
-  static int64_t in_channels_of(const Seq& branch) {
-    for (const auto& n : branch) {
-      if (n.kind == Node::Kind::Conv) return n.weight.size(1) * n.groups;
-    }
-    throw ConfigError("onnx export: a zero-padding shortcut beside a branch without convolutions");
-  }
-
-  std::string head(const Node& n, const std::string& x) {
+  Value head(const Node& n, const Value& x) {
     const std::string pooled = fresh("avgpool");
     op("GlobalAveragePool", {x}, pooled, pooled);
     const std::string flat = fresh("flatten");
@@ -198,9 +105,39 @@ class GraphWriter {
     return y;
   }
 
-  std::string scaled(const std::string& x, double factor, const std::string& hint) {
-    if (factor == 1.0) return x;
+  // models::zero_pad_shortcut: x[:, :, ::stride, ::stride], zero channels appended.
+  Value zero_pad(const Value& x, int64_t stride, int64_t extra, const std::string& base) {
+    std::string s = x;
+    if (stride != 1) {
+      constexpr int64_t kEnd = std::numeric_limits<int64_t>::max();
+      s = fresh(base + ".subsample");
+      op("Slice",
+         {x, ints_tensor(base + ".starts", {0, 0}), ints_tensor(base + ".ends", {kEnd, kEnd}),
+          ints_tensor(base + ".axes", {2, 3}), ints_tensor(base + ".steps", {stride, stride})},
+         s, s);
+    }
+    if (extra <= 0) return s;
+    const std::string y = fresh(base + ".pad");
+    // pads: begins of N, C, H, W, then ends.
+    op("Pad", {s, ints_tensor(base + ".pads", {0, 0, 0, 0, 0, extra, 0, 0})}, y, y);
+    return y;
+  }
+
+  Value add(const Value& a, const Value& b, const std::string& hint) { return binary("Add", a, b, hint); }
+  Value mul(const Value& a, const Value& b, const std::string& hint) { return binary("Mul", a, b, hint); }
+  Value scale(const Value& x, double factor, const std::string& hint) {
     return binary("Mul", x, scalar(hint + ".factor", factor), hint);
+  }
+  Value sigmoid(const Value& x, const std::string& hint) { return unary("Sigmoid", x, hint); }
+  Value one_minus(const Value& x, const std::string& hint) {
+    return binary("Sub", scalar(hint + ".one", 1.0), x, hint);
+  }
+
+ private:
+  std::string unary(const std::string& type, const std::string& x, const std::string& hint) {
+    const std::string y = fresh(hint);
+    op(type, {x}, y, y);
+    return y;
   }
 
   std::string binary(const std::string& type, const std::string& a, const std::string& b,
@@ -304,7 +241,7 @@ std::string encode_onnx(const models::Classifier& model, const models::InputShap
   GraphWriter writer(graph);
   writer.fresh("input");
   writer.fresh("logits");
-  const std::string result = writer.seq(g.body, "input");
+  const std::string result = lowering::lower(g.body, std::string("input"), writer);
   WRN_CHECK(graph.node_size() > 0 && graph.node(graph.node_size() - 1).output(0) == result,
             "onnx export: the network does not end in an op");
   graph.mutable_node(graph.node_size() - 1)->set_output(0, "logits");

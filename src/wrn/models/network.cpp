@@ -20,6 +20,12 @@ InputShape InputShape::parse(const std::string& text, const std::string& what) {
   return s;
 }
 
+graph::Seq ClassifierImpl::op_graph() const {
+  graph::Seq seq = to_graph();
+  graph::name_nodes(seq, *this);
+  return seq;
+}
+
 torch::nn::Linear ClassifierImpl::replace_classifier(const torch::nn::Linear& old, int64_t classes) {
   WRN_CHECK(classes >= 1, "classes must be at least 1, got {}", classes);
   auto fc = replace_module("fc", torch::nn::Linear(old->options.in_features(), classes));

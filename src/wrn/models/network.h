@@ -15,6 +15,8 @@
 #include <string>
 #include <vector>
 
+#include "wrn/models/graph.h"
+
 namespace wrn::models {
 
 // The shape of one input image.
@@ -55,7 +57,15 @@ class ClassifierImpl : public torch::nn::Module {
   // (fine-tuning on a new label set keeps every other weight).
   virtual void reset_classifier(int64_t classes) = 0;
 
+  // The evaluation-mode computation as an op tree (graph.h), each block describing itself
+  // next to its forward; nodes are named after their modules. What the BN folding, the fused
+  // runner and the ONNX / TorchScript exporters work from.
+  graph::Seq op_graph() const;
+
  protected:
+  // The unnamed op tree; op_graph() names its nodes.
+  virtual graph::Seq to_graph() const = 0;
+
   // Registers a fresh classifier named "fc" in place of `old` (same device, bias 0) and
   // returns it; the shared body of reset_classifier.
   torch::nn::Linear replace_classifier(const torch::nn::Linear& old, int64_t classes);

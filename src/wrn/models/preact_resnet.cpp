@@ -54,6 +54,21 @@ torch::Tensor PreActBlockImpl::forward(const torch::Tensor& x) {
   return h + s;
 }
 
+graph::Node PreActBlockImpl::to_graph() const {
+  graph::Residual r = graph::preact_residual(bns_, convs_);
+  if (shortcut_) {
+    r.shortcut = graph::Residual::Shortcut::Projection;
+    r.projection.push_back(graph::conv(*shortcut_));
+  } else if (zero_pad_) {
+    r.shortcut = graph::Residual::Shortcut::ZeroPad;
+    r.pad_extra = out_channels_ - in_channels_;
+    r.pad_stride = stride_;
+  } else {
+    r.shortcut_from_pre = false;  // the identity reads x
+  }
+  return graph::residual(*this, std::move(r));
+}
+
 PreActResNetImpl::PreActResNetImpl(const PreActResNetOptions& options) : options_(options) {
   const auto& o = options;
   WRN_CHECK(!o.layers().empty() && o.layers().size() == o.planes().size(),
@@ -97,7 +112,7 @@ PreActResNetImpl::PreActResNetImpl(const PreActResNetOptions& options) : options
 torch::Tensor PreActResNetImpl::forward_stages(const torch::Tensor& x, std::vector<StageOutput>* stages) {
   torch::Tensor h = conv1_->forward(x);
   if (bn1_) {
-    h = F::max_pool2d(F::relu(bn1_->forward(h)), F::MaxPool2dFuncOptions(3).stride(2).padding(1));
+    h = stem_max_pool(F::relu(bn1_->forward(h)));
   } else if (options_.stem_relu()) {
     h = F::relu(h);
   }
@@ -112,6 +127,24 @@ torch::Tensor PreActResNetImpl::forward_stages(const torch::Tensor& x, std::vect
   h = fc_->forward(h);
   if (stages) stages->push_back({"fc", h});
   return h;
+}
+
+graph::Seq PreActResNetImpl::to_graph() const {
+  graph::Seq body{graph::conv(*conv1_)};
+  if (bn1_) {
+    body.push_back(graph::batch_norm(*bn1_));
+    body.push_back(graph::relu());
+    body.push_back(stem_max_pool_node());
+  } else if (options_.stem_relu()) {
+    body.push_back(graph::relu());
+  }
+  for (const auto& stage : stages_) {
+    for (const auto& block : stage) body.push_back(block->to_graph());
+  }
+  if (final_bn_) body.push_back(graph::batch_norm(*final_bn_));
+  body.push_back(graph::relu());
+  body.push_back(graph::head(*fc_));
+  return body;
 }
 
 void PreActResNetImpl::reset_classifier(int64_t classes) {

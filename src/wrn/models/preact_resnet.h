@@ -41,6 +41,8 @@ class PreActBlockImpl : public torch::nn::Module {
  public:
   PreActBlockImpl(const PreActResNetOptions& options, int64_t in_channels, int64_t planes, int64_t stride);
   torch::Tensor forward(const torch::Tensor& x);
+  // The unit's evaluation-mode op tree (a graph::Residual), the same computation as forward.
+  graph::Node to_graph() const;
   int64_t out_channels() const { return out_channels_; }
 
  private:
@@ -60,6 +62,9 @@ class PreActResNetImpl : public ClassifierImpl {
   int64_t num_classes() const override { return options_.num_classes(); }
   void reset_classifier(int64_t classes) override;
   const PreActResNetOptions& options() const { return options_; }
+
+ protected:
+  graph::Seq to_graph() const override;
 
  private:
   PreActResNetOptions options_;

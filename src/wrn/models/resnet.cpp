@@ -161,6 +161,66 @@ torch::Tensor ResNetBlockImpl::forward(const torch::Tensor& x) {
   }
 }
 
+graph::Node ResNetBlockImpl::to_graph() const {
+  using graph::Residual;
+  const auto order = options_.activation();
+  const size_t m = convs_.size();
+  Residual r;
+  // branch(), op for op.
+  if (order == ActivationOrder::FullPreact) {
+    for (size_t i = 0; i < m; ++i) {
+      r.branch.push_back(graph::batch_norm(*bns_[i]));
+      r.branch.push_back(graph::relu());
+      r.branch.push_back(graph::conv(*convs_[i]));
+    }
+  } else {
+    if (order == ActivationOrder::ReluOnlyPreact) r.branch.push_back(graph::relu());
+    for (size_t i = 0; i < m; ++i) {
+      r.branch.push_back(graph::conv(*convs_[i]));
+      const bool last = i + 1 == m;
+      if (last && order == ActivationOrder::BnAfterAddition) break;
+      r.branch.push_back(graph::batch_norm(*bns_[i]));
+      if (!last || order == ActivationOrder::ReluBeforeAddition) r.branch.push_back(graph::relu());
+    }
+  }
+  // shortcut()
+  if (downsample_) {
+    r.shortcut = Residual::Shortcut::Projection;
+    r.projection.push_back(graph::conv(*downsample_->ptr(0)->as<torch::nn::Conv2dImpl>()));
+    r.projection.push_back(graph::batch_norm(*downsample_->ptr(1)->as<torch::nn::BatchNorm2dImpl>()));
+  } else if (stride_ != 1 || in_channels_ != out_channels_) {
+    r.shortcut = Residual::Shortcut::ZeroPad;
+    r.pad_extra = out_channels_ - in_channels_;
+    r.pad_stride = stride_;
+  }
+  // The combination in forward(); dropout on the shortcut is the identity in evaluation.
+  switch (options_.shortcut_variant()) {
+    case ShortcutVariant::Identity:
+    case ShortcutVariant::Conv1x1:
+    case ShortcutVariant::Dropout:
+      r.combine = Residual::Combine::Add;
+      break;
+    case ShortcutVariant::ConstantScaling:
+      r.combine = Residual::Combine::Scaled;
+      r.branch_scale = options_.scale_branch() ? 1.0 - options_.shortcut_scale() : 1.0;
+      r.shortcut_scale = options_.shortcut_scale();
+      break;
+    case ShortcutVariant::ExclusiveGating:
+    case ShortcutVariant::ShortcutOnlyGating:
+      r.combine = options_.shortcut_variant() == ShortcutVariant::ExclusiveGating ? Residual::Combine::ExclusiveGate
+                                                                                  : Residual::Combine::ShortcutOnlyGate;
+      r.gate.push_back(graph::conv(*gate_));
+      break;
+  }
+  if (order == ActivationOrder::Original) {
+    r.post.push_back(graph::relu());
+  } else if (order == ActivationOrder::BnAfterAddition) {
+    r.post.push_back(graph::batch_norm(*post_bn_));
+    r.post.push_back(graph::relu());
+  }
+  return graph::residual(*this, std::move(r));
+}
+
 ResNetImpl::ResNetImpl(const ResNetOptions& options) : options_(options) {
   validate(options);
   const bool imagenet = options.stem() == Stem::ImageNet;
@@ -195,7 +255,7 @@ ResNetImpl::ResNetImpl(const ResNetOptions& options) : options_(options) {
 
 torch::Tensor ResNetImpl::forward_stages(const torch::Tensor& x, std::vector<StageOutput>* stages) {
   torch::Tensor h = F::relu(bn1_->forward(conv1_->forward(x)));
-  if (options_.stem() == Stem::ImageNet) h = F::max_pool2d(h, F::MaxPool2dFuncOptions(3).stride(2).padding(1));
+  if (options_.stem() == Stem::ImageNet) h = stem_max_pool(h);
   if (stages) stages->push_back({"stem", h});
   for (size_t s = 0; s < stages_.size(); ++s) {
     for (auto& block : stages_[s]) h = block->forward(h);
@@ -211,6 +271,22 @@ torch::Tensor ResNetImpl::forward_stages(const torch::Tensor& x, std::vector<Sta
   h = fc_->forward(h);
   if (stages) stages->push_back({"fc", h});
   return h;
+}
+
+graph::Seq ResNetImpl::to_graph() const {
+  graph::Seq body{graph::conv(*conv1_), graph::batch_norm(*bn1_), graph::relu()};
+  if (options_.stem() == Stem::ImageNet) body.push_back(stem_max_pool_node());
+  for (const auto& stage : stages_) {
+    for (const auto& block : stage) body.push_back(block->to_graph());
+  }
+  if (final_bn_) {
+    body.push_back(graph::batch_norm(*final_bn_));
+    body.push_back(graph::relu());
+  } else if (options_.activation() == ActivationOrder::ReluOnlyPreact) {
+    body.push_back(graph::relu());
+  }
+  body.push_back(graph::head(*fc_));
+  return body;
 }
 
 void ResNetImpl::reset_classifier(int64_t classes) {

@@ -61,6 +61,8 @@ class ResNetBlockImpl : public torch::nn::Module {
  public:
   ResNetBlockImpl(const ResNetOptions& options, int64_t in_channels, int64_t planes, int64_t stride);
   torch::Tensor forward(const torch::Tensor& x);
+  // The unit's evaluation-mode op tree (a graph::Residual), the same computation as forward.
+  graph::Node to_graph() const;
   int64_t out_channels() const { return out_channels_; }
 
  private:
@@ -85,6 +87,9 @@ class ResNetImpl : public ClassifierImpl {
   int64_t num_classes() const override { return options_.num_classes(); }
   void reset_classifier(int64_t classes) override;
   const ResNetOptions& options() const { return options_; }
+
+ protected:
+  graph::Seq to_graph() const override;
 
  private:
   ResNetOptions options_;

@@ -69,6 +69,17 @@ torch::Tensor WideBlockImpl::forward(const torch::Tensor& x) {
   return h + s;
 }
 
+graph::Node WideBlockImpl::to_graph() const {
+  graph::Residual r = graph::preact_residual(bns_, convs_);
+  if (shortcut_) {
+    r.shortcut = graph::Residual::Shortcut::Projection;
+    r.projection.push_back(graph::conv(*shortcut_));
+  } else {
+    r.shortcut_from_pre = false;  // the identity reads x
+  }
+  return graph::residual(*this, std::move(r));
+}
+
 WideResNetImpl::WideResNetImpl(const WideResNetOptions& options) : options_(options) {
   const auto& o = options;
   for (auto k : o.block_type()) {
@@ -115,6 +126,17 @@ torch::Tensor WideResNetImpl::forward_stages(const torch::Tensor& x, std::vector
   h = fc_->forward(h);
   if (stages) stages->push_back({"fc", h});
   return h;
+}
+
+graph::Seq WideResNetImpl::to_graph() const {
+  graph::Seq body{graph::conv(*conv1_)};
+  for (const auto& group : groups_) {
+    for (const auto& block : group) body.push_back(block->to_graph());
+  }
+  body.push_back(graph::batch_norm(*final_bn_));
+  body.push_back(graph::relu());
+  body.push_back(graph::head(*fc_));
+  return body;
 }
 
 void WideResNetImpl::reset_classifier(int64_t classes) {

@@ -42,6 +42,8 @@ class WideBlockImpl : public torch::nn::Module {
  public:
   WideBlockImpl(const WideResNetOptions& options, int64_t in_channels, int64_t out_channels, int64_t stride);
   torch::Tensor forward(const torch::Tensor& x);
+  // The unit's evaluation-mode op tree (a graph::Residual; dropout is the identity there).
+  graph::Node to_graph() const;
 
  private:
   double dropout_;
@@ -59,6 +61,9 @@ class WideResNetImpl : public ClassifierImpl {
   int64_t num_classes() const override { return options_.num_classes(); }
   void reset_classifier(int64_t classes) override;
   const WideResNetOptions& options() const { return options_; }
+
+ protected:
+  graph::Seq to_graph() const override;
 
  private:
   WideResNetOptions options_;

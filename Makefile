@@ -6,7 +6,7 @@ CMAKE_ARGS ?=
 
 # Debian packages the build, the tests and the demo need.
 DEB_PACKAGES := build-essential cmake pkg-config ccache \
-  libtorch-dev libgtest-dev libgmock-dev libbenchmark-dev \
+  libtorch-dev libgtest-dev \
   libcli11-dev nlohmann-json3-dev libyaml-cpp-dev libfmt-dev \
   libonnx-dev libprotobuf-dev libopencv-dnn-dev \
   zlib1g-dev libpng-dev libjpeg-dev libcurl4-openssl-dev libarchive-dev libmatio-dev libssl-dev \

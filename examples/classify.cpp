@@ -4,9 +4,8 @@
 //   classify CHECKPOINT IMAGE [TOP]      e.g. classify run/checkpoints/last.ckpt run/sample.png
 #include <yaml-cpp/yaml.h>
 
-#include <nlohmann/json.hpp>
-
 #include <cstdio>
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "wrn/core/error.h"
@@ -49,7 +48,8 @@ int main(int argc, char** argv) {
     spec.name = config.model.name;
     spec.settings = config.model.settings;
     spec.classes = wrn::train::find_tensor(ck.model, "fc.weight", checkpoint_path).size(0);
-    spec.input = input_shape(config, wrn::train::find_tensor(ck.model, "conv1.weight", checkpoint_path).size(1));
+    spec.input =
+        input_shape(config, wrn::train::find_tensor(ck.model, "conv1.weight", checkpoint_path).size(1));
     wrn::models::Classifier model = wrn::models::build_model(spec);
     wrn::train::load_model_state(*model, ck.model, checkpoint_path);  // throws on any mismatch
 

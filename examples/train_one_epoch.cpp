@@ -24,11 +24,11 @@ int main(int argc, char** argv) {
   try {
     // The configuration is a plain struct; every field has a default (see wrn/train/config.h).
     wrn::train::TrainConfig config;
-    config.model.name = "wrn-10-1";        // WRN-d-k: depth 10, width factor 1
-    config.model.input = "1x28x28";        // recorded in the checkpoint for classify
+    config.model.name = "wrn-10-1";  // WRN-d-k: depth 10, width factor 1
+    config.model.input = "1x28x28";  // recorded in the checkpoint for classify
     config.data.kind = "fashion-mnist";
     config.data.dir = data_dir;
-    config.data.limit_train = 12000;       // a fifth of the training set: a few seconds per epoch
+    config.data.limit_train = 12000;  // a fifth of the training set: a few seconds per epoch
     config.data.limit_test = 2000;
     config.data.augment.pad = 0;           // flips only
     config.data.normalize.mean = {72.94};  // Fashion-MNIST's pixel mean and std (0..255)
@@ -41,8 +41,8 @@ int main(int argc, char** argv) {
 
     // Creates the run directory and trains; progress goes to stderr.
     const wrn::train::RunResult r = wrn::train::train(config, run_dir);
-    std::printf("trained %lld epoch in %.1f s: test error %.2f%%\n", static_cast<long long>(r.epochs_completed),
-                r.wall_seconds, r.final_test_error);
+    std::printf("trained %lld epoch in %.1f s: test error %.2f%%\n",
+                static_cast<long long>(r.epochs_completed), r.wall_seconds, r.final_test_error);
     std::printf("checkpoint: %s/checkpoints/last.ckpt\n", run_dir.c_str());
 
     // One test image as a PNG (grey replicated to RGB), to classify.

@@ -68,7 +68,8 @@ TEST(PresetDir, FromTheBuildTreeItIsTheSourceTree) {
   PresetDirEnv env;
   unsetenv("WRN_PRESET_DIR");
   // This test runs from build/tests/train, which has no ../share/wrn/presets.
-  EXPECT_EQ(fs::path(preset_dir()).lexically_normal(), fs::path(WRN_SOURCE_DIR "/presets").lexically_normal());
+  EXPECT_EQ(fs::path(preset_dir()).lexically_normal(),
+            fs::path(WRN_SOURCE_DIR "/presets").lexically_normal());
   EXPECT_FALSE(preset_names().empty());
 }
 
@@ -82,7 +83,8 @@ TEST(PresetDir, AnInstalledToolFindsThemBesideItsBinary) {
   fs::permissions(prefix / "bin/wrn", fs::perms::owner_all, fs::perm_options::add);
   fs::copy_file(WRN_SOURCE_DIR "/presets/demo.yaml", prefix / "share/wrn/presets/only-this-one.yaml");
 
-  const std::string cmd = "env -u WRN_PRESET_DIR " + (prefix / "bin/wrn").string() + " train --list-presets 2>&1";
+  const std::string cmd =
+      "env -u WRN_PRESET_DIR " + (prefix / "bin/wrn").string() + " train --list-presets 2>&1";
   FILE* pipe = popen(cmd.c_str(), "r");
   ASSERT_NE(pipe, nullptr);
   std::string out;

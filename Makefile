@@ -6,20 +6,26 @@ CMAKE_ARGS ?=
 
 # Debian packages the build, the tests and the demo need.
 DEB_PACKAGES := build-essential cmake pkg-config ccache \
-  libtorch-dev libgtest-dev libgmock-dev libbenchmark-dev \
+  libtorch-dev libgtest-dev \
   libcli11-dev nlohmann-json3-dev libyaml-cpp-dev libfmt-dev \
   libonnx-dev libprotobuf-dev libopencv-dnn-dev \
   zlib1g-dev libpng-dev libjpeg-dev libcurl4-openssl-dev libarchive-dev libmatio-dev libssl-dev \
   dataset-fashion-mnist
 
-.PHONY: all deps build test test-all demo bench clean help format
+# `make examples`: the package installed here, then examples/ built against it and run.
+EXAMPLES_PREFIX ?= $(BUILD)/examples-prefix
+EXAMPLES_BUILD  ?= $(BUILD)/examples
+EXAMPLES_LAUNCHER := $(if $(shell command -v ccache),-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+
+.PHONY: all deps build test test-all examples demo bench clean help format
 
 all: build
 
 help:
 	@echo "make deps      install the Debian packages (as root; idempotent)"
 	@echo "make           build the tool at $(BUILD)/wrn"
-	@echo "make test      deps + build + ctest (labels: $(CTEST_LABELS))"
+	@echo "make test      deps + build + ctest (labels: $(CTEST_LABELS)) + examples"
+	@echo "make examples  install into $(EXAMPLES_PREFIX), build examples/ against it, run them"
 	@echo "make test-all  also the slow tests"
 	@echo "make demo      deps + build + train the CPU demo on Fashion-MNIST"
 	@echo "make bench     benchmarks against PyTorch (needs python3-torch)"
@@ -44,10 +50,24 @@ build: $(BUILD)/CMakeCache.txt
 test: deps
 	$(MAKE) build
 	ctest --test-dir $(BUILD) -L '$(CTEST_LABELS)' --output-on-failure -j $(JOBS)
+	$(MAKE) examples
 
 test-all: deps
 	$(MAKE) build
 	ctest --test-dir $(BUILD) --output-on-failure
+
+# Only the installed package is visible to the examples' build: a fresh prefix, no build
+# tree on the search path, no user package registry.
+examples: build
+	rm -rf $(EXAMPLES_PREFIX) $(EXAMPLES_BUILD)
+	cmake --install $(BUILD) --prefix $(EXAMPLES_PREFIX)
+	cmake -S examples -B $(EXAMPLES_BUILD) -DCMAKE_BUILD_TYPE=Release $(EXAMPLES_LAUNCHER) \
+	  -DCMAKE_PREFIX_PATH=$(abspath $(EXAMPLES_PREFIX)) -DCMAKE_FIND_USE_PACKAGE_REGISTRY=OFF
+	cmake --build $(EXAMPLES_BUILD) -j $(JOBS)
+	$(EXAMPLES_BUILD)/train_one_epoch /usr/share/datasets/fashion-mnist $(EXAMPLES_BUILD)/run
+	$(EXAMPLES_BUILD)/classify $(EXAMPLES_BUILD)/run/checkpoints/last.ckpt $(EXAMPLES_BUILD)/run/sample.png
+	env -u WRN_PRESET_DIR $(EXAMPLES_PREFIX)/bin/wrn train --list-presets \
+	  | grep -F "presets in $(abspath $(EXAMPLES_PREFIX))/share/wrn/presets"  # beside the installed tool
 
 demo: deps
 	$(MAKE) build

@@ -13,18 +13,25 @@ function(wrn_use_pch target)
   endif()
 endfunction()
 
-# wrn_add_layer(NAME DEPS <targets>...): a static library from src/wrn/NAME/*.cpp.
+# wrn_add_layer(NAME DEPS <targets>...): a static library from src/wrn/NAME/*.cpp, target
+# wrn_NAME, exported (cmake/WrnInstall.cmake) as wrn::NAME. Its headers are included as
+# "wrn/NAME/x.h" from src/ in the build tree and from <prefix>/include once installed.
 function(wrn_add_layer name)
   cmake_parse_arguments(ARG "" "" "DEPS" ${ARGN})
   file(GLOB sources CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/src/wrn/${name}/*.cpp)
   if(NOT sources)  # a layer with headers only
     add_library(wrn_${name} INTERFACE)
-    target_include_directories(wrn_${name} INTERFACE ${PROJECT_SOURCE_DIR}/src)
+    target_include_directories(wrn_${name} INTERFACE $<BUILD_INTERFACE:${PROJECT_SOURCE_DIR}/src>
+                                                     $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>)
+    set_target_properties(wrn_${name} PROPERTIES EXPORT_NAME ${name})
     target_link_libraries(wrn_${name} INTERFACE ${ARG_DEPS})
     return()
   endif()
   add_library(wrn_${name} STATIC ${sources})
-  target_include_directories(wrn_${name} PUBLIC ${PROJECT_SOURCE_DIR}/src)
+  target_include_directories(wrn_${name} PUBLIC $<BUILD_INTERFACE:${PROJECT_SOURCE_DIR}/src>
+                                                $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>)
+  target_compile_features(wrn_${name} PUBLIC cxx_std_17)
+  set_target_properties(wrn_${name} PROPERTIES EXPORT_NAME ${name})
   target_link_libraries(wrn_${name} PUBLIC ${ARG_DEPS})
   wrn_warnings(wrn_${name})
   wrn_use_pch(wrn_${name})

@@ -11,6 +11,7 @@
 #include <limits>
 #include <sstream>
 
+#include "report_readers.h"
 #include "wrn/core/atomic_file.h"
 #include "wrn/core/error.h"
 #include "wrn/train/curves_plot.h"

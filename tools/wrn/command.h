@@ -26,9 +26,4 @@ struct CommandRegistrar {
 #define WRN_REGISTER_COMMAND(order, fn) \
   static ::wrn::cli::CommandRegistrar wrn_command_registrar_##fn(order, fn)
 
-// Options every command shares.
-struct CommonOptions {
-  int threads = 0;  // 0: all cores
-};
-
 }  // namespace wrn::cli

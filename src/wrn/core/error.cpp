@@ -11,7 +11,8 @@ std::string one_line_message(const std::exception& e) {
   } else {
     msg = e.what();
   }
-  // LibTorch messages span several lines; keep the first that says something.
+  // LibTorch messages span several lines: join them into one (newlines become spaces) and
+  // drop the trailing spaces.
   for (char& c : msg) {
     if (c == '\n' || c == '\r') c = ' ';
   }

@@ -2,9 +2,9 @@
 // holding a pickled dict {name: tensor}.
 //
 // Written with torch::pickle_save on a c10::Dict<std::string, Tensor>: Python's
-// torch.load returns a dict that model.load_state_dict accepts. Read with
-// torch::pickle_load, which understands files written by Python's torch.save of a
-// state_dict (an OrderedDict of tensors).
+// torch.load returns a dict that model.load_state_dict accepts. Read with a small unpickler
+// of our own (pt_format.cpp) over LibTorch's zip reader, because torch::pickle_load turns
+// the OrderedDict that Python's torch.save(model.state_dict()) writes into None.
 #pragma once
 
 #include <string>

@@ -349,6 +349,4 @@ Classifier build_model(const ModelSpec& spec) {
   return find_entry(resolved.name).build(resolved);
 }
 
-std::vector<std::string> setting_keys(const std::string& name) { return find_entry(name).keys; }
-
 }  // namespace wrn::models

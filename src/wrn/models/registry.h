@@ -43,7 +43,4 @@ ModelSpec resolve_spec(const ModelSpec& spec);
 // Builds the network; throws wrn::ConfigError for an unknown name, key or bad value.
 Classifier build_model(const ModelSpec& spec);
 
-// The setting keys the named model accepts.
-std::vector<std::string> setting_keys(const std::string& name);
-
 }  // namespace wrn::models

@@ -26,7 +26,7 @@ using NamedTensors = std::vector<std::pair<std::string, torch::Tensor>>;
 
 struct Checkpoint {
   std::string config_yaml;     // the resolved TrainConfig (config_to_string)
-  std::string meta_json;       // counters and bookkeeping (see Trainer), "class_names", as JSON text
+  std::string meta_json;       // counters and bookkeeping (see Engine, trainer.cpp), "class_names", as JSON text
   NamedTensors model;          // state_dict: parameters and buffers by name, on the CPU
   NamedTensors optimizer;      // Sgd::state()
   NamedTensors rng;            // generator states by role ("augment", "cpu_default", ...)

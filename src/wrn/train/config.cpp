@@ -9,11 +9,6 @@
 #include "wrn/core/error.h"
 #include "wrn/core/text.h"
 
-#ifndef WRN_PRESET_DIR
-// The source tree's presets/, found from this file's own path (src/wrn/train/config.cpp).
-#define WRN_PRESET_DIR_FROM_SOURCE 1
-#endif
-
 namespace wrn::train {
 namespace {
 
@@ -366,40 +361,6 @@ void apply_override(YAML::Node& root, const std::string& key_equals_value) {
     chain.push_back(next);
   }
   chain.back()[parts.back()] = value;
-}
-
-std::string preset_dir() {
-  if (const char* env = std::getenv("WRN_PRESET_DIR"); env && *env) return env;
-#ifdef WRN_PRESET_DIR_FROM_SOURCE
-  return (std::filesystem::path(__FILE__).parent_path() / ".." / ".." / ".." / "presets").lexically_normal().string();
-#else
-  return WRN_PRESET_DIR;
-#endif
-}
-
-std::vector<std::string> preset_names() {
-  std::vector<std::string> names;
-  std::error_code ec;
-  for (const auto& e : std::filesystem::directory_iterator(preset_dir(), ec)) {
-    if (e.path().extension() == ".yaml") names.push_back(e.path().stem().string());
-  }
-  std::sort(names.begin(), names.end());
-  return names;
-}
-
-std::string find_preset(const std::string& name_or_path) {
-  namespace fs = std::filesystem;
-  if (name_or_path.find('/') != std::string::npos || fs::path(name_or_path).extension() == ".yaml" ||
-      fs::path(name_or_path).extension() == ".yml") {
-    WRN_CHECK_FILE(fs::is_regular_file(name_or_path), "preset file '{}' does not exist", name_or_path);
-    return name_or_path;
-  }
-  const auto path = (fs::path(preset_dir()) / (name_or_path + ".yaml")).string();
-  if (fs::is_regular_file(path)) return path;
-  const auto names = preset_names();
-  throw ConfigError(fmt::format("unknown preset '{}'{}; presets in {}: {}", name_or_path,
-                                did_you_mean(name_or_path, names), preset_dir(),
-                                names.empty() ? "(none)" : join(names, ", ")));
 }
 
 }  // namespace wrn::train

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "wrn/train/lr_schedule.h"
+#include "wrn/train/presets.h"  // preset_dir, preset_names, find_preset
 #include "wrn/train/sgd.h"
 
 namespace wrn::train {
@@ -113,14 +114,5 @@ YAML::Node load_yaml_file(const std::string& path);
 // "[1, 2, 3]", "{dropout: 0.3}"), intermediate maps are created. Unknown keys are caught
 // later by config_from_yaml. Throws wrn::ConfigError for text without '=' or an empty key.
 void apply_override(YAML::Node& root, const std::string& key_equals_value);
-
-// The directory holding the shipped presets: $WRN_PRESET_DIR when set, else the source
-// tree's presets/ (compile-time WRN_PRESET_DIR).
-std::string preset_dir();
-// Names of the shipped presets (file stems), sorted.
-std::vector<std::string> preset_names();
-// A preset name ("wrn-cifar10") or a path to a YAML file -> the file's path. Throws
-// wrn::ConfigError listing the presets (with a did-you-mean) for an unknown name.
-std::string find_preset(const std::string& name_or_path);
 
 }  // namespace wrn::train

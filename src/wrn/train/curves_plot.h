@@ -1,6 +1,6 @@
 // Pictures of a run: the training curves (curves.png) and a confusion matrix (used by
 // `wrn eval`). Drawn into an RGB buffer with an embedded 5x7 bitmap font and anti-aliased
-// lines (no plotting library is available in C++), then written as PNG atomically.
+// lines (no plotting library to depend on), then written as PNG atomically.
 #pragma once
 
 #include <cstdint>

@@ -28,8 +28,4 @@ std::vector<uint8_t> encode_png(const RgbImage& image);
 // Throws wrn::FileError naming the file when it cannot be written.
 void write_png(const std::string& path, const RgbImage& image);
 
-// Decodes a PNG file into 8-bit RGB (palette, grey, 16-bit and alpha are converted; alpha
-// is dropped). Throws wrn::FileError naming the file when it is missing or not a valid PNG.
-RgbImage read_png(const std::string& path);
-
 }  // namespace wrn::train

@@ -159,8 +159,17 @@ struct Args {
   float wd, m, omd, neg_lr;
 };
 
+// The FMA variant. On x86-64 it is compiled for AVX2+FMA and chosen at run time (below); on
+// other CPUs it is plain code, where __builtin_fmaf is a single instruction when the target
+// has FMA (AArch64 always does; ATen's NEON add uses vfmaq, so the results match there too).
+#if defined(__x86_64__) || defined(__i386__)
+#define WRN_SGD_FMA_TARGET __attribute__((target("avx2,fma")))
+#else
+#define WRN_SGD_FMA_TARGET
+#endif
+
 template <bool kDecay, bool kMomentum, bool kFirst, bool kNesterov>
-__attribute__((target("avx2,fma"))) void range_fma(const Args& a, int64_t begin, int64_t end) {
+WRN_SGD_FMA_TARGET void range_fma(const Args& a, int64_t begin, int64_t end) {
   sgd_range<true, kDecay, kMomentum, kFirst, kNesterov>(a.p, a.g, a.b, begin, end, a.wd, a.m, a.omd, a.neg_lr);
 }
 
@@ -169,9 +178,17 @@ void range_plain(const Args& a, int64_t begin, int64_t end) {
   sgd_range<false, kDecay, kMomentum, kFirst, kNesterov>(a.p, a.g, a.b, begin, end, a.wd, a.m, a.omd, a.neg_lr);
 }
 
+// Whether ATen's vectorized add (the reference the fused step must match) uses a fused
+// multiply-add on this CPU, and so whether range_fma may be used.
 bool cpu_has_fma() {
+#if defined(__x86_64__) || defined(__i386__)
   static const bool has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
   return has;
+#elif defined(__aarch64__) || defined(__FP_FAST_FMAF)
+  return true;  // FMA is part of the base instruction set
+#else
+  return false;  // a + alpha * b, rounded twice, as ATen's scalar kernel computes it
+#endif
 }
 
 template <bool kDecay, bool kMomentum, bool kFirst, bool kNesterov>

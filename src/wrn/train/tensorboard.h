@@ -1,5 +1,5 @@
-// A TensorBoard event-file writer (and a reader for checking it), without TensorFlow or
-// protobuf: the few Event/Summary fields are encoded by hand.
+// A TensorBoard event-file writer, without TensorFlow or protobuf: the few Event/Summary
+// fields are encoded by hand (tests/train/report_readers.h reads them back).
 //
 // File format: a sequence of TFRecords, each
 //   uint64 length (little-endian) | uint32 masked_crc32c(length bytes) | data | uint32 masked_crc32c(data)
@@ -52,18 +52,5 @@ class TensorBoardWriter {
   std::string path_;
   std::FILE* file_ = nullptr;
 };
-
-// One decoded Event of an event file; `values` is empty for the file-version record.
-struct TensorBoardEvent {
-  double wall_time = 0;
-  int64_t step = 0;
-  std::string file_version;
-  std::vector<std::pair<std::string, float>> values;  // (tag, simple_value)
-};
-
-// Reads an event file back, checking every length and data CRC. Fields it does not know are
-// skipped. Throws wrn::FileError naming the file and byte offset on a bad CRC, a truncated
-// record or malformed protobuf.
-std::vector<TensorBoardEvent> read_tensorboard_events(const std::string& path);
 
 }  // namespace wrn::train

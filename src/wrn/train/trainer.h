@@ -87,7 +87,7 @@ struct RunSetup {
 void load_model_state(torch::nn::Module& model, const NamedTensors& state, const std::string& what);
 NamedTensors model_state(const torch::nn::Module& model);
 
-// Where the Trainer reports what it does (stderr by default).
+// How train() and resume() run: progress output (on stderr), epochs, weight loading.
 struct RunOptions {
   bool quiet = false;            // no progress bar, only errors
   std::optional<int64_t> epochs;  // resume: a new total epoch count (extends a finished run)

@@ -47,14 +47,6 @@ data::Dataset load_limited(const TrainConfig& c, const std::string& split, int64
   return d;
 }
 
-data::AugmentOptions augment_options(const AugmentConfig& a) {
-  data::AugmentOptions o;
-  o.pad = a.pad;
-  o.pad_mode = a.pad_mode == "zeros" ? data::PadMode::Zeros : data::PadMode::Reflect;
-  o.flip = a.flip;
-  return o;
-}
-
 torch::Tensor to_input(const torch::Tensor& x, bool channels_last) {
   return channels_last ? x.contiguous(at::MemoryFormat::ChannelsLast) : x;
 }
@@ -166,12 +158,7 @@ RunSetup RunSetup::create(const TrainConfig& config, bool load_train,
     s.normalizer.load_state(*normalizer_state);
   } else {
     WRN_CHECK(load_train, "the normalizer needs the train set or a saved state");
-    data::NormalizeOptions n;
-    n.mean = config.data.normalize.mean;
-    n.std = config.data.normalize.std;
-    n.zca = config.data.normalize.zca;
-    n.zca_epsilon = config.data.normalize.zca_epsilon;
-    s.normalizer = data::Normalizer::fit(train_cpu, n);
+    s.normalizer = data::Normalizer::fit(train_cpu, config.data.normalize);
   }
   s.normalizer.to(s.device);
   const auto& ref = load_train ? train_cpu : test_cpu;
@@ -248,7 +235,7 @@ class Engine {
       : s_(std::move(setup)), run_dir_(std::move(run_dir)), options_(options) {
     const auto& c = s_.config;
     flat_ = FlatParameters(*s_.model);
-    sgd_ = std::make_unique<Sgd>(flat_, c.optimizer.sgd());
+    sgd_ = std::make_unique<Sgd>(flat_, c.optimizer);  // its SgdOptions part
     n_train_ = s_.train.size();
     WRN_CHECK(n_train_ >= 2, "the train set has {} images; training needs at least 2", n_train_);
     batch_ = std::min<int64_t>(c.data.batch_size, n_train_);
@@ -257,7 +244,7 @@ class Engine {
     if (n_train_ % batch_ == 1) --steps_per_epoch_;
     schedule_ = std::make_unique<LrSchedule>(c.schedule, c.optimizer.lr, steps_per_epoch_, c.epochs);
     test_batch_ = c.data.test_batch_size > 0 ? c.data.test_batch_size : 2 * c.data.batch_size;
-    augment_ = augment_options(c.data.augment);
+    augment_ = c.data.augment;
     aug_gen_ = at::make_generator<at::CPUGeneratorImpl>(c.seed);
     auto dopts = torch::TensorOptions().device(s_.device);
     loss_sum_ = torch::zeros({}, dopts.dtype(torch::kDouble));
@@ -504,7 +491,7 @@ class Engine {
                          {"weight decay", fmt::format("{}", c.optimizer.weight_decay)},
                          {"epochs", std::to_string(c.epochs)},
                          {"augmentation", fmt::format("crop pad {} ({}), flip {}", c.data.augment.pad,
-                                                      c.data.augment.pad_mode, c.data.augment.flip ? "yes" : "no")},
+                                                      to_string(c.data.augment.pad_mode), c.data.augment.flip ? "yes" : "no")},
                          {"seed", std::to_string(c.seed)}};
     for (const auto& [k, v] : c.model.settings) r.hyperparameters.emplace_back("model " + k, v);
     r.epochs_planned = static_cast<int>(c.epochs);

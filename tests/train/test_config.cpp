@@ -269,7 +269,7 @@ TEST(ConfigTable, UnknownKeysAtEveryDepthGetADidYouMean) {
 
 TEST(ConfigTable, RangesFromTheTableNameTheKey) {
   auto msg = error_of([] { config_from_yaml(YAML::Load("optimizer: {momentum: 1}")); });
-  EXPECT_NE(msg.find("'optimizer.momentum' must be [0, 1), got 1"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("'optimizer.momentum' must be in [0, 1), got 1"), std::string::npos) << msg;
   msg = error_of([] { config_from_yaml(YAML::Load("data: {normalize: {mean: [1], std: [0]}}")); });
   EXPECT_NE(msg.find("'data.normalize.std' values must be > 0, got 0"), std::string::npos) << msg;
   msg = error_of([] { config_from_yaml(YAML::Load("eval_every: 0")); });

@@ -443,8 +443,8 @@ void check_field(const ConfigField& f, const TrainConfig& c) {
   for (double v : values) {
     const bool ok = (!f.min || (f.min_exclusive ? v > *f.min : v >= *f.min)) &&
                     (!f.max || (f.max_exclusive ? v < *f.max : v <= *f.max));
-    WRN_CHECK(ok, "config: '{}'{} must be {}, got {}", f.key, f.type == FieldType::FloatList ? " values" : "",
-              f.range_text(), v);
+    WRN_CHECK(ok, "config: '{}'{} must be {}{}, got {}", f.key, f.type == FieldType::FloatList ? " values" : "",
+              f.min && f.max ? "in " : "", f.range_text(), v);
   }
 }
 

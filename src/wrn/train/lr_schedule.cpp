@@ -76,7 +76,8 @@ std::string LrSchedule::describe() const {
     s = fmt::format("lr {} constant", base_lr_);
   }
   if (config_.warmup.iterations > 0)
-    s += fmt::format("; {} warmup {} it from {}", to_string(config_.warmup.mode), config_.warmup.iterations, config_.warmup.lr);
+    s += fmt::format("; {} warmup {} it from {}", to_string(config_.warmup.mode), config_.warmup.iterations,
+                     config_.warmup.lr);
   return s;
 }
 

@@ -2,6 +2,9 @@
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <fstream>
+#include <set>
+#include <sstream>
 
 #include "wrn/core/error.h"
 #include "wrn/train/config.h"
@@ -17,6 +20,19 @@ std::string error_of(const std::function<void()>& f) {
     return e.what();
   }
   return "";
+}
+
+std::string emit(const YAML::Node& n) {
+  YAML::Emitter out;
+  out << YAML::Flow << n;
+  return out.c_str();
+}
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
 }
 
 }  // namespace
@@ -111,10 +127,180 @@ TEST(Presets, EveryShippedPresetLoadsAndValidates) {
   EXPECT_EQ(svhn.data.train_split, "train+extra");
   EXPECT_EQ(svhn.epochs, 160);
   auto resnet = config_from_yaml(load_yaml_file(find_preset("resnet-cifar")));
-  EXPECT_EQ(resnet.schedule.unit, "iteration");
+  EXPECT_EQ(resnet.schedule.unit, ScheduleUnit::Iteration);
   EXPECT_EQ(resnet.schedule.warmup.iterations, 400);
   // A path works too, and an unknown name lists the presets with a suggestion.
   EXPECT_EQ(find_preset(WRN_SOURCE_DIR "/presets/demo.yaml"), WRN_SOURCE_DIR "/presets/demo.yaml");
   auto msg = error_of([] { find_preset("wrn-cifar1O"); });
   EXPECT_NE(msg.find("did you mean"), std::string::npos) << msg;
+}
+
+// ---- The field table ----
+
+TEST(ConfigTable, KeysAreUniqueAndEveryFieldHasDocAndANonDefaultExample) {
+  std::set<std::string> keys;
+  const TrainConfig defaults;
+  for (const auto& f : config_fields()) {
+    SCOPED_TRACE(f.key);
+    EXPECT_TRUE(keys.insert(f.key).second) << "duplicate key";
+    EXPECT_FALSE(f.doc.empty());
+    EXPECT_EQ(f.doc.find('\n'), std::string::npos);
+    ASSERT_FALSE(f.example.empty());
+    TrainConfig c;
+    f.read(c, YAML::Load(f.example));
+    EXPECT_NE(emit(f.write(c)), emit(f.write(defaults))) << "the example must differ from the default";
+    if (f.type == FieldType::Enum) {
+      EXPECT_FALSE(f.allowed.empty());
+    }
+  }
+  // The sections are exactly the parents of the keys.
+  std::set<std::string> parents;
+  for (const auto& k : keys)
+    if (k.find('.') != std::string::npos) parents.insert(k.substr(0, k.rfind('.')));
+  std::set<std::string> sections;
+  for (const auto& s : config_sections()) sections.insert(s.path);
+  EXPECT_EQ(parents, sections);
+}
+
+// Each field alone at a non-default value survives write -> read (the table is enumerated,
+// so a new field is covered without touching this test).
+TEST(ConfigTable, RoundTripOfEveryFieldAlone) {
+  for (const auto& f : config_fields()) {
+    SCOPED_TRACE(f.key);
+    TrainConfig c;
+    f.read(c, YAML::Load(f.example));
+    const auto text = config_to_string(c);
+    // Alone, some values break cross-field rules (dampening with nesterov): read unvalidated.
+    auto d = config_from_yaml(YAML::Load(text), false);
+    EXPECT_EQ(emit(f.write(d)), emit(f.write(c))) << text;
+    EXPECT_EQ(config_to_string(d), text);
+  }
+}
+
+// All fields at once at their (mutually consistent) examples: written, read back validated,
+// every field equal; and the text is that of the fields in table order.
+TEST(ConfigTable, RoundTripOfAllFieldsAtOnce) {
+  TrainConfig c;
+  for (const auto& f : config_fields()) f.read(c, YAML::Load(f.example));
+  ASSERT_NO_THROW(c.validate());
+  const auto text = config_to_string(c);
+  const auto d = config_from_yaml(YAML::Load(text));
+  const TrainConfig defaults;
+  for (const auto& f : config_fields()) {
+    SCOPED_TRACE(f.key);
+    EXPECT_EQ(emit(f.write(d)), emit(f.write(c)));
+    EXPECT_NE(emit(f.write(d)), emit(f.write(defaults)));
+  }
+  EXPECT_EQ(config_to_string(d), text);
+  // Typed members got the values (not only their text).
+  EXPECT_EQ(d.schedule.type, ScheduleType::Cosine);
+  EXPECT_EQ(d.schedule.unit, ScheduleUnit::Iteration);
+  EXPECT_EQ(d.schedule.warmup.mode, WarmupMode::Linear);
+  EXPECT_EQ(d.data.augment.pad_mode, wrn::data::PadMode::Zeros);
+  EXPECT_FALSE(d.optimizer.nesterov);
+  EXPECT_DOUBLE_EQ(d.optimizer.dampening, 0.1);
+  EXPECT_EQ(d.seed, 42u);
+  EXPECT_EQ(d.threads, 2);
+  EXPECT_EQ(d.model.settings, (std::vector<std::pair<std::string, std::string>>{{"dropout", "0.3"}}));
+}
+
+// A config.yaml as written before the table (same shape, same order): loads, and is
+// written back byte for byte.
+TEST(ConfigTable, ConfigYamlOfEarlierVersionsLoadsUnchanged) {
+  const std::string old_text =
+      "preset: wrn-cifar10\n"
+      "description: WRN-28-10, CIFAR-10\n"
+      "paper:\n  error: 4\n  source: WRN paper Table 4\n"
+      "model:\n  name: wrn-28-10\n  classes: 0\n  input: \"\"\n  settings:\n    dropout: 0.3\n"
+      "data:\n  kind: cifar10\n  dir: \"\"\n  train_split: train\n  test_split: test\n  batch_size: 128\n"
+      "  test_batch_size: 0\n  limit_train: 0\n  limit_test: 0\n"
+      "  augment:\n    pad: 4\n    pad_mode: reflect\n    flip: true\n"
+      "  normalize:\n    mean: [125.3, 123, 113.9]\n    std: [63, 62.1, 66.7]\n    zca: false\n"
+      "    zca_epsilon: 0.01\n"
+      "optimizer:\n  lr: 0.1\n  momentum: 0.9\n  dampening: 0\n  weight_decay: 0.0005\n  nesterov: true\n"
+      "  reset_momentum_on_drop: false\n"
+      "schedule:\n  type: multistep\n  unit: epoch\n  milestones: [60, 120, 160]\n  gamma: 0.2\n  min_lr: 0\n"
+      "  warmup:\n    iterations: 0\n    lr: 0\n    mode: constant\n"
+      "epochs: 200\nseed: 1\ndevice: auto\nthreads: 0\neval_every: 1\nchannels_last: false\n"
+      "checkpoint:\n  every_steps: 0\n  every_seconds: 300\n  keep_best: true\n";
+  auto c = config_from_yaml(YAML::Load(old_text));
+  EXPECT_EQ(config_to_string(c), old_text);
+  EXPECT_EQ(c.schedule.milestones, (std::vector<double>{60, 120, 160}));
+}
+
+TEST(ConfigTable, BadEnumValueIsOneLineWithTheAllowedValuesAndASuggestion) {
+  auto msg = error_of([] { config_from_yaml(YAML::Load("data: {augment: {pad_mode: zerso}}")); });
+  EXPECT_NE(msg.find("'data.augment.pad_mode'"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("'zerso'"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("reflect, zeros"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("did you mean 'zeros'"), std::string::npos) << msg;
+  EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
+  msg = error_of([] { config_from_yaml(YAML::Load("schedule: {unit: epochs}")); });
+  EXPECT_NE(msg.find("'schedule.unit'"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("did you mean 'epoch'"), std::string::npos) << msg;
+  msg = error_of([] { config_from_yaml(YAML::Load("schedule: {warmup: {mode: linaer}}")); });
+  EXPECT_NE(msg.find("'schedule.warmup.mode'"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("did you mean 'linear'"), std::string::npos) << msg;
+  msg = error_of([] { config_from_yaml(YAML::Load("schedule: {type: [cosine]}")); });
+  EXPECT_NE(msg.find("'schedule.type' must be one of multistep, cosine, constant"), std::string::npos) << msg;
+  msg = error_of([] { config_from_yaml(YAML::Load("data: {kind: cifar-10}")); });
+  EXPECT_NE(msg.find("'data.kind'"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("did you mean 'cifar10'"), std::string::npos) << msg;
+  // --set goes through the same reader.
+  YAML::Node root(YAML::NodeType::Map);
+  apply_override(root, "data.augment.pad_mode=zeros");
+  EXPECT_EQ(config_from_yaml(root).data.augment.pad_mode, wrn::data::PadMode::Zeros);
+  apply_override(root, "schedule.type=cosinus");
+  EXPECT_NE(error_of([&] { config_from_yaml(root); }).find("did you mean 'cosine'"), std::string::npos);
+}
+
+TEST(ConfigTable, UnknownKeysAtEveryDepthGetADidYouMean) {
+  auto msg = error_of([] { config_from_yaml(YAML::Load("schedule: {warmup: {iteratons: 5}}")); });
+  EXPECT_NE(msg.find("'schedule.warmup.iteratons'"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("did you mean 'iterations'"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("known keys here: iterations, lr, mode"), std::string::npos) << msg;
+  msg = error_of([] { config_from_yaml(YAML::Load("chekpoint: {every_steps: 5}")); });
+  EXPECT_NE(msg.find("did you mean 'checkpoint'"), std::string::npos) << msg;
+  msg = error_of([] { config_from_yaml(YAML::Load("data: {normalize: 3}")); });
+  EXPECT_NE(msg.find("'data.normalize' must be a mapping"), std::string::npos) << msg;
+  msg = error_of([] { config_from_yaml(YAML::Load("seed: -1")); });
+  EXPECT_NE(msg.find("'seed' must be >= 0"), std::string::npos) << msg;
+}
+
+TEST(ConfigTable, RangesFromTheTableNameTheKey) {
+  auto msg = error_of([] { config_from_yaml(YAML::Load("optimizer: {momentum: 1}")); });
+  EXPECT_NE(msg.find("'optimizer.momentum' must be in [0, 1), got 1"), std::string::npos) << msg;
+  msg = error_of([] { config_from_yaml(YAML::Load("data: {normalize: {mean: [1], std: [0]}}")); });
+  EXPECT_NE(msg.find("'data.normalize.std' values must be > 0, got 0"), std::string::npos) << msg;
+  msg = error_of([] { config_from_yaml(YAML::Load("eval_every: 0")); });
+  EXPECT_NE(msg.find("'eval_every' must be >= 1, got 0"), std::string::npos) << msg;
+  // validate() checks a config built in code the same way.
+  TrainConfig c;
+  c.checkpoint.every_seconds = -1;
+  msg = error_of([&] { c.validate(); });
+  EXPECT_NE(msg.find("'checkpoint.every_seconds' must be >= 0"), std::string::npos) << msg;
+}
+
+TEST(ConfigTable, InformationalFieldsAreWrittenWhenSetAndOnlyThen) {
+  const auto text = config_to_string(TrainConfig{});
+  EXPECT_EQ(text.find("preset"), std::string::npos) << text;
+  EXPECT_EQ(text.find("paper"), std::string::npos) << text;
+  EXPECT_EQ(text.find("init_from"), std::string::npos) << text;
+  TrainConfig c;
+  c.paper.source = "a source without a number";  // was dropped when error was unset
+  auto d = config_from_yaml(YAML::Load(config_to_string(c)));
+  EXPECT_EQ(d.paper.source, c.paper.source);
+  EXPECT_FALSE(d.paper.present());
+}
+
+// docs/config.md is the generated text; regenerate with
+//   ./build/tools/wrn/wrn train --print-config-doc > docs/config.md
+TEST(ConfigTable, DocsMatchTheTable) {
+  const auto generated = config_doc_markdown();
+  const auto checked_in = read_text(WRN_SOURCE_DIR "/docs/config.md");
+  for (const auto& f : config_fields()) EXPECT_NE(generated.find("`" + f.key + "`"), std::string::npos) << f.key;
+  if (checked_in != generated) std::ofstream("config.md.generated", std::ios::binary) << generated;
+  EXPECT_EQ(checked_in, generated) << "docs/config.md is out of date: regenerate it with "
+                                      "'wrn train --print-config-doc > docs/config.md' (the generated text was "
+                                      "also written to config.md.generated in the test's working directory)";
 }

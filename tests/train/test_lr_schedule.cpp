@@ -7,6 +7,9 @@
 
 using wrn::train::LrSchedule;
 using wrn::train::ScheduleConfig;
+using wrn::train::ScheduleType;
+using wrn::train::ScheduleUnit;
+using wrn::train::WarmupMode;
 
 TEST(LrSchedule, MultistepByEpochDropsAtTheFirstStepOfTheMilestoneEpoch) {
   ScheduleConfig c;
@@ -25,7 +28,7 @@ TEST(LrSchedule, MultistepByEpochDropsAtTheFirstStepOfTheMilestoneEpoch) {
 
 TEST(LrSchedule, MultistepByIterationWithResNetWarmup) {
   ScheduleConfig c;
-  c.unit = "iteration";
+  c.unit = ScheduleUnit::Iteration;
   c.milestones = {32000, 48000};
   c.warmup.iterations = 400;
   c.warmup.lr = 0.01;
@@ -40,10 +43,10 @@ TEST(LrSchedule, MultistepByIterationWithResNetWarmup) {
 
 TEST(LrSchedule, LinearWarmupRampsToTheMainSchedule) {
   ScheduleConfig c;
-  c.type = "cosine";
+  c.type = ScheduleType::Cosine;
   c.warmup.iterations = 10;
   c.warmup.lr = 0.0;
-  c.warmup.mode = "linear";
+  c.warmup.mode = WarmupMode::Linear;
   LrSchedule s(c, 1.0, 10, 10);
   const double at10 = 0.5 * (1 + std::cos(M_PI * 10 / 100));
   EXPECT_DOUBLE_EQ(s.lr(0), 0.0);
@@ -53,7 +56,7 @@ TEST(LrSchedule, LinearWarmupRampsToTheMainSchedule) {
 
 TEST(LrSchedule, CosineGoesFromBaseToMin) {
   ScheduleConfig c;
-  c.type = "cosine";
+  c.type = ScheduleType::Cosine;
   c.min_lr = 0.001;
   LrSchedule s(c, 0.1, 100, 10);
   EXPECT_DOUBLE_EQ(s.lr(0), 0.1);
@@ -71,14 +74,22 @@ TEST(LrSchedule, FractionalEpochMilestones) {
 }
 
 TEST(ScheduleConfig, ValidationRejectsBadInput) {
-  ScheduleConfig c;
-  c.type = "cosin";
+  // Names are parsed once, into the enums; a bad one names the key, the list and a suggestion.
   try {
-    c.validate("schedule");
+    wrn::train::parse_enum(wrn::train::kScheduleTypes, "cosin", "schedule.type");
     FAIL();
   } catch (const wrn::ConfigError& e) {
     EXPECT_NE(std::string(e.what()).find("did you mean 'cosine'"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("'schedule.type'"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("multistep, cosine, constant"), std::string::npos) << e.what();
   }
+  EXPECT_EQ(wrn::train::parse_enum(wrn::train::kScheduleUnits, "iteration", "schedule.unit"), ScheduleUnit::Iteration);
+  EXPECT_STREQ(wrn::train::to_string(WarmupMode::Linear), "linear");
+  ScheduleConfig c;
+  c.warmup.iterations = 10;  // a constant warmup needs a positive lr
+  EXPECT_THROW(c.validate(), wrn::ConfigError);
+  c.warmup.mode = WarmupMode::Linear;
+  EXPECT_NO_THROW(c.validate());
   c = ScheduleConfig{};
   c.milestones = {10, 5};
   EXPECT_THROW(c.validate(), wrn::ConfigError);

@@ -19,7 +19,7 @@ void add_train_command(CLI::App& app) {
     std::optional<int64_t> epochs, batch_size, seed;
     std::optional<int> threads;
     std::string model, data, device, init_from;
-    bool quiet = false, list = false, print_config = false;
+    bool quiet = false, list = false, print_config = false, print_config_doc = false;
   };
   auto args = std::make_shared<Args>();
   auto* cmd = app.add_subcommand("train", "Train a network (from a preset or a YAML config) into a run directory");
@@ -40,8 +40,14 @@ void add_train_command(CLI::App& app) {
   cmd->add_flag("--quiet", args->quiet, "No progress output");
   cmd->add_flag("--list-presets", args->list, "List the shipped presets and exit");
   cmd->add_flag("--print-config", args->print_config, "Print the resolved config and exit");
+  cmd->add_flag("--print-config-doc", args->print_config_doc,
+                "Print every config field (key, type, default, allowed values, doc) as markdown and exit");
   cmd->callback([args] {
     namespace t = wrn::train;
+    if (args->print_config_doc) {
+      fmt::print("{}", t::config_doc_markdown());
+      return;
+    }
     if (args->list) {
       fmt::print("presets in {}:\n", t::preset_dir());
       for (const auto& name : t::preset_names()) {

@@ -5,9 +5,11 @@
 #include <filesystem>
 #include <optional>
 #include <set>
+#include <type_traits>
 
 #include "wrn/core/error.h"
 #include "wrn/core/text.h"
+#include "wrn/data/dataset.h"
 
 namespace wrn::train {
 namespace {
@@ -21,118 +23,6 @@ std::string type_name(const YAML::Node& n) {
   }
 }
 
-// Reads one mapping, remembering the keys it was asked for, so that finish() can reject
-// the others with a did-you-mean.
-class MapReader {
- public:
-  MapReader(const YAML::Node& node, std::string path) : node_(node), path_(std::move(path)) {
-    WRN_CHECK(!node_.IsDefined() || node_.IsNull() || node_.IsMap(), "config: '{}' must be a mapping, got {}",
-              path_.empty() ? "<top level>" : path_, type_name(node_));
-  }
-
-  std::string key_path(const std::string& key) const { return path_.empty() ? key : path_ + "." + key; }
-
-  YAML::Node take(const std::string& key) {
-    known_.push_back(key);
-    if (!node_.IsMap()) return YAML::Node();
-    return node_[key];
-  }
-
-  void get(const std::string& key, std::string& out) {
-    auto n = take(key);
-    if (!n.IsDefined() || n.IsNull()) return;
-    WRN_CHECK(n.IsScalar(), "config: '{}' must be a string, got {}", key_path(key), type_name(n));
-    out = n.Scalar();
-  }
-  void get(const std::string& key, int64_t& out) {
-    auto n = scalar(key);
-    if (n) out = parse_int(*n, "config key '" + key_path(key) + "'");
-  }
-  void get(const std::string& key, int& out) {
-    int64_t v = out;
-    get(key, v);
-    WRN_CHECK(v >= std::numeric_limits<int>::min() && v <= std::numeric_limits<int>::max(),
-              "config: '{}' is out of range: {}", key_path(key), v);
-    out = static_cast<int>(v);
-  }
-  void get(const std::string& key, uint64_t& out) {
-    auto n = scalar(key);
-    if (!n) return;
-    long long v = parse_int(*n, "config key '" + key_path(key) + "'");
-    WRN_CHECK(v >= 0, "config: '{}' must be >= 0, got {}", key_path(key), v);
-    out = static_cast<uint64_t>(v);
-  }
-  void get(const std::string& key, double& out) {
-    auto n = scalar(key);
-    if (n) out = parse_double(*n, "config key '" + key_path(key) + "'");
-  }
-  void get(const std::string& key, bool& out) {
-    auto n = scalar(key);
-    if (n) out = parse_bool(*n, "config key '" + key_path(key) + "'");
-  }
-  void get(const std::string& key, std::vector<double>& out) {
-    auto n = take(key);
-    if (!n.IsDefined() || n.IsNull()) return;
-    out.clear();
-    if (n.IsScalar()) {
-      out.push_back(parse_double(n.Scalar(), "config key '" + key_path(key) + "'"));
-      return;
-    }
-    WRN_CHECK(n.IsSequence(), "config: '{}' must be a list of numbers, got {}", key_path(key), type_name(n));
-    for (size_t i = 0; i < n.size(); ++i) {
-      WRN_CHECK(n[i].IsScalar(), "config: '{}[{}]' must be a number, got {}", key_path(key), i, type_name(n[i]));
-      out.push_back(parse_double(n[i].Scalar(), fmt::format("config key '{}[{}]'", key_path(key), i)));
-    }
-  }
-  // A mapping of scalar settings, kept in file order.
-  void get(const std::string& key, std::vector<std::pair<std::string, std::string>>& out) {
-    auto n = take(key);
-    if (!n.IsDefined() || n.IsNull()) return;
-    WRN_CHECK(n.IsMap(), "config: '{}' must be a mapping of settings, got {}", key_path(key), type_name(n));
-    out.clear();
-    for (const auto& kv : n) {
-      const auto k = kv.first.Scalar();
-      const auto& v = kv.second;
-      std::string text;
-      if (v.IsScalar()) {
-        text = v.Scalar();
-      } else if (v.IsSequence()) {  // block: [3, 3] -> "3,3"
-        std::vector<std::string> parts;
-        for (const auto& e : v) parts.push_back(e.Scalar());
-        text = join(parts, ",");
-      } else {
-        throw ConfigError(fmt::format("config: '{}.{}' must be a value, got {}", key_path(key), k, type_name(v)));
-      }
-      out.emplace_back(k, text);
-    }
-  }
-
-  MapReader child(const std::string& key) { return MapReader(take(key), key_path(key)); }
-
-  void finish() const {
-    if (!node_.IsMap()) return;
-    for (const auto& kv : node_) {
-      const auto k = kv.first.Scalar();
-      if (std::find(known_.begin(), known_.end(), k) == known_.end()) {
-        throw ConfigError(fmt::format("config: unknown key '{}'{}; known keys here: {}", key_path(k),
-                                      did_you_mean(k, known_), join(known_, ", ")));
-      }
-    }
-  }
-
- private:
-  std::optional<std::string> scalar(const std::string& key) {
-    auto n = take(key);
-    if (!n.IsDefined() || n.IsNull()) return std::nullopt;
-    WRN_CHECK(n.IsScalar(), "config: '{}' must be a single value, got {}", key_path(key), type_name(n));
-    return n.Scalar();
-  }
-
-  YAML::Node node_;
-  std::string path_;
-  std::vector<std::string> known_;
-};
-
 std::string num(double v) { return fmt::format("{}", v); }
 
 YAML::Node number_list(const std::vector<double>& v) {
@@ -142,181 +32,529 @@ YAML::Node number_list(const std::vector<double>& v) {
   return n;
 }
 
+using Settings = std::vector<std::pair<std::string, std::string>>;
+
+// ---- One writer and one strict reader per member type ----
+
+YAML::Node to_node(const std::string& v) { return YAML::Node(v); }
+YAML::Node to_node(int64_t v) { return YAML::Node(v); }
+YAML::Node to_node(int v) { return YAML::Node(v); }
+YAML::Node to_node(uint64_t v) { return YAML::Node(v); }
+YAML::Node to_node(double v) { return YAML::Node(num(v)); }
+YAML::Node to_node(bool v) { return YAML::Node(v); }
+YAML::Node to_node(const std::vector<double>& v) { return number_list(v); }
+YAML::Node to_node(const Settings& v) {
+  YAML::Node n(YAML::NodeType::Map);
+  for (const auto& [k, s] : v) n[k] = s;
+  return n;
+}
+
+std::string what(const std::string& key) { return "config key '" + key + "'"; }
+
+const std::string& single_value(const YAML::Node& n, const std::string& key) {
+  WRN_CHECK(n.IsScalar(), "config: '{}' must be a single value, got {}", key, type_name(n));
+  return n.Scalar();
+}
+
+void from_node(const YAML::Node& n, const std::string& key, std::string& out) {
+  WRN_CHECK(n.IsScalar(), "config: '{}' must be a string, got {}", key, type_name(n));
+  out = n.Scalar();
+}
+void from_node(const YAML::Node& n, const std::string& key, int64_t& out) {
+  out = parse_int(single_value(n, key), what(key));
+}
+void from_node(const YAML::Node& n, const std::string& key, int& out) {
+  const long long v = parse_int(single_value(n, key), what(key));
+  WRN_CHECK(v >= std::numeric_limits<int>::min() && v <= std::numeric_limits<int>::max(),
+            "config: '{}' is out of range: {}", key, v);
+  out = static_cast<int>(v);
+}
+void from_node(const YAML::Node& n, const std::string& key, uint64_t& out) {
+  const long long v = parse_int(single_value(n, key), what(key));
+  WRN_CHECK(v >= 0, "config: '{}' must be >= 0, got {}", key, v);
+  out = static_cast<uint64_t>(v);
+}
+void from_node(const YAML::Node& n, const std::string& key, double& out) {
+  out = parse_double(single_value(n, key), what(key));
+}
+void from_node(const YAML::Node& n, const std::string& key, bool& out) {
+  out = parse_bool(single_value(n, key), what(key));
+}
+void from_node(const YAML::Node& n, const std::string& key, std::vector<double>& out) {
+  out.clear();
+  if (n.IsScalar()) {
+    out.push_back(parse_double(n.Scalar(), what(key)));
+    return;
+  }
+  WRN_CHECK(n.IsSequence(), "config: '{}' must be a list of numbers, got {}", key, type_name(n));
+  for (size_t i = 0; i < n.size(); ++i) {
+    WRN_CHECK(n[i].IsScalar(), "config: '{}[{}]' must be a number, got {}", key, i, type_name(n[i]));
+    out.push_back(parse_double(n[i].Scalar(), fmt::format("config key '{}[{}]'", key, i)));
+  }
+}
+// A mapping of scalar settings, kept in file order.
+void from_node(const YAML::Node& n, const std::string& key, Settings& out) {
+  WRN_CHECK(n.IsMap(), "config: '{}' must be a mapping of settings, got {}", key, type_name(n));
+  out.clear();
+  for (const auto& kv : n) {
+    const auto k = kv.first.Scalar();
+    const auto& v = kv.second;
+    std::string text;
+    if (v.IsScalar()) {
+      text = v.Scalar();
+    } else if (v.IsSequence()) {  // block: [3, 3] -> "3,3"
+      std::vector<std::string> parts;
+      for (const auto& e : v) parts.push_back(e.Scalar());
+      text = join(parts, ",");
+    } else {
+      throw ConfigError(fmt::format("config: '{}.{}' must be a value, got {}", key, k, type_name(v)));
+    }
+    out.emplace_back(k, text);
+  }
+}
+
 template <class T>
-void check_one_of(const T& value, const std::vector<std::string>& allowed, const std::string& key) {
-  WRN_CHECK(std::find(allowed.begin(), allowed.end(), value) != allowed.end(), "config: '{}' is '{}', expected one of {}{}",
-            key, value, join(allowed, ", "), did_you_mean(value, allowed));
+constexpr FieldType field_type() {
+  if constexpr (std::is_same_v<T, std::string>) return FieldType::String;
+  else if constexpr (std::is_same_v<T, bool>) return FieldType::Bool;
+  else if constexpr (std::is_same_v<T, uint64_t>) return FieldType::UInt;
+  else if constexpr (std::is_integral_v<T>) return FieldType::Int;
+  else if constexpr (std::is_floating_point_v<T>) return FieldType::Float;
+  else if constexpr (std::is_same_v<T, std::vector<double>>) return FieldType::FloatList;
+  else return FieldType::Settings;
+}
+
+// ---- Building the table ----
+
+// Chained setters on the field just added (TORCH_ARG style).
+class FieldRef {
+ public:
+  FieldRef(std::vector<ConfigField>& fields, size_t index) : fields_(fields), index_(index) {}
+  FieldRef& at_least(double v) { return set_min(v, false); }
+  FieldRef& above(double v) { return set_min(v, true); }
+  FieldRef& below(double v) { return set_max(v, true); }
+  FieldRef& at_most(double v) { return set_max(v, false); }
+  FieldRef& one_of(std::vector<std::string> names) {
+    f().allowed = std::move(names);
+    return *this;
+  }
+  FieldRef& omit_default() {
+    f().omit_default = true;
+    return *this;
+  }
+  FieldRef& example(std::string yaml) {
+    f().example = std::move(yaml);
+    return *this;
+  }
+
+ private:
+  ConfigField& f() { return fields_[index_]; }
+  FieldRef& set_min(double v, bool exclusive) {
+    f().min = v;
+    f().min_exclusive = exclusive;
+    return *this;
+  }
+  FieldRef& set_max(double v, bool exclusive) {
+    f().max = v;
+    f().max_exclusive = exclusive;
+    return *this;
+  }
+  std::vector<ConfigField>& fields_;
+  size_t index_;
+};
+
+// The fields of one struct S reached from the TrainConfig by `ref`, under `path`.
+template <class S>
+class Section {
+ public:
+  using Ref = S& (*)(TrainConfig&);
+  Section(std::vector<ConfigField>& fields, std::vector<ConfigSection>& sections, std::string path, std::string doc,
+          Ref ref)
+      : fields_(fields), path_(std::move(path)), ref_(ref) {
+    if (!path_.empty()) sections.push_back({path_, std::move(doc)});
+  }
+
+  // A member of S (or of a base of S) of one of the plain types.
+  template <class T, class C>
+  FieldRef field(const char* name, T C::*member, const char* doc) {
+    static_assert(std::is_base_of_v<C, S>, "the member must belong to the section's struct");
+    ConfigField f = make(name, field_type<T>(), doc);
+    const Ref ref = ref_;
+    f.write = [ref, member](const TrainConfig& c) { return to_node(ref(const_cast<TrainConfig&>(c)).*member); };
+    f.read = [ref, member, key = f.key](TrainConfig& c, const YAML::Node& n) { from_node(n, key, ref(c).*member); };
+    if constexpr (std::is_arithmetic_v<T> && !std::is_same_v<T, bool>) {
+      f.numbers = [ref, member](const TrainConfig& c) {
+        return std::vector<double>{static_cast<double>(ref(const_cast<TrainConfig&>(c)).*member)};
+      };
+    } else if constexpr (std::is_same_v<T, std::vector<double>>) {
+      f.numbers = [ref, member](const TrainConfig& c) { return ref(const_cast<TrainConfig&>(c)).*member; };
+    }
+    return push(std::move(f));
+  }
+
+  // An enum member, spelled by `names` in config files.
+  template <class E, size_t N, class C>
+  FieldRef choice(const char* name, E C::*member, const std::array<EnumName<E>, N>& names, const char* doc) {
+    static_assert(std::is_base_of_v<C, S>, "the member must belong to the section's struct");
+    ConfigField f = make(name, FieldType::Enum, doc);
+    f.allowed = enum_names(names);
+    const Ref ref = ref_;
+    const auto* list = &names;
+    f.write = [ref, member, list](const TrainConfig& c) {
+      return YAML::Node(std::string(enum_name(*list, ref(const_cast<TrainConfig&>(c)).*member)));
+    };
+    f.read = [ref, member, list, key = f.key](TrainConfig& c, const YAML::Node& n) {
+      WRN_CHECK(n.IsScalar(), "config: '{}' must be one of {}, got {}", key, join(enum_names(*list), ", "),
+                type_name(n));
+      ref(c).*member = parse_enum(*list, n.Scalar(), key);
+    };
+    return push(std::move(f));
+  }
+
+ private:
+  ConfigField make(const char* name, FieldType type, const char* doc) const {
+    ConfigField f;
+    f.key = path_.empty() ? name : path_ + "." + name;
+    f.type = type;
+    f.doc = doc;
+    return f;
+  }
+  FieldRef push(ConfigField f) {
+    fields_.push_back(std::move(f));
+    return FieldRef(fields_, fields_.size() - 1);
+  }
+
+  std::vector<ConfigField>& fields_;
+  std::string path_;
+  Ref ref_;
+};
+
+struct Table {
+  std::vector<ConfigField> fields;
+  std::vector<ConfigSection> sections;
+};
+
+// THE declaration of every config field, in config.yaml order. Defaults are the structs'.
+Table build_table() {
+  Table t;
+  auto& F = t.fields;
+  auto& S = t.sections;
+  using T = TrainConfig;
+  Section<T> top(F, S, "", "", [](T& c) -> T& { return c; });
+  top.field("preset", &T::preset, "The preset's name (informational)").omit_default().example("my-preset");
+  top.field("description", &T::description, "One line of free text, shown in report.md")
+      .omit_default()
+      .example("a test run");
+
+  Section<PaperConfig> paper(F, S, "paper", "A published number the preset reproduces (shown in report.md)",
+                             [](T& c) -> PaperConfig& { return c.paper; });
+  paper.field("error", &PaperConfig::error, "Published top-1 test error, percent").omit_default().example("4.0");
+  paper.field("source", &PaperConfig::source, "Where the number is published").omit_default().example("WRN paper");
+
+  Section<ModelConfig> model(F, S, "model", "The network", [](T& c) -> ModelConfig& { return c.model; });
+  model.field("name", &ModelConfig::name, "Model name, e.g. wrn-28-10, resnet110, preact_resnet164 (see `wrn models`)")
+      .example("wrn-28-10");
+  model.field("classes", &ModelConfig::classes, "Number of classes; 0: the data set's class count")
+      .at_least(0)
+      .example("100");
+  model.field("input", &ModelConfig::input, "Input shape CxHxW; empty: the data set's image shape")
+      .example("3x32x32");
+  model.field("settings", &ModelConfig::settings,
+              "Model settings by name, e.g. {dropout: 0.3, block: [3, 3]} (see `wrn models`)")
+      .example("{dropout: 0.3}");
+  model.field("init_from", &ModelConfig::init_from,
+              "Start from these weights (wrn checkpoint, .pt or .safetensors); a classifier of another size is "
+              "re-initialized (fine-tuning); empty: the initialization")
+      .omit_default()
+      .example("weights.safetensors");
+
+  Section<DataConfig> data(F, S, "data", "The data set and its batches", [](T& c) -> DataConfig& { return c.data; });
+  data.field("kind", &DataConfig::kind, "Data set format").one_of(data::dataset_kinds()).example("cifar100");
+  data.field("dir", &DataConfig::dir, "Data set directory; empty: the kind's default ($WRN_DATA_DIR/<kind>)")
+      .example("/data/cifar100");
+  data.field("train_split", &DataConfig::train_split, "Training split, e.g. train, train+extra (SVHN)")
+      .example("train+extra");
+  data.field("test_split", &DataConfig::test_split, "Test split").example("val");
+  data.field("batch_size", &DataConfig::batch_size, "Training batch size").at_least(1).example("64");
+  data.field("test_batch_size", &DataConfig::test_batch_size, "Test batch size; 0: 2 x batch_size")
+      .at_least(0)
+      .example("256");
+  data.field("limit_train", &DataConfig::limit_train, "> 0: only the first N training images (smoke runs)")
+      .at_least(0)
+      .example("1000");
+  data.field("limit_test", &DataConfig::limit_test, "> 0: only the first N test images").at_least(0).example("500");
+
+  Section<AugmentConfig> aug(F, S, "data.augment", "Random crop and flip of each training batch",
+                             [](T& c) -> AugmentConfig& { return c.data.augment; });
+  aug.field("pad", &AugmentConfig::pad, "Random crop from the image padded by this many pixels; 0: no crop")
+      .at_least(0)
+      .example("2");
+  aug.choice("pad_mode", &AugmentConfig::pad_mode, kPadModes, "How the padding is filled").example("zeros");
+  aug.field("flip", &AugmentConfig::flip, "Random horizontal flip").example("false");
+
+  Section<NormalizeConfig> norm(F, S, "data.normalize", "Input normalization (0..255 scale) or ZCA whitening",
+                                [](T& c) -> NormalizeConfig& { return c.data.normalize; });
+  norm.field("mean", &NormalizeConfig::mean, "Per-channel mean; empty: fitted on the train set")
+      .example("[125.3, 123, 113.9]");
+  norm.field("std", &NormalizeConfig::std, "Per-channel standard deviation (as many as mean); empty: fitted")
+      .above(0)
+      .example("[63, 62.1, 66.7]");
+  norm.field("zca", &NormalizeConfig::zca, "ZCA whitening fitted on the train set (after mean/std)")
+      .example("true");
+  norm.field("zca_epsilon", &NormalizeConfig::zca_epsilon, "ZCA regularizer added to the eigenvalues")
+      .above(0)
+      .example("0.1");
+
+  Section<OptimizerConfig> opt(F, S, "optimizer", "SGD (torch.optim.SGD's arithmetic)",
+                               [](T& c) -> OptimizerConfig& { return c.optimizer; });
+  opt.field("lr", &OptimizerConfig::lr, "Base learning rate (the schedule scales it)").above(0).example("0.05");
+  opt.field("momentum", &OptimizerConfig::momentum, "Momentum").at_least(0).below(1).example("0.5");
+  opt.field("dampening", &OptimizerConfig::dampening, "Momentum dampening (0 with nesterov)")
+      .at_least(0)
+      .at_most(1)
+      .example("0.1");
+  opt.field("weight_decay", &OptimizerConfig::weight_decay, "L2 weight decay").at_least(0).example("0.0001");
+  opt.field("nesterov", &OptimizerConfig::nesterov, "Nesterov momentum (needs momentum > 0, dampening 0)")
+      .example("false");
+  opt.field("reset_momentum_on_drop", &OptimizerConfig::reset_momentum_on_drop,
+            "Restart the momentum at each multistep drop (as the WRN Torch code does)")
+      .example("true");
+
+  Section<ScheduleConfig> sched(F, S, "schedule", "Learning-rate schedule, evaluated per iteration",
+                                [](T& c) -> ScheduleConfig& { return c.schedule; });
+  sched.choice("type", &ScheduleConfig::type, kScheduleTypes,
+               "multistep: lr x gamma at each milestone; cosine: to min_lr over the run; constant")
+      .example("cosine");
+  sched.choice("unit", &ScheduleConfig::unit, kScheduleUnits, "Unit of the milestones").example("iteration");
+  sched.field("milestones", &ScheduleConfig::milestones, "Multistep drop points, increasing (epochs may be fractional)")
+      .at_least(0)
+      .example("[100, 200]");
+  sched.field("gamma", &ScheduleConfig::gamma, "Multistep factor per milestone").above(0).example("0.2");
+  sched.field("min_lr", &ScheduleConfig::min_lr, "Cosine floor").at_least(0).example("0.001");
+
+  Section<WarmupConfig> warm(F, S, "schedule.warmup", "Replaces the first iterations' learning rate",
+                             [](T& c) -> WarmupConfig& { return c.schedule.warmup; });
+  warm.field("iterations", &WarmupConfig::iterations, "Warmup length in iterations; 0: no warmup")
+      .at_least(0)
+      .example("400");
+  warm.field("lr", &WarmupConfig::lr, "constant: the lr used (> 0); linear: the starting lr").at_least(0).example(
+      "0.01");
+  warm.choice("mode", &WarmupConfig::mode, kWarmupModes,
+              "constant: warmup.lr throughout; linear: ramp from warmup.lr to the schedule's value")
+      .example("linear");
+
+  top.field("epochs", &T::epochs, "Training epochs").at_least(1).example("10");
+  top.field("seed", &T::seed, "Seed of the initialization, the data order, augmentation and dropout").example("42");
+  top.field("device", &T::device, "cpu, auto (CUDA when available), cuda or cuda:N").example("auto");
+  top.field("threads", &T::threads, "Intra-op CPU threads; 0: all cores").at_least(0).example("2");
+  top.field("eval_every", &T::eval_every, "Test every N epochs (and always after the last)").at_least(1).example("5");
+  top.field("channels_last", &T::channels_last, "Model and batches in channels-last memory format").example("true");
+
+  Section<CheckpointConfig> ck(F, S, "checkpoint", "When checkpoints/last.ckpt and best.ckpt are written",
+                               [](T& c) -> CheckpointConfig& { return c.checkpoint; });
+  ck.field("every_steps", &CheckpointConfig::every_steps, "> 0: also checkpoint every N steps inside an epoch")
+      .at_least(0)
+      .example("100");
+  ck.field("every_seconds", &CheckpointConfig::every_seconds,
+           "> 0: also checkpoint when this long has passed since the last one")
+      .at_least(0)
+      .example("60");
+  ck.field("keep_best", &CheckpointConfig::keep_best, "Keep checkpoints/best.ckpt at the lowest test error")
+      .example("false");
+  return t;
+}
+
+const Table& table() {
+  static const Table t = build_table();
+  return t;
+}
+
+std::string emit(const YAML::Node& n) {
+  YAML::Emitter out;
+  out << YAML::Flow << n;
+  return out.c_str();
+}
+
+std::string parent_of(const std::string& key) {
+  const auto dot = key.rfind('.');
+  return dot == std::string::npos ? "" : key.substr(0, dot);
+}
+
+// The keys allowed directly under `path` ("" for the top level), in table order.
+std::vector<std::string> children_of(const std::string& path) {
+  std::vector<std::string> out;
+  const std::string prefix = path.empty() ? "" : path + ".";
+  for (const auto& f : config_fields()) {
+    if (f.key.compare(0, prefix.size(), prefix) != 0) continue;
+    const auto rest = f.key.substr(prefix.size());
+    const auto name = rest.substr(0, rest.find('.'));
+    if (std::find(out.begin(), out.end(), name) == out.end()) out.push_back(name);
+  }
+  return out;
+}
+
+const ConfigField* find_field(const std::string& key) {
+  for (const auto& f : config_fields())
+    if (f.key == key) return &f;
+  return nullptr;
+}
+
+bool is_section(const std::string& path) {
+  const auto& s = config_sections();
+  return std::any_of(s.begin(), s.end(), [&](const ConfigSection& x) { return x.path == path; });
+}
+
+// Reads one mapping of the tree: fields through their readers, sections recursively,
+// anything else is an unknown key.
+void read_map(const YAML::Node& node, const std::string& path, TrainConfig& c) {
+  WRN_CHECK(!node.IsDefined() || node.IsNull() || node.IsMap(), "config: '{}' must be a mapping, got {}",
+            path.empty() ? "<top level>" : path, type_name(node));
+  if (!node.IsMap()) return;
+  for (const auto& kv : node) {
+    const auto k = kv.first.Scalar();
+    const auto key = path.empty() ? k : path + "." + k;
+    if (const auto* f = find_field(key)) {
+      if (kv.second.IsDefined() && !kv.second.IsNull()) f->read(c, kv.second);
+    } else if (is_section(key)) {
+      read_map(kv.second, key, c);
+    } else {
+      const auto known = children_of(path);
+      throw ConfigError(fmt::format("config: unknown key '{}'{}; known keys here: {}", key, did_you_mean(k, known),
+                                    join(known, ", ")));
+    }
+  }
+}
+
+// The field's own range and allowed values.
+void check_field(const ConfigField& f, const TrainConfig& c) {
+  if (f.type == FieldType::String && !f.allowed.empty()) {
+    const auto v = f.write(c).Scalar();
+    WRN_CHECK(std::find(f.allowed.begin(), f.allowed.end(), v) != f.allowed.end(),
+              "config: '{}' is '{}', expected one of {}{}", f.key, v, join(f.allowed, ", "),
+              did_you_mean(v, f.allowed));
+  }
+  if (!f.numbers || (!f.min && !f.max)) return;
+  const auto values = f.numbers(c);
+  for (double v : values) {
+    const bool ok = (!f.min || (f.min_exclusive ? v > *f.min : v >= *f.min)) &&
+                    (!f.max || (f.max_exclusive ? v < *f.max : v <= *f.max));
+    WRN_CHECK(ok, "config: '{}'{} must be {}{}, got {}", f.key, f.type == FieldType::FloatList ? " values" : "",
+              f.min && f.max ? "in " : "", f.range_text(), v);
+  }
+}
+
+std::string type_text(const ConfigField& f) {
+  switch (f.type) {
+    case FieldType::String: return f.allowed.empty() ? "string" : "string (one of)";
+    case FieldType::Int: return "integer";
+    case FieldType::UInt: return "integer >= 0";
+    case FieldType::Float: return "number";
+    case FieldType::Bool: return "true/false";
+    case FieldType::FloatList: return "list of numbers";
+    case FieldType::Enum: return "one of";
+    case FieldType::Settings: return "mapping";
+  }
+  return "?";
+}
+
+std::string cell(std::string s) {
+  std::string out;
+  for (char ch : s) {
+    if (ch == '|') out += '\\';
+    out += ch;
+  }
+  return out;
 }
 
 }  // namespace
 
+size_t enum_index(const std::string& text, const std::vector<std::string>& allowed, const std::string& key) {
+  const auto it = std::find(allowed.begin(), allowed.end(), text);
+  WRN_CHECK(it != allowed.end(), "config: '{}' is '{}', expected one of {}{}", key, text, join(allowed, ", "),
+            did_you_mean(text, allowed));
+  return static_cast<size_t>(it - allowed.begin());
+}
+
+std::string ConfigField::range_text() const {
+  if (!min && !max) return "";
+  if (min && max)
+    return fmt::format("{}{}, {}{}", min_exclusive ? "(" : "[", *min, *max, max_exclusive ? ")" : "]");
+  if (min) return fmt::format("{} {}", min_exclusive ? ">" : ">=", *min);
+  return fmt::format("{} {}", max_exclusive ? "<" : "<=", *max);
+}
+
+const std::vector<ConfigField>& config_fields() { return table().fields; }
+const std::vector<ConfigSection>& config_sections() { return table().sections; }
+
 void TrainConfig::validate() const {
+  for (const auto& f : config_fields()) check_field(f, *this);
+  // Cross-field rules.
   WRN_CHECK(!model.name.empty(), "config: 'model.name' must be set");
-  WRN_CHECK(model.classes >= 0, "config: 'model.classes' must be >= 0, got {}", model.classes);
-  WRN_CHECK(data.batch_size >= 1, "config: 'data.batch_size' must be >= 1, got {}", data.batch_size);
-  WRN_CHECK(data.test_batch_size >= 0, "config: 'data.test_batch_size' must be >= 0, got {}", data.test_batch_size);
-  WRN_CHECK(data.limit_train >= 0 && data.limit_test >= 0, "config: 'data.limit_train' and 'data.limit_test' must be >= 0");
-  WRN_CHECK(data.augment.pad >= 0, "config: 'data.augment.pad' must be >= 0, got {}", data.augment.pad);
-  check_one_of(data.augment.pad_mode, {"reflect", "zeros"}, "data.augment.pad_mode");
   WRN_CHECK(data.normalize.mean.size() == data.normalize.std.size(),
             "config: 'data.normalize.mean' and 'data.normalize.std' need the same length (got {} and {})",
             data.normalize.mean.size(), data.normalize.std.size());
-  for (double s : data.normalize.std) WRN_CHECK(s > 0, "config: 'data.normalize.std' values must be positive, got {}", s);
-  WRN_CHECK(data.normalize.zca_epsilon > 0, "config: 'data.normalize.zca_epsilon' must be positive");
-  optimizer.sgd().validate("optimizer");
-  schedule.validate("schedule");
-  WRN_CHECK(epochs >= 1, "config: 'epochs' must be >= 1, got {}", epochs);
-  WRN_CHECK(threads >= 0, "config: 'threads' must be >= 0, got {}", threads);
-  WRN_CHECK(eval_every >= 1, "config: 'eval_every' must be >= 1, got {}", eval_every);
-  WRN_CHECK(checkpoint.every_steps >= 0, "config: 'checkpoint.every_steps' must be >= 0");
-  WRN_CHECK(checkpoint.every_seconds >= 0, "config: 'checkpoint.every_seconds' must be >= 0");
+  optimizer.validate("optimizer");  // finite lr and weight decay, nesterov's needs
+  schedule.validate("schedule");    // increasing milestones, a constant warmup's lr
   WRN_CHECK(device == "cpu" || device == "auto" || device == "cuda" || device.rfind("cuda:", 0) == 0,
             "config: 'device' is '{}', expected cpu, auto, cuda or cuda:N", device);
 }
 
-TrainConfig config_from_yaml(const YAML::Node& root) {
+TrainConfig config_from_yaml(const YAML::Node& root, bool validate) {
   TrainConfig c;
-  MapReader r(root, "");
-  r.get("preset", c.preset);
-  r.get("description", c.description);
-  {
-    auto p = r.child("paper");
-    p.get("error", c.paper.error);
-    p.get("source", c.paper.source);
-    p.finish();
-  }
-  {
-    auto m = r.child("model");
-    m.get("name", c.model.name);
-    m.get("classes", c.model.classes);
-    m.get("input", c.model.input);
-    m.get("settings", c.model.settings);
-    m.get("init_from", c.model.init_from);
-    m.finish();
-  }
-  {
-    auto d = r.child("data");
-    d.get("kind", c.data.kind);
-    d.get("dir", c.data.dir);
-    d.get("train_split", c.data.train_split);
-    d.get("test_split", c.data.test_split);
-    d.get("batch_size", c.data.batch_size);
-    d.get("test_batch_size", c.data.test_batch_size);
-    d.get("limit_train", c.data.limit_train);
-    d.get("limit_test", c.data.limit_test);
-    auto a = d.child("augment");
-    a.get("pad", c.data.augment.pad);
-    a.get("pad_mode", c.data.augment.pad_mode);
-    a.get("flip", c.data.augment.flip);
-    a.finish();
-    auto n = d.child("normalize");
-    n.get("mean", c.data.normalize.mean);
-    n.get("std", c.data.normalize.std);
-    n.get("zca", c.data.normalize.zca);
-    n.get("zca_epsilon", c.data.normalize.zca_epsilon);
-    n.finish();
-    d.finish();
-  }
-  {
-    auto o = r.child("optimizer");
-    o.get("lr", c.optimizer.lr);
-    o.get("momentum", c.optimizer.momentum);
-    o.get("dampening", c.optimizer.dampening);
-    o.get("weight_decay", c.optimizer.weight_decay);
-    o.get("nesterov", c.optimizer.nesterov);
-    o.get("reset_momentum_on_drop", c.optimizer.reset_momentum_on_drop);
-    o.finish();
-  }
-  {
-    auto s = r.child("schedule");
-    s.get("type", c.schedule.type);
-    s.get("unit", c.schedule.unit);
-    s.get("milestones", c.schedule.milestones);
-    s.get("gamma", c.schedule.gamma);
-    s.get("min_lr", c.schedule.min_lr);
-    auto w = s.child("warmup");
-    w.get("iterations", c.schedule.warmup.iterations);
-    w.get("lr", c.schedule.warmup.lr);
-    w.get("mode", c.schedule.warmup.mode);
-    w.finish();
-    s.finish();
-  }
-  r.get("epochs", c.epochs);
-  r.get("seed", c.seed);
-  r.get("device", c.device);
-  r.get("threads", c.threads);
-  r.get("eval_every", c.eval_every);
-  r.get("channels_last", c.channels_last);
-  {
-    auto k = r.child("checkpoint");
-    k.get("every_steps", c.checkpoint.every_steps);
-    k.get("every_seconds", c.checkpoint.every_seconds);
-    k.get("keep_best", c.checkpoint.keep_best);
-    k.finish();
-  }
-  r.finish();
-  c.validate();
+  read_map(root, "", c);
+  if (validate) c.validate();
   return c;
 }
 
 YAML::Node config_to_yaml(const TrainConfig& c) {
-  YAML::Node root;
-  if (!c.preset.empty()) root["preset"] = c.preset;
-  if (!c.description.empty()) root["description"] = c.description;
-  if (c.paper.present()) {
-    root["paper"]["error"] = num(c.paper.error);
-    root["paper"]["source"] = c.paper.source;
+  static const TrainConfig defaults;
+  YAML::Node root(YAML::NodeType::Map);
+  for (const auto& f : config_fields()) {
+    auto value = f.write(c);
+    if (f.omit_default && emit(value) == emit(f.write(defaults))) continue;
+    // yaml-cpp nodes are handles: walk with copies that reference the same tree.
+    const auto parts = split(f.key, '.');
+    std::vector<YAML::Node> chain{root};
+    for (size_t i = 0; i + 1 < parts.size(); ++i) chain.push_back(chain.back()[parts[i]]);
+    chain.back()[parts.back()] = value;
   }
-  auto m = root["model"];
-  m["name"] = c.model.name;
-  m["classes"] = c.model.classes;
-  m["input"] = c.model.input;
-  YAML::Node settings(YAML::NodeType::Map);
-  for (const auto& [k, v] : c.model.settings) settings[k] = v;
-  m["settings"] = settings;
-  if (!c.model.init_from.empty()) m["init_from"] = c.model.init_from;
-  auto d = root["data"];
-  d["kind"] = c.data.kind;
-  d["dir"] = c.data.dir;
-  d["train_split"] = c.data.train_split;
-  d["test_split"] = c.data.test_split;
-  d["batch_size"] = c.data.batch_size;
-  d["test_batch_size"] = c.data.test_batch_size;
-  d["limit_train"] = c.data.limit_train;
-  d["limit_test"] = c.data.limit_test;
-  d["augment"]["pad"] = c.data.augment.pad;
-  d["augment"]["pad_mode"] = c.data.augment.pad_mode;
-  d["augment"]["flip"] = c.data.augment.flip;
-  d["normalize"]["mean"] = number_list(c.data.normalize.mean);
-  d["normalize"]["std"] = number_list(c.data.normalize.std);
-  d["normalize"]["zca"] = c.data.normalize.zca;
-  d["normalize"]["zca_epsilon"] = num(c.data.normalize.zca_epsilon);
-  auto o = root["optimizer"];
-  o["lr"] = num(c.optimizer.lr);
-  o["momentum"] = num(c.optimizer.momentum);
-  o["dampening"] = num(c.optimizer.dampening);
-  o["weight_decay"] = num(c.optimizer.weight_decay);
-  o["nesterov"] = c.optimizer.nesterov;
-  o["reset_momentum_on_drop"] = c.optimizer.reset_momentum_on_drop;
-  auto s = root["schedule"];
-  s["type"] = c.schedule.type;
-  s["unit"] = c.schedule.unit;
-  s["milestones"] = number_list(c.schedule.milestones);
-  s["gamma"] = num(c.schedule.gamma);
-  s["min_lr"] = num(c.schedule.min_lr);
-  s["warmup"]["iterations"] = c.schedule.warmup.iterations;
-  s["warmup"]["lr"] = num(c.schedule.warmup.lr);
-  s["warmup"]["mode"] = c.schedule.warmup.mode;
-  root["epochs"] = c.epochs;
-  root["seed"] = c.seed;
-  root["device"] = c.device;
-  root["threads"] = c.threads;
-  root["eval_every"] = c.eval_every;
-  root["channels_last"] = c.channels_last;
-  root["checkpoint"]["every_steps"] = c.checkpoint.every_steps;
-  root["checkpoint"]["every_seconds"] = num(c.checkpoint.every_seconds);
-  root["checkpoint"]["keep_best"] = c.checkpoint.keep_best;
   return root;
+}
+
+std::string config_doc_markdown() {
+  static const TrainConfig defaults;
+  std::string md =
+      "# Training configuration\n"
+      "\n"
+      "<!-- Generated from the field table in src/wrn/train/config.cpp by `wrn train --print-config-doc`;\n"
+      "     do not edit by hand: test_train_config fails when this file differs from the generated text. -->\n"
+      "\n"
+      "`wrn train` reads one YAML mapping: a preset from `presets/` (`--preset NAME`) or a file\n"
+      "(`--config FILE`), then applies `--set key=value` overrides in order (the value is YAML:\n"
+      "`--set schedule.milestones=[60,120,160]`, `--set model.settings.dropout=0.3`). Every key is\n"
+      "optional: an absent key keeps its default. Reading is strict: an unknown key, a value of the\n"
+      "wrong type, an enum value not in its list or a value out of its range stops with a one-line\n"
+      "message naming the key. `wrn train --print-config` prints the resolved configuration; the run\n"
+      "directory's `config.yaml` holds every field, so `wrn resume` continues with the same settings.\n";
+  auto table_of = [&](const std::string& path) {
+    std::string t =
+        "\n| Key | Type | Default | Allowed | Description |\n"
+        "|-----|------|---------|---------|-------------|\n";
+    for (const auto& f : config_fields()) {
+      if (parent_of(f.key) != path) continue;
+      const auto def = f.omit_default ? std::string("unset") : "`" + emit(f.write(defaults)) + "`";
+      std::vector<std::string> allowed;
+      for (const auto& a : f.allowed) allowed.push_back("`" + a + "`");
+      auto allowed_text = join(allowed, ", ");
+      if (!f.range_text().empty()) allowed_text += (allowed_text.empty() ? "" : "; ") + f.range_text();
+      t += fmt::format("| `{}` | {} | {} | {} | {} |\n", f.key, type_text(f), cell(def), cell(allowed_text),
+                       cell(f.doc));
+    }
+    return t;
+  };
+  md += "\n## Top level\n" + table_of("");
+  for (const auto& s : config_sections()) md += fmt::format("\n## `{}`\n\n{}.\n", s.path, s.doc) + table_of(s.path);
+  return md;
 }
 
 std::string config_to_string(const TrainConfig& config) {

@@ -1,19 +1,30 @@
 // The training configuration: a tree of plain structs, read from YAML with every field
 // validated, overridable with `--set a.b=value`, and written back as the run's config.yaml.
 //
+// Every field is declared once, in the field table (config_fields(), in config.cpp): its
+// key, type, default (the struct's), allowed values or range, a one-line doc and how to
+// reach the member. Reading, writing, validate()'s per-field ranges, `--print-config` and
+// docs/config.md (config_doc_markdown()) all come from it.
+//
 // Reading is strict: an unknown key anywhere is a wrn::ConfigError naming its full path
 // ("data.augmnt") with a did-you-mean suggestion; a value of the wrong type names the key
-// and what was expected. Presets are YAML files in presets/ (see find_preset).
+// and what was expected; an enum value not in its list names the allowed values. Presets
+// are YAML files in presets/ (see find_preset).
 #pragma once
 
 #include <yaml-cpp/yaml.h>
 
+#include <array>
 #include <cstdint>
+#include <functional>
 #include <limits>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "wrn/data/augment.h"
+#include "wrn/train/enum_names.h"
 #include "wrn/train/lr_schedule.h"
 #include "wrn/train/presets.h"  // preset_dir, preset_names, find_preset
 #include "wrn/train/sgd.h"
@@ -38,18 +49,13 @@ struct ModelConfig {
   std::string init_from;
 };
 
-struct AugmentConfig {
-  int64_t pad = 4;                  // random crop from the image padded by `pad`; 0: no crop
-  std::string pad_mode = "reflect";  // "reflect" | "zeros"
-  bool flip = true;                 // random horizontal flip
-};
+// The data layer's own option structs serve as the config sections (no mirror copies).
+using AugmentConfig = data::AugmentOptions;
+using NormalizeConfig = data::NormalizeOptions;
 
-struct NormalizeConfig {
-  std::vector<double> mean;  // per channel on the 0..255 scale; empty: fitted on the train set
-  std::vector<double> std;   // per channel on the 0..255 scale; empty: fitted on the train set
-  bool zca = false;
-  double zca_epsilon = 1e-2;
-};
+inline constexpr std::array<EnumName<data::PadMode>, 2> kPadModes{
+    {{data::PadMode::Reflect, "reflect"}, {data::PadMode::Zeros, "zeros"}}};
+inline const char* to_string(data::PadMode v) { return enum_name(kPadModes, v); }
 
 struct DataConfig {
   std::string kind = "cifar10";      // see wrn::data::dataset_kinds()
@@ -64,14 +70,9 @@ struct DataConfig {
   NormalizeConfig normalize;
 };
 
-struct OptimizerConfig {
-  double lr = 0.1;
-  double momentum = 0.9;
-  double dampening = 0.0;
-  double weight_decay = 5e-4;
-  bool nesterov = true;
+// The optimizer's own options (what Sgd takes, by slicing) plus the engine's momentum rule.
+struct OptimizerConfig : SgdOptions {
   bool reset_momentum_on_drop = false;  // the WRN Torch code restarts momentum at each LR drop
-  SgdOptions sgd() const { return {lr, momentum, dampening, weight_decay, nesterov}; }
 };
 
 struct CheckpointConfig {
@@ -96,16 +97,58 @@ struct TrainConfig {
   bool channels_last = false;  // model and batches in channels-last memory format
   CheckpointConfig checkpoint;
 
-  // Cross-field checks (ranges, kinds); every field's own check is done while reading.
+  // Every field's range and allowed values (from the table), then the cross-field rules.
   // Throws wrn::ConfigError naming the field.
   void validate() const;
 };
 
-// Strict conversion from a YAML mapping (all keys optional: absent keys keep the defaults).
-TrainConfig config_from_yaml(const YAML::Node& root);
-// The full tree, every field present, as YAML.
+// ---- The field table ----
+
+enum class FieldType { String, Int, UInt, Float, Bool, FloatList, Enum, Settings };
+
+// One config field. `key` is the dotted path from the top level ("data.augment.pad_mode");
+// the section is everything before the last dot.
+struct ConfigField {
+  std::string key;
+  FieldType type = FieldType::String;
+  std::string doc;                   // one line
+  std::vector<std::string> allowed;  // Enum: its names; String: a closed list when non-empty
+  // Numeric range, checked by validate() (for a FloatList, on every element).
+  std::optional<double> min, max;
+  bool min_exclusive = false, max_exclusive = false;
+  // Left out of config.yaml while at its default (informational fields: preset, paper, ...);
+  // absence reads back as the default, so nothing is lost.
+  bool omit_default = false;
+  std::string example;  // a valid value other than the default, as YAML (tests, docs)
+
+  // The member's value as a YAML node (what config.yaml holds).
+  std::function<YAML::Node(const TrainConfig&)> write;
+  // Sets the member from a (defined, non-null) node; throws wrn::ConfigError naming `key`.
+  std::function<void(TrainConfig&, const YAML::Node&)> read;
+  // Numeric fields: the value(s) checked against [min, max].
+  std::function<std::vector<double>(const TrainConfig&)> numbers;
+
+  std::string range_text() const;  // ">= 1", "> 0", "[0, 1)", ...; empty without a range
+};
+
+struct ConfigSection {
+  std::string path;  // "data.augment"
+  std::string doc;   // one line
+};
+
+// The table, in config.yaml order; and the sections (mappings) that hold its fields.
+const std::vector<ConfigField>& config_fields();
+const std::vector<ConfigSection>& config_sections();
+
+// Strict conversion from a YAML mapping (all keys optional: absent keys keep the defaults),
+// then validate() (unless `validate` is false: types, enum values and unknown keys only).
+TrainConfig config_from_yaml(const YAML::Node& root, bool validate = true);
+// The full tree, every field present (except omit_default ones at their defaults), as YAML.
 YAML::Node config_to_yaml(const TrainConfig& config);
 std::string config_to_string(const TrainConfig& config);
+
+// The option list of docs/config.md (markdown), rendered from the table.
+std::string config_doc_markdown();
 
 // Reads a YAML file (wrn::FileError when missing or not valid YAML, naming the file and line).
 YAML::Node load_yaml_file(const std::string& path);

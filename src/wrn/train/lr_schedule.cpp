@@ -9,16 +9,6 @@
 namespace wrn::train {
 
 void ScheduleConfig::validate(const std::string& what) const {
-  const std::vector<std::string> types{"multistep", "cosine", "constant"};
-  const std::vector<std::string> units{"epoch", "iteration"};
-  const std::vector<std::string> modes{"constant", "linear"};
-  WRN_CHECK(std::find(types.begin(), types.end(), type) != types.end(), "{}.type '{}' is not one of {}{}", what,
-            type, join(types, ", "), did_you_mean(type, types));
-  WRN_CHECK(std::find(units.begin(), units.end(), unit) != units.end(), "{}.unit '{}' is not one of {}{}", what,
-            unit, join(units, ", "), did_you_mean(unit, units));
-  WRN_CHECK(std::find(modes.begin(), modes.end(), warmup.mode) != modes.end(),
-            "{}.warmup.mode '{}' is not one of {}{}", what, warmup.mode, join(modes, ", "),
-            did_you_mean(warmup.mode, modes));
   for (size_t i = 0; i < milestones.size(); ++i) {
     WRN_CHECK(milestones[i] >= 0, "{}.milestones must be >= 0, got {}", what, milestones[i]);
     WRN_CHECK(i == 0 || milestones[i] > milestones[i - 1], "{}.milestones must be increasing, got {} after {}",
@@ -28,7 +18,7 @@ void ScheduleConfig::validate(const std::string& what) const {
   WRN_CHECK(min_lr >= 0, "{}.min_lr must be >= 0, got {}", what, min_lr);
   WRN_CHECK(warmup.iterations >= 0, "{}.warmup.iterations must be >= 0, got {}", what, warmup.iterations);
   WRN_CHECK(warmup.lr >= 0, "{}.warmup.lr must be >= 0, got {}", what, warmup.lr);
-  WRN_CHECK(warmup.iterations == 0 || warmup.mode == "linear" || warmup.lr > 0,
+  WRN_CHECK(warmup.iterations == 0 || warmup.mode == WarmupMode::Linear || warmup.lr > 0,
             "{}.warmup.lr must be positive for a constant warmup", what);
 }
 
@@ -38,13 +28,13 @@ LrSchedule::LrSchedule(const ScheduleConfig& config, double base_lr, int64_t ste
   WRN_CHECK(steps_per_epoch >= 1 && epochs >= 1, "a schedule needs at least one step and one epoch");
   for (double m : config_.milestones) {
     // Epoch milestones may be fractional; rounding keeps an integer epoch exact.
-    milestone_steps_.push_back(config_.unit == "epoch" ? std::llround(m * static_cast<double>(steps_per_epoch))
+    milestone_steps_.push_back(config_.unit == ScheduleUnit::Epoch ? std::llround(m * static_cast<double>(steps_per_epoch))
                                                        : std::llround(m));
   }
 }
 
 int LrSchedule::phase(int64_t step) const {
-  if (config_.type != "multistep") return 0;
+  if (config_.type != ScheduleType::Multistep) return 0;
   int n = 0;
   for (int64_t s : milestone_steps_)
     if (step >= s) ++n;
@@ -52,10 +42,13 @@ int LrSchedule::phase(int64_t step) const {
 }
 
 double LrSchedule::main_lr(int64_t step) const {
-  if (config_.type == "multistep") return base_lr_ * std::pow(config_.gamma, phase(step));
-  if (config_.type == "cosine") {
-    const double t = std::min<double>(static_cast<double>(step), static_cast<double>(total_steps_));
-    return config_.min_lr + (base_lr_ - config_.min_lr) * (1 + std::cos(M_PI * t / total_steps_)) / 2;
+  switch (config_.type) {
+    case ScheduleType::Multistep: return base_lr_ * std::pow(config_.gamma, phase(step));
+    case ScheduleType::Cosine: {
+      const double t = std::min<double>(static_cast<double>(step), static_cast<double>(total_steps_));
+      return config_.min_lr + (base_lr_ - config_.min_lr) * (1 + std::cos(M_PI * t / total_steps_)) / 2;
+    }
+    case ScheduleType::Constant: break;
   }
   return base_lr_;
 }
@@ -63,7 +56,7 @@ double LrSchedule::main_lr(int64_t step) const {
 double LrSchedule::lr(int64_t step) const {
   const auto& w = config_.warmup;
   if (step < w.iterations) {
-    if (w.mode == "constant") return w.lr;
+    if (w.mode == WarmupMode::Constant) return w.lr;
     const double end = main_lr(w.iterations);
     return w.lr + (end - w.lr) * static_cast<double>(step) / static_cast<double>(w.iterations);
   }
@@ -72,17 +65,19 @@ double LrSchedule::lr(int64_t step) const {
 
 std::string LrSchedule::describe() const {
   std::string s;
-  if (config_.type == "multistep") {
+  if (config_.type == ScheduleType::Multistep) {
     std::vector<std::string> ms;
     for (double m : config_.milestones) ms.push_back(fmt::format("{}", m));
-    s = fmt::format("lr {} x{} at {}s {}", base_lr_, config_.gamma, config_.unit, ms.empty() ? "-" : join(ms, ","));
-  } else if (config_.type == "cosine") {
+    s = fmt::format("lr {} x{} at {}s {}", base_lr_, config_.gamma, to_string(config_.unit),
+                    ms.empty() ? "-" : join(ms, ","));
+  } else if (config_.type == ScheduleType::Cosine) {
     s = fmt::format("lr {} cosine to {} over {} steps", base_lr_, config_.min_lr, total_steps_);
   } else {
     s = fmt::format("lr {} constant", base_lr_);
   }
   if (config_.warmup.iterations > 0)
-    s += fmt::format("; {} warmup {} it from {}", config_.warmup.mode, config_.warmup.iterations, config_.warmup.lr);
+    s += fmt::format("; {} warmup {} it from {}", to_string(config_.warmup.mode), config_.warmup.iterations,
+                     config_.warmup.lr);
   return s;
 }
 

@@ -11,28 +11,48 @@
 // main schedule's value at the end of the warmup.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <string>
 #include <vector>
 
+#include "wrn/train/enum_names.h"
+
 namespace wrn::train {
 
+enum class ScheduleType { Multistep, Cosine, Constant };
+enum class ScheduleUnit { Epoch, Iteration };  // of the milestones
+enum class WarmupMode { Constant, Linear };
+
+inline constexpr std::array<EnumName<ScheduleType>, 3> kScheduleTypes{
+    {{ScheduleType::Multistep, "multistep"}, {ScheduleType::Cosine, "cosine"}, {ScheduleType::Constant, "constant"}}};
+inline constexpr std::array<EnumName<ScheduleUnit>, 2> kScheduleUnits{
+    {{ScheduleUnit::Epoch, "epoch"}, {ScheduleUnit::Iteration, "iteration"}}};
+inline constexpr std::array<EnumName<WarmupMode>, 2> kWarmupModes{
+    {{WarmupMode::Constant, "constant"}, {WarmupMode::Linear, "linear"}}};
+
+inline const char* to_string(ScheduleType v) { return enum_name(kScheduleTypes, v); }
+inline const char* to_string(ScheduleUnit v) { return enum_name(kScheduleUnits, v); }
+inline const char* to_string(WarmupMode v) { return enum_name(kWarmupModes, v); }
+
+// Field docs and ranges: the table in config.cpp (docs/config.md).
 struct WarmupConfig {
   int64_t iterations = 0;   // 0: no warmup
   double lr = 0.0;          // constant: the lr used; linear: the starting lr
-  std::string mode = "constant";  // "constant" | "linear"
+  WarmupMode mode = WarmupMode::Constant;
 };
 
 struct ScheduleConfig {
-  std::string type = "multistep";  // "multistep" | "cosine" | "constant"
-  std::string unit = "epoch";      // unit of the milestones: "epoch" | "iteration"
+  ScheduleType type = ScheduleType::Multistep;
+  ScheduleUnit unit = ScheduleUnit::Epoch;  // unit of the milestones
   std::vector<double> milestones;  // increasing
   double gamma = 0.1;
   double min_lr = 0.0;             // cosine floor
   WarmupConfig warmup;
 
-  // Throws wrn::ConfigError naming `what`.field for an unknown type/unit/mode, decreasing or
-  // negative milestones, gamma <= 0, negative warmup.
+  // Throws wrn::ConfigError naming `what`.field for decreasing or negative milestones,
+  // gamma <= 0, min_lr < 0, a negative warmup, or a constant warmup without a positive lr.
+  // (Types, units and modes are enums: their names are checked where text is parsed.)
   void validate(const std::string& what = "schedule") const;
 };
 

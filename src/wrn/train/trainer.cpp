@@ -47,14 +47,6 @@ data::Dataset load_limited(const TrainConfig& c, const std::string& split, int64
   return d;
 }
 
-data::AugmentOptions augment_options(const AugmentConfig& a) {
-  data::AugmentOptions o;
-  o.pad = a.pad;
-  o.pad_mode = a.pad_mode == "zeros" ? data::PadMode::Zeros : data::PadMode::Reflect;
-  o.flip = a.flip;
-  return o;
-}
-
 torch::Tensor to_input(const torch::Tensor& x, bool channels_last) {
   return channels_last ? x.contiguous(at::MemoryFormat::ChannelsLast) : x;
 }
@@ -166,12 +158,7 @@ RunSetup RunSetup::create(const TrainConfig& config, bool load_train,
     s.normalizer.load_state(*normalizer_state);
   } else {
     WRN_CHECK(load_train, "the normalizer needs the train set or a saved state");
-    data::NormalizeOptions n;
-    n.mean = config.data.normalize.mean;
-    n.std = config.data.normalize.std;
-    n.zca = config.data.normalize.zca;
-    n.zca_epsilon = config.data.normalize.zca_epsilon;
-    s.normalizer = data::Normalizer::fit(train_cpu, n);
+    s.normalizer = data::Normalizer::fit(train_cpu, config.data.normalize);
   }
   s.normalizer.to(s.device);
   const auto& ref = load_train ? train_cpu : test_cpu;
@@ -248,7 +235,7 @@ class Engine {
       : s_(std::move(setup)), run_dir_(std::move(run_dir)), options_(options) {
     const auto& c = s_.config;
     flat_ = FlatParameters(*s_.model);
-    sgd_ = std::make_unique<Sgd>(flat_, c.optimizer.sgd());
+    sgd_ = std::make_unique<Sgd>(flat_, c.optimizer);  // its SgdOptions part
     n_train_ = s_.train.size();
     WRN_CHECK(n_train_ >= 2, "the train set has {} images; training needs at least 2", n_train_);
     batch_ = std::min<int64_t>(c.data.batch_size, n_train_);
@@ -257,7 +244,7 @@ class Engine {
     if (n_train_ % batch_ == 1) --steps_per_epoch_;
     schedule_ = std::make_unique<LrSchedule>(c.schedule, c.optimizer.lr, steps_per_epoch_, c.epochs);
     test_batch_ = c.data.test_batch_size > 0 ? c.data.test_batch_size : 2 * c.data.batch_size;
-    augment_ = augment_options(c.data.augment);
+    augment_ = c.data.augment;
     aug_gen_ = at::make_generator<at::CPUGeneratorImpl>(c.seed);
     auto dopts = torch::TensorOptions().device(s_.device);
     loss_sum_ = torch::zeros({}, dopts.dtype(torch::kDouble));
@@ -315,159 +302,226 @@ class Engine {
 
   double epoch_elapsed() const { return epoch_base_seconds_ + seconds_since(epoch_start_); }
 
+  // The run: epochs until config.epochs, each trained step by step, then evaluated,
+  // reported and checkpointed. Continues from the restored counters (resume).
   RunResult run() {
-    const auto& c = s_.config;
-    auto metrics_path = (fs::path(run_dir_) / "metrics.jsonl").string();
-    // Cut the log back to the checkpoint's epochs (a crash after an append and before the
-    // checkpoint leaves one line too many; it is recomputed identically).
-    auto history = read_metrics(metrics_path);
-    if (static_cast<int64_t>(history.size()) > counters_.epochs_done) {
-      history.resize(static_cast<size_t>(counters_.epochs_done));
-      write_metrics(metrics_path, history);
-    }
-    MetricsLog log(metrics_path);
-    TensorBoardWriter tb(run_dir_);
-    std::FILE* out = options_.quiet ? nullptr : stderr;
-    auto say = [&](const std::string& line) {
-      if (out) fmt::print(out, "{}\n", line);
-    };
-    const int threads = at::get_num_threads();
-    say(fmt::format("wrn train: {} ({} params) on {} [{} train / {} test images, {}], {}", s_.spec.name,
-                    models::count_parameters(*s_.model), device_text(s_.device, threads), n_train_, s_.test.size(),
-                    c.data.kind, schedule_->describe()));
-    say(fmt::format("  {} epochs x {} steps of {} images; run directory {}", c.epochs, steps_per_epoch_, batch_,
-                    run_dir_));
-    std::optional<Progress> progress;
-    if (out) progress.emplace(static_cast<int>(c.epochs), steps_per_epoch_, out);
-
+    open_logs();
+    announce();
     last_save_ = Clock::now();
     if (!fs::exists(last_path())) save_last();  // resume always has a starting point
-    const bool check_every_step = !s_.device.is_cuda();
     s_.model->train();
-
-    while (counters_.epochs_done < c.epochs) {
+    while (counters_.epochs_done < s_.config.epochs) {
       const int64_t epoch = counters_.epochs_done;  // 0-based index of the running epoch
-      epoch_start_ = Clock::now();
-      epoch_base_seconds_ = counters_.step_in_epoch > 0 ? counters_.epoch_seconds : 0.0;
-      double data_seconds = counters_.step_in_epoch > 0 ? counters_.data_seconds : 0.0;
-      double train_seconds = counters_.step_in_epoch > 0 ? counters_.train_seconds : 0.0;
-      if (counters_.step_in_epoch == 0) {
-        aug_gen_.set_current_seed(mix_seed(c.seed, static_cast<uint64_t>(epoch), 1));
-        torch::NoGradGuard no_grad;
-        loss_sum_.zero_();
-        correct_.zero_();
-        seen_ = 0;
-      }
-      auto order_gen = at::make_generator<at::CPUGeneratorImpl>(mix_seed(c.seed, static_cast<uint64_t>(epoch), 0));
-      auto perm = torch::randperm(n_train_, order_gen, torch::TensorOptions().dtype(torch::kLong)).to(s_.device);
-      if (progress) {
-        progress->start_epoch(static_cast<int>(epoch + 1));
-        for (int64_t i = 0; i < counters_.step_in_epoch; ++i) progress->step(0);
-      }
-      for (int64_t step = counters_.step_in_epoch; step < steps_per_epoch_; ++step) {
-        const auto t0 = Clock::now();
-        const int64_t begin = step * batch_, len = std::min(batch_, n_train_ - begin);
-        auto idx = perm.narrow(0, begin, len);
-        auto images = s_.train.images.index_select(0, idx);
-        auto labels = s_.train.labels.index_select(0, idx);
-        auto x = to_input(s_.normalizer(data::augment_batch(images, augment_, aug_gen_)), c.channels_last);
-        data_seconds += seconds_since(t0);
-
-        const double lr = schedule_->lr(counters_.global_step);
-        const int phase = schedule_->phase(counters_.global_step);
-        if (phase != counters_.phase) {
-          if (c.optimizer.reset_momentum_on_drop) sgd_->reset_momentum();
-          counters_.phase = phase;
-        }
-        flat_.zero_grad();
-        auto logits = s_.model->forward(x);
-        auto loss = torch::nn::functional::cross_entropy(logits, labels);
-        if (check_every_step || (counters_.global_step + 1) % 50 == 0) {
-          const double v = loss.item<double>();
-          if (!std::isfinite(v)) diverged(v, epoch, step, lr, progress);
-        }
-        loss.backward();
-        sgd_->step(lr);
-        {
-          torch::NoGradGuard no_grad;
-          auto st = batch_stats(logits, labels);
-          loss_sum_ += st.loss_sum;
-          correct_ += st.correct1;
-          seen_ += len;
-        }
-        ++counters_.global_step;
-        counters_.step_in_epoch = step + 1;
-        counters_.last_lr = lr;
-        train_seconds += seconds_since(t0);
-        if (progress) progress->step(len, check_every_step ? std::optional<double>(loss.item<double>()) : std::nullopt);
-
-        const bool more_in_epoch = step + 1 < steps_per_epoch_;
-        const bool by_steps = c.checkpoint.every_steps > 0 && counters_.global_step % c.checkpoint.every_steps == 0;
-        const bool by_time = c.checkpoint.every_seconds > 0 && seconds_since(last_save_) >= c.checkpoint.every_seconds;
-        if (more_in_epoch && (by_steps || by_time)) {
-          counters_.data_seconds = data_seconds;
-          counters_.train_seconds = train_seconds;
-          save_last();
-        }
-      }
-      // End of the epoch: train numbers, test numbers, logs, checkpoints.
-      const double train_loss = loss_sum_.item<double>() / static_cast<double>(seen_);
-      if (!std::isfinite(train_loss)) diverged(train_loss, epoch, steps_per_epoch_ - 1, counters_.last_lr, progress);
-      EpochMetrics m;
-      m.epoch = static_cast<int>(epoch + 1);
-      m.lr = counters_.last_lr;
-      m.train_loss = train_loss;
-      m.train_top1_err = 100.0 * (1.0 - static_cast<double>(correct_.item<int64_t>()) / static_cast<double>(seen_));
-      const bool do_eval = (epoch + 1) % c.eval_every == 0 || epoch + 1 == c.epochs;
-      m.test_loss = m.test_top1_err = m.test_top5_err = std::nan("");
-      if (do_eval) {
-        auto r = evaluate(*s_.model, s_.test, s_.normalizer, test_batch_, c.channels_last, false);
-        m.test_loss = r.loss;
-        m.test_top1_err = r.top1_err;
-        m.test_top5_err = r.top5_err;
-      }
-      m.seconds = epoch_elapsed();
-      m.images_per_second = static_cast<double>(seen_) / std::max(train_seconds, 1e-9);
-      if (progress) {
-        progress->end_epoch(fmt::format(
-            "epoch {}/{}  lr {:.4g}  train loss {:.4f} err {:.2f}%  test loss {:.4f} err {:.2f}% (top-5 {:.2f}%)  "
-            "{:.1f}s  {:.0f} img/s  data {:.1f}%",
-            m.epoch, c.epochs, m.lr, m.train_loss, m.train_top1_err, m.test_loss, m.test_top1_err, m.test_top5_err,
-            m.seconds, m.images_per_second, 100.0 * data_seconds / std::max(train_seconds, 1e-9)));
-      }
-      log.append(m);
-      tb.write_epoch(m);
-      history.push_back(m);
-      counters_.epochs_done = epoch + 1;
-      counters_.step_in_epoch = 0;
-      counters_.data_seconds = counters_.train_seconds = 0;
-      epoch_base_seconds_ = 0;
-      epoch_start_ = Clock::now();
-      {
-        torch::NoGradGuard no_grad;
-        loss_sum_.zero_();
-        correct_.zero_();
-        seen_ = 0;
-      }
-      if (do_eval && m.test_top1_err < counters_.best_test_error) {
-        counters_.best_test_error = m.test_top1_err;
-        counters_.best_epoch = m.epoch;
-        if (c.checkpoint.keep_best) save_checkpoint(best_path(), make_checkpoint());
-      }
-      save_last();
-      write_figures(history);
+      train_epoch(epoch);
+      evaluate_and_report(epoch);
     }
-    RunResult result;
-    result.epochs_completed = counters_.epochs_done;
-    if (!history.empty()) result.final_test_error = history.back().test_top1_err;
-    result.best_test_error = counters_.best_test_error;
-    for (const auto& h : history) result.wall_seconds += h.seconds;
-    return result;
+    return result();
   }
 
  private:
-  [[noreturn]] void diverged(double value, int64_t epoch, int64_t step, double lr, std::optional<Progress>& progress) {
-    if (progress) progress->end_epoch();
+  // On the CPU the loss is read every step (cheap there); on a GPU reading it forces a host
+  // synchronization, so only every kDivergenceCheckInterval steps (and, for every epoch, its
+  // mean loss at the end).
+  static constexpr int64_t kDivergenceCheckInterval = 50;
+
+  // metrics.jsonl (cut back to the checkpoint's epochs: a crash after an append and before
+  // the checkpoint leaves one line too many; it is recomputed identically), TensorBoard
+  // events and the progress display.
+  void open_logs() {
+    const auto metrics_path = (fs::path(run_dir_) / "metrics.jsonl").string();
+    history_ = read_metrics(metrics_path);
+    if (static_cast<int64_t>(history_.size()) > counters_.epochs_done) {
+      history_.resize(static_cast<size_t>(counters_.epochs_done));
+      write_metrics(metrics_path, history_);
+    }
+    log_.emplace(metrics_path);
+    tb_.emplace(run_dir_);
+    out_ = options_.quiet ? nullptr : stderr;
+    if (out_) progress_.emplace(static_cast<int>(s_.config.epochs), steps_per_epoch_, out_);
+  }
+
+  void say(const std::string& line) const {
+    if (out_) fmt::print(out_, "{}\n", line);
+  }
+
+  void announce() const {
+    const auto& c = s_.config;
+    say(fmt::format("wrn train: {} ({} params) on {} [{} train / {} test images, {}], {}", s_.spec.name,
+                    models::count_parameters(*s_.model), device_text(s_.device, at::get_num_threads()), n_train_,
+                    s_.test.size(), c.data.kind, schedule_->describe()));
+    say(fmt::format("  {} epochs x {} steps of {} images; run directory {}", c.epochs, steps_per_epoch_, batch_,
+                    run_dir_));
+  }
+
+  // Epoch `epoch` from counters_.step_in_epoch (0, or where the checkpoint left it) to its end.
+  void train_epoch(int64_t epoch) {
+    const auto perm = begin_epoch(epoch);
+    for (int64_t step = counters_.step_in_epoch; step < steps_per_epoch_; ++step) {
+      train_step(epoch, step, perm);
+      maybe_checkpoint(step);
+    }
+  }
+
+  // Timers, the augmentation seed and the running sums (kept when resuming inside the
+  // epoch); returns the epoch's data order.
+  torch::Tensor begin_epoch(int64_t epoch) {
+    const auto& c = s_.config;
+    const bool resumed = counters_.step_in_epoch > 0;
+    epoch_start_ = Clock::now();
+    epoch_base_seconds_ = resumed ? counters_.epoch_seconds : 0.0;
+    data_seconds_ = resumed ? counters_.data_seconds : 0.0;
+    train_seconds_ = resumed ? counters_.train_seconds : 0.0;
+    if (!resumed) {
+      aug_gen_.set_current_seed(mix_seed(c.seed, static_cast<uint64_t>(epoch), 1));
+      zero_running_sums();
+    }
+    auto order_gen = at::make_generator<at::CPUGeneratorImpl>(mix_seed(c.seed, static_cast<uint64_t>(epoch), 0));
+    auto perm = torch::randperm(n_train_, order_gen, torch::TensorOptions().dtype(torch::kLong)).to(s_.device);
+    if (progress_) {
+      progress_->start_epoch(static_cast<int>(epoch + 1));
+      for (int64_t i = 0; i < counters_.step_in_epoch; ++i) progress_->step(0);
+    }
+    return perm;
+  }
+
+  // One optimizer step on batch `step` of the epoch's order `perm`.
+  void train_step(int64_t epoch, int64_t step, const torch::Tensor& perm) {
+    const auto& c = s_.config;
+    const auto t0 = Clock::now();
+    const int64_t begin = step * batch_, len = std::min(batch_, n_train_ - begin);
+    auto idx = perm.narrow(0, begin, len);
+    auto images = s_.train.images.index_select(0, idx);
+    auto labels = s_.train.labels.index_select(0, idx);
+    auto x = to_input(s_.normalizer(data::augment_batch(images, augment_, aug_gen_)), c.channels_last);
+    data_seconds_ += seconds_since(t0);
+
+    const double lr = schedule_->lr(counters_.global_step);
+    const int phase = schedule_->phase(counters_.global_step);
+    if (phase != counters_.phase) {
+      if (c.optimizer.reset_momentum_on_drop) sgd_->reset_momentum();
+      counters_.phase = phase;
+    }
+    flat_.zero_grad();
+    auto logits = s_.model->forward(x);
+    auto loss = torch::nn::functional::cross_entropy(logits, labels);
+    check_divergence(loss, epoch, step, lr);
+    loss.backward();
+    sgd_->step(lr);
+    {
+      torch::NoGradGuard no_grad;
+      auto st = batch_stats(logits, labels);
+      loss_sum_ += st.loss_sum;
+      correct_ += st.correct1;
+      seen_ += len;
+    }
+    ++counters_.global_step;
+    counters_.step_in_epoch = step + 1;
+    counters_.last_lr = lr;
+    train_seconds_ += seconds_since(t0);
+    if (progress_) progress_->step(len, check_every_step() ? std::optional<double>(loss.item<double>()) : std::nullopt);
+  }
+
+  bool check_every_step() const { return !s_.device.is_cuda(); }
+
+  // Throws TrainingDiverged when the step's loss (read when due) is not finite.
+  void check_divergence(const torch::Tensor& loss, int64_t epoch, int64_t step, double lr) {
+    if (check_every_step() || (counters_.global_step + 1) % kDivergenceCheckInterval == 0) {
+      const double v = loss.item<double>();
+      if (!std::isfinite(v)) diverged(v, epoch, step, lr);
+    }
+  }
+
+  // checkpoints/last.ckpt inside the epoch, every checkpoint.every_steps steps or
+  // checkpoint.every_seconds seconds (the epoch's end always writes one).
+  void maybe_checkpoint(int64_t step) {
+    const auto& k = s_.config.checkpoint;
+    const bool more_in_epoch = step + 1 < steps_per_epoch_;
+    const bool by_steps = k.every_steps > 0 && counters_.global_step % k.every_steps == 0;
+    const bool by_time = k.every_seconds > 0 && seconds_since(last_save_) >= k.every_seconds;
+    if (more_in_epoch && (by_steps || by_time)) {
+      counters_.data_seconds = data_seconds_;
+      counters_.train_seconds = train_seconds_;
+      save_last();
+    }
+  }
+
+  // End of the epoch: train numbers, test numbers, logs, checkpoints and figures.
+  void evaluate_and_report(int64_t epoch) {
+    const bool do_eval = (epoch + 1) % s_.config.eval_every == 0 || epoch + 1 == s_.config.epochs;
+    const auto m = epoch_metrics(epoch, do_eval);
+    report_epoch(m);
+    close_epoch(epoch);
+    if (do_eval && m.test_top1_err < counters_.best_test_error) {
+      counters_.best_test_error = m.test_top1_err;
+      counters_.best_epoch = m.epoch;
+      if (s_.config.checkpoint.keep_best) save_checkpoint(best_path(), make_checkpoint());
+    }
+    save_last();
+    write_figures(history_);
+  }
+
+  EpochMetrics epoch_metrics(int64_t epoch, bool do_eval) {
+    const double train_loss = loss_sum_.item<double>() / static_cast<double>(seen_);
+    if (!std::isfinite(train_loss)) diverged(train_loss, epoch, steps_per_epoch_ - 1, counters_.last_lr);
+    EpochMetrics m;
+    m.epoch = static_cast<int>(epoch + 1);
+    m.lr = counters_.last_lr;
+    m.train_loss = train_loss;
+    m.train_top1_err = 100.0 * (1.0 - static_cast<double>(correct_.item<int64_t>()) / static_cast<double>(seen_));
+    m.test_loss = m.test_top1_err = m.test_top5_err = std::nan("");
+    if (do_eval) {
+      auto r = evaluate(*s_.model, s_.test, s_.normalizer, test_batch_, s_.config.channels_last, false);
+      m.test_loss = r.loss;
+      m.test_top1_err = r.top1_err;
+      m.test_top5_err = r.top5_err;
+    }
+    m.seconds = epoch_elapsed();
+    m.images_per_second = static_cast<double>(seen_) / std::max(train_seconds_, 1e-9);
+    return m;
+  }
+
+  // The progress line, metrics.jsonl, TensorBoard and the in-memory history.
+  void report_epoch(const EpochMetrics& m) {
+    if (progress_) {
+      progress_->end_epoch(fmt::format(
+          "epoch {}/{}  lr {:.4g}  train loss {:.4f} err {:.2f}%  test loss {:.4f} err {:.2f}% (top-5 {:.2f}%)  "
+          "{:.1f}s  {:.0f} img/s  data {:.1f}%",
+          m.epoch, s_.config.epochs, m.lr, m.train_loss, m.train_top1_err, m.test_loss, m.test_top1_err,
+          m.test_top5_err, m.seconds, m.images_per_second, 100.0 * data_seconds_ / std::max(train_seconds_, 1e-9)));
+    }
+    log_->append(m);
+    tb_->write_epoch(m);
+    history_.push_back(m);
+  }
+
+  // Counters and running sums at the start of the next epoch.
+  void close_epoch(int64_t epoch) {
+    counters_.epochs_done = epoch + 1;
+    counters_.step_in_epoch = 0;
+    counters_.data_seconds = counters_.train_seconds = 0;
+    epoch_base_seconds_ = 0;
+    epoch_start_ = Clock::now();
+    zero_running_sums();
+  }
+
+  void zero_running_sums() {
+    torch::NoGradGuard no_grad;
+    loss_sum_.zero_();
+    correct_.zero_();
+    seen_ = 0;
+  }
+
+  RunResult result() const {
+    RunResult result;
+    result.epochs_completed = counters_.epochs_done;
+    if (!history_.empty()) result.final_test_error = history_.back().test_top1_err;
+    result.best_test_error = counters_.best_test_error;
+    for (const auto& h : history_) result.wall_seconds += h.seconds;
+    return result;
+  }
+
+  [[noreturn]] void diverged(double value, int64_t epoch, int64_t step, double lr) {
+    if (progress_) progress_->end_epoch();
     std::string last = "none";
     if (fs::exists(last_path())) {
       try {
@@ -504,7 +558,8 @@ class Engine {
                          {"weight decay", fmt::format("{}", c.optimizer.weight_decay)},
                          {"epochs", std::to_string(c.epochs)},
                          {"augmentation", fmt::format("crop pad {} ({}), flip {}", c.data.augment.pad,
-                                                      c.data.augment.pad_mode, c.data.augment.flip ? "yes" : "no")},
+                                                      to_string(c.data.augment.pad_mode),
+                                                      c.data.augment.flip ? "yes" : "no")},
                          {"seed", std::to_string(c.seed)}};
     for (const auto& [k, v] : c.model.settings) r.hyperparameters.emplace_back("model " + k, v);
     r.epochs_planned = static_cast<int>(c.epochs);
@@ -528,6 +583,13 @@ class Engine {
   Counters counters_;
   Clock::time_point epoch_start_ = Clock::now(), last_save_ = Clock::now();
   double epoch_base_seconds_ = 0;
+  double data_seconds_ = 0, train_seconds_ = 0;  // the running epoch's, resumed from the checkpoint
+  // Reporting (open_logs()).
+  std::vector<EpochMetrics> history_;
+  std::optional<MetricsLog> log_;
+  std::optional<TensorBoardWriter> tb_;
+  std::FILE* out_ = nullptr;
+  std::optional<Progress> progress_;
 };
 
 }  // namespace

@@ -2,16 +2,16 @@
 // holding a pickled dict {name: tensor}.
 //
 // Written with torch::pickle_save on a c10::Dict<std::string, Tensor>: Python's
-// torch.load returns a dict that model.load_state_dict accepts. Read with
-// torch::pickle_load, which understands files written by Python's torch.save of a
-// state_dict (an OrderedDict of tensors).
+// torch.load returns a dict that model.load_state_dict accepts. Read with a small unpickler
+// of our own over LibTorch's zip reader (PyTorchStreamReader): torch::pickle_load turns
+// Python's OrderedDict into None, so it cannot read torch.save(model.state_dict()) files.
 #pragma once
 
 #include <string>
 
-#include "wrn/infer/state_dict.h"
+#include "wrn/io/state_dict.h"
 
-namespace wrn::infer {
+namespace wrn::io {
 
 // Writes the tensors, in order, atomically. Throws wrn::FileError naming `path` when it
 // cannot be written; no partial file is left.
@@ -28,4 +28,4 @@ StateDict load_pt(const std::string& path);
 // Same, on bytes in memory; `source` names them in messages.
 StateDict decode_pt(const std::string& bytes, const std::string& source);
 
-}  // namespace wrn::infer
+}  // namespace wrn::io

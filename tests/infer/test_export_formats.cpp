@@ -10,13 +10,14 @@
 #include "../models/golden_fill.h"
 #include "wrn/core/atomic_file.h"
 #include "wrn/core/error.h"
-#include "wrn/infer/pt_format.h"
-#include "wrn/infer/safetensors.h"
-#include "wrn/infer/state_dict.h"
+#include "wrn/io/pt_format.h"
+#include "wrn/io/safetensors.h"
+#include "wrn/io/state_dict.h"
 #include "wrn/models/registry.h"
 
 namespace fs = std::filesystem;
 using namespace wrn::infer;
+using namespace wrn::io;
 
 namespace {
 

@@ -8,12 +8,13 @@
 #include "export_test_util.h"
 #include "wrn/core/atomic_file.h"
 #include "wrn/core/error.h"
-#include "wrn/infer/pt_format.h"
-#include "wrn/infer/safetensors.h"
-#include "wrn/infer/state_dict.h"
+#include "wrn/io/pt_format.h"
+#include "wrn/io/safetensors.h"
+#include "wrn/io/state_dict.h"
 #include "wrn/models/registry.h"
 
 using namespace wrn::infer;
+using namespace wrn::io;
 
 namespace {
 
@@ -78,7 +79,7 @@ TEST(Import, FineTuneReplacesOnlyTheClassifier) {
     EXPECT_NE(std::string(e.what()).find("fc.weight: file [10, 64] vs model [100, 64]"), std::string::npos)
         << e.what();
   }
-  load_weights(*model, sd, path, /*fine_tune=*/true);
+  EXPECT_TRUE(load_weights(*model, sd, path, FineTune::WhenClassesDiffer));
   model->eval();
   EXPECT_EQ(model->num_classes(), 100);
   torch::NoGradGuard no_grad;

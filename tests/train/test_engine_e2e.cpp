@@ -21,11 +21,12 @@
 #include <thread>
 
 #include "wrn/core/atomic_file.h"
-#include "wrn/train/checkpoint.h"
+#include "wrn/io/checkpoint.h"
 #include "wrn/train/metrics_log.h"
 
 namespace fs = std::filesystem;
 using namespace wrn::train;
+using namespace wrn::io;
 
 namespace {
 
@@ -85,12 +86,12 @@ std::vector<std::vector<double>> comparable(const std::vector<EpochMetrics>& ms)
   return out;
 }
 
-void expect_bitwise_equal(const NamedTensors& a, const NamedTensors& b, const std::string& what) {
+void expect_bitwise_equal(const StateDict& a, const StateDict& b, const std::string& what) {
   ASSERT_EQ(a.size(), b.size()) << what;
   for (size_t i = 0; i < a.size(); ++i) {
-    ASSERT_EQ(a[i].first, b[i].first) << what;
-    EXPECT_TRUE(a[i].second.sizes() == b[i].second.sizes() && torch::equal(a[i].second, b[i].second))
-        << what << ": " << a[i].first << " differs";
+    ASSERT_EQ(a[i].name, b[i].name) << what;
+    EXPECT_TRUE(a[i].value.sizes() == b[i].value.sizes() && torch::equal(a[i].value, b[i].value))
+        << what << ": " << a[i].name << " differs";
   }
 }
 

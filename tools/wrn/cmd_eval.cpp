@@ -36,14 +36,14 @@ void add_eval_command(CLI::App& app) {
     namespace t = wrn::train;
     namespace fs = std::filesystem;
     wrn::configure_threads(args->threads);
-    auto ck = t::load_checkpoint(args->checkpoint);
+    auto ck = wrn::io::load_checkpoint(args->checkpoint);
     auto config = t::config_from_yaml(YAML::Load(ck.config_yaml));
     if (!args->data.empty()) config.data.dir = args->data;
     if (!args->split.empty()) config.data.test_split = args->split;
     if (args->limit) config.data.limit_test = *args->limit;
     config.device = args->device.empty() ? "cpu" : args->device;
     auto setup = t::RunSetup::create(config, false, &ck.normalizer);
-    t::load_model_state(*setup.model, ck.model, "checkpoint " + args->checkpoint);
+    wrn::io::load_state_dict(*setup.model, ck.model, "checkpoint " + args->checkpoint);
     const int64_t batch = args->batch_size ? *args->batch_size
                                            : (config.data.test_batch_size > 0 ? config.data.test_batch_size
                                                                                : 2 * config.data.batch_size);

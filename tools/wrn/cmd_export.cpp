@@ -11,16 +11,16 @@
 
 #include <map>
 
-#include "checkpoint_model.h"
 #include "command.h"
 #include "wrn/core/error.h"
 #include "wrn/core/text.h"
 #include "wrn/core/threads.h"
 #include "wrn/infer/onnx_export.h"
-#include "wrn/infer/pt_format.h"
-#include "wrn/infer/safetensors.h"
-#include "wrn/infer/state_dict.h"
 #include "wrn/infer/torchscript_export.h"
+#include "wrn/io/pt_format.h"
+#include "wrn/io/safetensors.h"
+#include "wrn/io/state_dict.h"
+#include "wrn/train/checkpoint_model.h"
 
 namespace {
 
@@ -31,7 +31,7 @@ const std::vector<std::string>& export_formats() {
 
 // What a reader needs to rebuild the model: its name, settings, classes, input and the
 // normalization its inputs take (safetensors metadata values are strings).
-std::map<std::string, std::string> model_metadata(const wrn::cli::CheckpointModel& m) {
+std::map<std::string, std::string> model_metadata(const wrn::train::CheckpointModel& m) {
   nlohmann::json settings = nlohmann::json::object();
   for (const auto& [k, v] : m.spec.settings) settings[k] = v;
   std::map<std::string, std::string> meta = {{"format", "pt"},
@@ -65,16 +65,17 @@ void add_export_command(CLI::App& app) {
   cmd->add_option("--threads", args->threads, "Intra-op threads (0: all cores)");
   cmd->callback([args] {
     namespace infer = wrn::infer;
+    namespace io = wrn::io;
     const auto& formats = export_formats();
     WRN_CHECK(std::find(formats.begin(), formats.end(), args->format) != formats.end(),
               "--format: expected one of {}, got '{}'{}", wrn::join(formats, ", "), args->format,
               wrn::did_you_mean(args->format, formats));
         wrn::configure_threads(args->threads);
-    auto m = wrn::cli::load_checkpoint_model(args->checkpoint, args->input);
+    auto m = wrn::train::load_checkpoint_model(args->checkpoint, args->input);
     if (args->format == "safetensors") {
-      infer::save_safetensors(args->out, infer::state_dict(*m.model), model_metadata(m));
+      io::save_safetensors(args->out, io::state_dict(*m.model), model_metadata(m));
     } else if (args->format == "pt") {
-      infer::save_pt(args->out, infer::state_dict(*m.model));
+      io::save_pt(args->out, io::state_dict(*m.model));
     } else if (args->format == "onnx") {
       infer::OnnxExportOptions o;
       o.opset = args->opset;

@@ -10,11 +10,11 @@
 
 #include <cstdio>
 
-#include "checkpoint_model.h"
 #include "command.h"
 #include "wrn/core/error.h"
 #include "wrn/core/threads.h"
 #include "wrn/infer/predictor.h"
+#include "wrn/train/checkpoint_model.h"
 
 namespace {
 
@@ -32,7 +32,7 @@ struct PredictArgs {
 
 void run_predict(const PredictArgs& a) {
   wrn::configure_threads(a.threads);
-  auto loaded = wrn::cli::load_checkpoint_model(a.checkpoint, a.input);
+  auto loaded = wrn::train::load_checkpoint_model(a.checkpoint, a.input);
   const auto& spec = loaded.spec;
   auto model = loaded.model;
 

@@ -4,7 +4,6 @@
 #include <fmt/format.h>
 
 #include "command.h"
-#include "weights_file.h"
 #include "wrn/core/text.h"
 #include "wrn/train/config.h"
 #include "wrn/train/trainer.h"
@@ -80,14 +79,6 @@ void add_train_command(CLI::App& app) {
     WRN_CHECK(!args->out.empty(), "wrn train needs --out RUN_DIR");
     t::RunOptions options;
     options.quiet = args->quiet;
-    options.load_weights = [quiet = args->quiet](wrn::models::ClassifierImpl& model, const std::string& path) {
-      auto file = wrn::cli::read_weights_file(path);
-      const bool fine_tune = wrn::cli::load_weights_or_fine_tune(model, file, path);
-      if (!quiet) {
-        fmt::print(stderr, "initialized from {} ({} tensors{})\n", path, file.tensors.size(),
-                   fine_tune ? ", classifier re-initialized for the new classes" : "");
-      }
-    };
     auto r = t::train(config, args->out, options);
     fmt::print("done: {} epochs, final test error {:.2f}%, best {:.2f}%, {:.0f} s; see {}/report.md\n",
                r.epochs_completed, r.final_test_error, r.best_test_error, r.wall_seconds, args->out);

@@ -38,15 +38,40 @@ Dataset Dataset::subset(const torch::Tensor& indices) const {
   return out;
 }
 
+const std::vector<DatasetKindInfo>& dataset_kind_table() {
+  static const std::vector<DatasetKindInfo> table = [] {
+    std::vector<std::string> digits;
+    for (int d = 0; d < 10; ++d) digits.push_back(std::to_string(d));
+    return std::vector<DatasetKindInfo>{
+        {"fashion-mnist", 1, 28, 28, fashion_mnist_classes()},
+        {"mnist", 1, 28, 28, digits},
+        {"cifar10", 3, 32, 32, cifar10_classes()},
+        {"cifar100", 3, 32, 32, cifar100_fine_classes()},
+        {"cifar100-coarse", 3, 32, 32, cifar100_coarse_classes()},
+        {"svhn", 3, 32, 32, digits},  // label 10 of the files is digit 0
+        {"folder", 0, 0, 0, {}},
+    };
+  }();
+  return table;
+}
+
+const DatasetKindInfo& dataset_kind(const std::string& name) {
+  for (const auto& k : dataset_kind_table()) {
+    if (k.name == name) return k;
+  }
+  const auto kinds = dataset_kinds();
+  throw ConfigError(fmt::format("unknown data set '{}' (expected one of {}){}", name, join(kinds, ", "),
+                                did_you_mean(name, kinds)));
+}
+
 std::vector<std::string> dataset_kinds() {
-  return {"fashion-mnist", "mnist", "cifar10", "cifar100", "cifar100-coarse", "svhn", "folder"};
+  std::vector<std::string> names;
+  for (const auto& k : dataset_kind_table()) names.push_back(k.name);
+  return names;
 }
 
 std::string default_data_dir(const std::string& kind) {
-  const auto kinds = dataset_kinds();
-  WRN_CHECK(std::find(kinds.begin(), kinds.end(), kind) != kinds.end(),
-            "unknown data set '{}' (expected one of {}){}", kind, join(kinds, ", "),
-            did_you_mean(kind, kinds));
+  dataset_kind(kind);  // an unknown kind is an error
   if (kind == "fashion-mnist") return "/usr/share/datasets/fashion-mnist";
   // The others: $WRN_DATA_DIR/<kind> (cifar100-coarse shares cifar100's files), else ./data/<kind>.
   const std::string folder = kind == "cifar100-coarse" ? "cifar100" : kind;
@@ -81,9 +106,8 @@ Dataset load_split(const std::string& kind, const std::string& dir, const std::s
     }
     return load_image_folder(root, options);
   }
-  const auto kinds = dataset_kinds();
-  throw ConfigError(fmt::format("unknown data set '{}' (expected one of {}){}", kind,
-                                join(kinds, ", "), did_you_mean(kind, kinds)));
+  dataset_kind(kind);  // throws for an unknown kind
+  throw ConfigError(fmt::format("data set '{}' has no reader", kind));
 }
 
 }  // namespace wrn::data

@@ -44,6 +44,19 @@ struct ImageFolderOptions {
   std::vector<std::string> class_names;
 };
 
+// What wrn knows about each kind of data set it reads, in one table.
+struct DatasetKindInfo {
+  std::string name;                 // "fashion-mnist", "mnist", "cifar10", "cifar100", "cifar100-coarse", "svhn", "folder"
+  int64_t channels = 0;             // the stored image shape; 0 for "folder" (the images decide)
+  int64_t height = 0, width = 0;
+  std::vector<std::string> class_names;  // the standard names; empty for "folder"
+};
+
+// The table, in the order `dataset_kinds()` lists them.
+const std::vector<DatasetKindInfo>& dataset_kind_table();
+// One kind's entry; throws ConfigError listing the kinds (with a did-you-mean) for another name.
+const DatasetKindInfo& dataset_kind(const std::string& name);
+
 // The data set kinds `wrn` reads: "fashion-mnist", "mnist", "cifar10", "cifar100",
 // "cifar100-coarse", "svhn", "folder".
 std::vector<std::string> dataset_kinds();

@@ -30,7 +30,7 @@ torch::Tensor Preprocess::resize(const data::DecodedImage& image) const {
   // clone(): the tensor must not alias the caller's (often temporary) pixel buffer.
   auto chw = data::image_to_tensor(image, input.channels).clone();
   const int64_t h = chw.size(1), w = chw.size(2);
-  if (input.height >= kImageNetMinSide || input.width >= kImageNetMinSide) {
+  if (input.imagenet_sized()) {
     const double target = std::round(std::min(input.height, input.width) * 256.0 / 224.0);
     const double scale = target / double(std::min(h, w));
     const int64_t nh = std::max<int64_t>(input.height, std::llround(h * scale));

@@ -13,7 +13,7 @@ namespace wrn::infer {
 
 // Contract: describes the deterministic transform used at evaluation time.
 //   1. channels: grey -> RGB by replication, RGB -> grey with ITU-R 601 luma weights;
-//   2. size: for ImageNet-sized inputs (height or width >= kImageNetMinSide) the shorter side
+//   2. size: for ImageNet-sized inputs (InputShape::imagenet_sized()) the shorter side
 //      is resized to round(side * 256 / 224) and the centre input.height x input.width is
 //      cropped (torchvision's Resize(256) + CenterCrop(224)); smaller inputs are resized
 //      straight to the input size (bilinear, antialiased, rounded back to 8 bits as the
@@ -21,7 +21,6 @@ namespace wrn::infer {
 //   3. normalization: the training Normalizer (per-channel mean/std on 0..255, ZCA if fitted);
 //      an unfitted Normalizer scales to [0, 1].
 struct Preprocess {
-  static constexpr int64_t kImageNetMinSide = 128;
   models::InputShape input;   // the model's input
   data::Normalizer normalizer;
 

@@ -28,6 +28,9 @@ struct InputShape {
   std::string str() const;  // "3x32x32"
   // Parses "CxHxW" (e.g. "1x28x28"); throws ConfigError naming `what` otherwise.
   static InputShape parse(const std::string& text, const std::string& what = "--input");
+  // ImageNet-sized (height or width >= 128): evaluated with torchvision's resize-and-center-crop
+  // and normalized with the ImageNet statistics unless told otherwise.
+  bool imagenet_sized() const { return height >= 128 || width >= 128; }
   bool operator==(const InputShape& o) const {
     return channels == o.channels && height == o.height && width == o.width;
   }

@@ -231,18 +231,14 @@ void Sgd::step_fused(double lr) {
   if (o.momentum != 0) has_buffer_ = true;
 }
 
-std::vector<std::pair<std::string, torch::Tensor>> Sgd::state() const {
+io::StateDict Sgd::state() const {
   return {{"momentum_buffer", buffer_.detach().to(torch::kCPU).clone()},
           {"has_buffer", torch::tensor(static_cast<int64_t>(has_buffer_))},
           {"steps", torch::tensor(steps_)}};
 }
 
-void Sgd::load_state(const std::vector<std::pair<std::string, torch::Tensor>>& state) {
-  auto find = [&](const std::string& key) {
-    for (const auto& [k, v] : state)
-      if (k == key) return v;
-    throw FileError(fmt::format("optimizer state lacks '{}'", key));
-  };
+void Sgd::load_state(const io::StateDict& state) {
+  auto find = [&](const std::string& key) { return io::find_tensor(state, key, "optimizer state"); };
   auto buf = find("momentum_buffer");
   WRN_CHECK_FILE(buf.numel() == buffer_.numel() && buf.scalar_type() == buffer_.scalar_type(),
                  "optimizer state has a momentum buffer of {} values ({}), the model has {} ({})", buf.numel(),

@@ -23,6 +23,8 @@
 #include <string>
 #include <vector>
 
+#include "wrn/io/state_dict.h"
+
 namespace wrn::train {
 
 // The parameters of a module, moved into one contiguous buffer.
@@ -86,9 +88,9 @@ class Sgd {
   const torch::Tensor& momentum_buffer() const { return buffer_; }
 
   // Checkpoint state: {"momentum_buffer": tensor, "has_buffer": 0/1, "steps": n} as tensors.
-  std::vector<std::pair<std::string, torch::Tensor>> state() const;
+  io::StateDict state() const;
   // Restores state(); throws wrn::FileError when a tensor is missing or of the wrong size.
-  void load_state(const std::vector<std::pair<std::string, torch::Tensor>>& state);
+  void load_state(const io::StateDict& state);
 
  private:
   void step_tensor(double lr);

@@ -17,6 +17,7 @@
 #include "wrn/core/memory.h"
 #include "wrn/core/text.h"
 #include "wrn/core/threads.h"
+#include "wrn/io/weights_file.h"
 #include "wrn/models/summary.h"
 #include "wrn/train/curves_plot.h"
 #include "wrn/train/progress.h"
@@ -121,29 +122,6 @@ EvalResult evaluate(models::ClassifierImpl& model, const data::Dataset& d, const
     }
   }
   return r;
-}
-
-NamedTensors model_state(const torch::nn::Module& model) {
-  NamedTensors out;
-  for (const auto& p : model.named_parameters(true)) out.emplace_back(p.key(), p.value().detach().cpu().clone());
-  for (const auto& b : model.named_buffers(true)) out.emplace_back(b.key(), b.value().detach().cpu().clone());
-  return out;
-}
-
-void load_model_state(torch::nn::Module& model, const NamedTensors& state, const std::string& what) {
-  torch::NoGradGuard no_grad;
-  size_t expected = 0;
-  auto load_one = [&](const std::string& name, torch::Tensor& dst) {
-    const auto& src = find_tensor(state, name, what);
-    WRN_CHECK_FILE(src.sizes() == dst.sizes(), "{}: '{}' has shape {}, the model expects {}", what, name,
-                   c10::str(src.sizes()), c10::str(dst.sizes()));
-    dst.copy_(src);  // in place: keeps the flat-buffer aliasing and the memory format
-    ++expected;
-  };
-  for (auto& p : model.named_parameters(true)) load_one(p.key(), p.value());
-  for (auto& b : model.named_buffers(true)) load_one(b.key(), b.value());
-  WRN_CHECK_FILE(expected == state.size(), "{}: holds {} tensors, the model has {} (a different model?)", what,
-                 state.size(), expected);
 }
 
 RunSetup RunSetup::create(const TrainConfig& config, bool load_train,
@@ -257,38 +235,38 @@ class Engine {
   const std::string best_path() const { return (fs::path(run_dir_) / "checkpoints" / "best.ckpt").string(); }
 
   // Restores a checkpoint's state (after RunSetup built the same model).
-  void restore(const Checkpoint& ck) {
-    load_model_state(*s_.model, ck.model, "checkpoint " + last_path());
+  void restore(const io::Checkpoint& ck) {
+    io::load_state_dict(*s_.model, ck.model, "checkpoint " + last_path());
     sgd_->load_state(ck.optimizer);
     counters_ = Counters::from_json(nlohmann::json::parse(ck.meta_json), last_path());
-    aug_gen_.set_state(find_tensor(ck.rng, "augment", last_path()));
-    at::Generator(at::detail::getDefaultCPUGenerator()).set_state(find_tensor(ck.rng, "cpu_default", last_path()));
+    aug_gen_.set_state(io::find_tensor(ck.rng, "augment", last_path()));
+    at::Generator(at::detail::getDefaultCPUGenerator()).set_state(io::find_tensor(ck.rng, "cpu_default", last_path()));
     if (s_.device.is_cuda()) {
-      at::Generator(at::globalContext().defaultGenerator(s_.device)).set_state(find_tensor(ck.rng, "device_default", last_path()));
+      at::Generator(at::globalContext().defaultGenerator(s_.device)).set_state(io::find_tensor(ck.rng, "device_default", last_path()));
     }
     {
       torch::NoGradGuard no_grad;
-      loss_sum_.copy_(find_tensor(ck.running, "loss_sum", last_path()));
-      correct_.copy_(find_tensor(ck.running, "correct", last_path()));
-      seen_ = find_tensor(ck.running, "seen", last_path()).item<int64_t>();
+      loss_sum_.copy_(io::find_tensor(ck.running, "loss_sum", last_path()));
+      correct_.copy_(io::find_tensor(ck.running, "correct", last_path()));
+      seen_ = io::find_tensor(ck.running, "seen", last_path()).item<int64_t>();
     }
     WRN_CHECK_FILE(counters_.step_in_epoch < steps_per_epoch_,
                    "checkpoint {} is at step {} of an epoch of {} steps (a different data set or batch size?)",
                    last_path(), counters_.step_in_epoch, steps_per_epoch_);
   }
 
-  Checkpoint make_checkpoint() const {
-    Checkpoint ck;
+  io::Checkpoint make_checkpoint() const {
+    io::Checkpoint ck;
     ck.config_yaml = config_to_string(s_.config);
     auto meta = counters_.to_json();
     meta["class_names"] = s_.test.class_names;  // for predict (image folders have no standard names)
     ck.meta_json = meta.dump();
-    ck.model = model_state(*s_.model);
+    ck.model = io::state_dict(*s_.model);
     ck.optimizer = sgd_->state();
-    ck.rng.emplace_back("augment", aug_gen_.get_state());
-    ck.rng.emplace_back("cpu_default", at::detail::getDefaultCPUGenerator().get_state());
+    ck.rng.push_back({"augment", aug_gen_.get_state()});
+    ck.rng.push_back({"cpu_default", at::detail::getDefaultCPUGenerator().get_state()});
     if (s_.device.is_cuda())
-      ck.rng.emplace_back("device_default", at::globalContext().defaultGenerator(s_.device).get_state());
+      ck.rng.push_back({"device_default", at::globalContext().defaultGenerator(s_.device).get_state()});
     ck.running = {{"loss_sum", loss_sum_.cpu()}, {"correct", correct_.cpu()}, {"seen", torch::tensor(seen_)}};
     ck.normalizer = s_.normalizer.state();
     return ck;
@@ -296,7 +274,7 @@ class Engine {
 
   void save_last() {
     counters_.epoch_seconds = epoch_elapsed();
-    save_checkpoint(last_path(), make_checkpoint());
+    io::save_checkpoint(last_path(), make_checkpoint());
     last_save_ = Clock::now();
   }
 
@@ -454,7 +432,7 @@ class Engine {
     if (do_eval && m.test_top1_err < counters_.best_test_error) {
       counters_.best_test_error = m.test_top1_err;
       counters_.best_epoch = m.epoch;
-      if (s_.config.checkpoint.keep_best) save_checkpoint(best_path(), make_checkpoint());
+      if (s_.config.checkpoint.keep_best) io::save_checkpoint(best_path(), make_checkpoint());
     }
     save_last();
     write_figures(history_);
@@ -525,7 +503,7 @@ class Engine {
     std::string last = "none";
     if (fs::exists(last_path())) {
       try {
-        auto ck = load_checkpoint(last_path());
+        auto ck = io::load_checkpoint(last_path());
         auto meta = Counters::from_json(nlohmann::json::parse(ck.meta_json), last_path());
         last = fmt::format("{} ({} epochs + {} steps done, global step {})", last_path(), meta.epochs_done,
                            meta.step_in_epoch, meta.global_step);
@@ -603,8 +581,13 @@ RunResult train(const TrainConfig& config, const std::string& run_dir, const Run
   // Data, model and initial weights first: a bad data set or weight file leaves no run directory.
   auto setup = RunSetup::create(config, true);
   if (!config.model.init_from.empty()) {
-    WRN_CHECK(bool(options.load_weights), "model.init_from: this program cannot read weight files");
-    options.load_weights(*setup.model, config.model.init_from);
+    const auto& path = config.model.init_from;
+    const bool fine_tune =
+        io::load_weights(*setup.model, io::read_weights_file(path).tensors, path, io::FineTune::WhenClassesDiffer);
+    if (!options.quiet) {
+      fmt::print(stderr, "initialized from {}{}\n", path,
+                 fine_tune ? " (classifier re-initialized for the new classes)" : "");
+    }
   }
   fs::create_directories(run_dir);
   // Stale logs from an earlier, checkpoint-less attempt would be appended to: start clean.
@@ -617,7 +600,7 @@ RunResult train(const TrainConfig& config, const std::string& run_dir, const Run
 RunResult resume(const std::string& run_dir, const RunOptions& options) {
   const auto last = (fs::path(run_dir) / "checkpoints" / "last.ckpt").string();
   WRN_CHECK_FILE(fs::exists(last), "'{}' has no checkpoint to resume from ({} is missing)", run_dir, last);
-  auto ck = load_checkpoint(last);
+  auto ck = io::load_checkpoint(last);
   auto config = config_from_yaml(YAML::Load(ck.config_yaml));
   if (options.epochs) {
     config.epochs = *options.epochs;

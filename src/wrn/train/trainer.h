@@ -29,7 +29,7 @@
 #include "wrn/data/augment.h"
 #include "wrn/data/dataset.h"
 #include "wrn/models/registry.h"
-#include "wrn/train/checkpoint.h"
+#include "wrn/io/checkpoint.h"
 #include "wrn/train/config.h"
 #include "wrn/train/metrics_log.h"
 
@@ -82,18 +82,10 @@ struct RunSetup {
                          const std::vector<torch::Tensor>* normalizer_state = nullptr);
 };
 
-// Copies a checkpoint's state_dict into the model; throws FileError naming the first
-// missing, unexpected or mis-shaped entry.
-void load_model_state(torch::nn::Module& model, const NamedTensors& state, const std::string& what);
-NamedTensors model_state(const torch::nn::Module& model);
-
-// How train() and resume() run: progress output (on stderr), epochs, weight loading.
+// How train() and resume() run: progress output (on stderr) and epochs.
 struct RunOptions {
   bool quiet = false;            // no progress bar, only errors
   std::optional<int64_t> epochs;  // resume: a new total epoch count (extends a finished run)
-  // Loads config.model.init_from into a freshly built model (train() only; resume restores
-  // the checkpoint instead). Required when init_from is set; throws as the readers do.
-  std::function<void(models::ClassifierImpl& model, const std::string& path)> load_weights;
 };
 
 // Summary of a finished run.

@@ -1,4 +1,4 @@
-#include "wrn/train/checkpoint.h"
+#include "wrn/io/checkpoint.h"
 
 #include <ATen/core/Dict.h>
 #include <torch/serialize.h>
@@ -9,10 +9,9 @@
 #include "wrn/core/atomic_file.h"
 #include "wrn/core/error.h"
 
-namespace wrn::train {
+namespace wrn::io {
 namespace {
 
-constexpr char kMagic[8] = {'W', 'R', 'N', 'C', 'K', 'P', 'T', '\0'};
 constexpr size_t kHeaderSize = 24;
 
 uint32_t crc32_of(const char* data, size_t size) {
@@ -26,19 +25,19 @@ uint32_t crc32_of(const char* data, size_t size) {
   return static_cast<uint32_t>(crc);
 }
 
-c10::Dict<std::string, at::Tensor> to_dict(const NamedTensors& tensors) {
+c10::Dict<std::string, at::Tensor> to_dict(const StateDict& tensors) {
   c10::Dict<std::string, at::Tensor> d;
-  for (const auto& [k, v] : tensors) d.insert(k, v.detach().to(torch::kCPU).contiguous());
+  for (const auto& t : tensors) d.insert(t.name, t.value.detach().to(torch::kCPU).contiguous());
   return d;
 }
 
-NamedTensors from_dict(const c10::IValue& v, const std::string& what, const std::string& path) {
+StateDict from_dict(const c10::IValue& v, const std::string& what, const std::string& path) {
   WRN_CHECK_FILE(v.isGenericDict(), "checkpoint '{}': '{}' is not a dictionary", path, what);
-  NamedTensors out;
+  StateDict out;
   for (const auto& e : v.toGenericDict()) {
     WRN_CHECK_FILE(e.key().isString() && e.value().isTensor(), "checkpoint '{}': '{}' holds a non-tensor entry", path,
                    what);
-    out.emplace_back(e.key().toStringRef(), e.value().toTensor());
+    out.push_back({e.key().toStringRef(), e.value().toTensor()});
   }
   return out;
 }
@@ -68,13 +67,13 @@ void save_checkpoint(const std::string& path, const Checkpoint& c) {
   root.insert(std::string("optimizer"), to_dict(c.optimizer));
   root.insert(std::string("rng"), to_dict(c.rng));
   root.insert(std::string("running"), to_dict(c.running));
-  NamedTensors norm;
-  for (size_t i = 0; i < c.normalizer.size(); ++i) norm.emplace_back(std::to_string(i), c.normalizer[i]);
+  StateDict norm;
+  for (size_t i = 0; i < c.normalizer.size(); ++i) norm.push_back({std::to_string(i), c.normalizer[i]});
   root.insert(std::string("normalizer"), to_dict(norm));
   const std::vector<char> payload = torch::pickle_save(c10::IValue(root));
 
   std::string header;
-  header.append(kMagic, sizeof(kMagic));
+  header.append(kCheckpointMagic, sizeof(kCheckpointMagic));
   put<uint32_t>(header, kCheckpointVersion);
   put<uint32_t>(header, crc32_of(payload.data(), payload.size()));
   put<uint64_t>(header, payload.size());
@@ -86,7 +85,7 @@ void save_checkpoint(const std::string& path, const Checkpoint& c) {
 
 Checkpoint load_checkpoint(const std::string& path) {
   const std::string bytes = read_file(path);
-  WRN_CHECK_FILE(bytes.size() >= kHeaderSize && std::memcmp(bytes.data(), kMagic, sizeof(kMagic)) == 0,
+  WRN_CHECK_FILE(bytes.size() >= kHeaderSize && std::memcmp(bytes.data(), kCheckpointMagic, sizeof(kCheckpointMagic)) == 0,
                  "'{}' is not a wrn checkpoint (bad magic or shorter than its {}-byte header)", path, kHeaderSize);
   const auto version = get<uint32_t>(bytes, 8);
   WRN_CHECK_FILE(version >= 1 && version <= kCheckpointVersion,
@@ -125,10 +124,4 @@ Checkpoint load_checkpoint(const std::string& path) {
   return c;
 }
 
-const torch::Tensor& find_tensor(const NamedTensors& tensors, const std::string& key, const std::string& what) {
-  for (const auto& [k, v] : tensors)
-    if (k == key) return v;
-  throw FileError(fmt::format("{}: missing tensor '{}'", what, key));
-}
-
-}  // namespace wrn::train
+}  // namespace wrn::io

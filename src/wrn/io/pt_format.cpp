@@ -1,4 +1,4 @@
-#include "wrn/infer/pt_format.h"
+#include "wrn/io/pt_format.h"
 
 #include <caffe2/serialize/inline_container.h>
 #include <torch/serialize.h>
@@ -13,7 +13,7 @@
 #include "wrn/core/atomic_file.h"
 #include "wrn/core/error.h"
 
-namespace wrn::infer {
+namespace wrn::io {
 
 std::string encode_pt(const StateDict& tensors) {
   c10::Dict<std::string, torch::Tensor> dict;
@@ -368,4 +368,4 @@ StateDict decode_pt(const std::string& bytes, const std::string& source) {
 
 StateDict load_pt(const std::string& path) { return decode_pt(read_file(path), path); }
 
-}  // namespace wrn::infer
+}  // namespace wrn::io

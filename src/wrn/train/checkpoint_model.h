@@ -1,19 +1,18 @@
-// A trained model rebuilt from a wrn checkpoint, for the commands that use one (predict,
-// export): the network from the run's config with the stored weights, its input shape and
-// the training normalization.
+// A trained model rebuilt from a wrn checkpoint, for whatever uses one (predict, export, eval,
+// info, a C++ program): the network from the run's config with the stored weights, its input
+// shape and the training normalization.
 #pragma once
 
 #include <string>
 
 #include "wrn/data/augment.h"
 #include "wrn/models/registry.h"
-#include "wrn/train/checkpoint.h"
 #include "wrn/train/config.h"
 
-namespace wrn::cli {
+namespace wrn::train {
 
 struct CheckpointModel {
-  train::TrainConfig config;
+  TrainConfig config;
   models::ModelSpec spec;  // resolved: name, settings, classes and input of the stored weights
   models::Classifier model;
   data::Normalizer normalizer;  // unfitted when the checkpoint holds none
@@ -26,4 +25,4 @@ struct CheckpointModel {
 // default. Throws FileError naming `path` for a missing, corrupt or mismatched checkpoint.
 CheckpointModel load_checkpoint_model(const std::string& path, const std::string& input_override = "");
 
-}  // namespace wrn::cli
+}  // namespace wrn::train

@@ -1,4 +1,5 @@
-// Training checkpoints: everything a run needs to continue bit for bit.
+// Training checkpoints: everything a run needs to continue bit for bit (train::Engine writes
+// and reads them; read_weights_file takes their weights).
 //
 // File layout (little-endian):
 //   bytes 0-7   magic "WRNCKPT\0"
@@ -18,19 +19,20 @@
 #include <utility>
 #include <vector>
 
-namespace wrn::train {
+#include "wrn/io/state_dict.h"
+
+namespace wrn::io {
 
 inline constexpr uint32_t kCheckpointVersion = 1;
-
-using NamedTensors = std::vector<std::pair<std::string, torch::Tensor>>;
+inline constexpr char kCheckpointMagic[8] = {'W', 'R', 'N', 'C', 'K', 'P', 'T', '\0'};
 
 struct Checkpoint {
   std::string config_yaml;     // the resolved TrainConfig (config_to_string)
-  std::string meta_json;       // counters and bookkeeping (see Engine, trainer.cpp), "class_names", as JSON text
-  NamedTensors model;          // state_dict: parameters and buffers by name, on the CPU
-  NamedTensors optimizer;      // Sgd::state()
-  NamedTensors rng;            // generator states by role ("augment", "cpu_default", ...)
-  NamedTensors running;        // the partial epoch's running metric sums
+  std::string meta_json;  // counters and bookkeeping (see Engine, trainer.cpp), "class_names", as JSON text
+  StateDict model;        // state_dict: parameters and buffers by name, on the CPU
+  StateDict optimizer;    // Sgd::state()
+  StateDict rng;          // generator states by role ("augment", "cpu_default", ...)
+  StateDict running;      // the partial epoch's running metric sums
   std::vector<torch::Tensor> normalizer;  // Normalizer::state()
 };
 
@@ -41,7 +43,4 @@ void save_checkpoint(const std::string& path, const Checkpoint& checkpoint);
 // file and what is wrong ("not a wrn checkpoint", "truncated", "checksum mismatch", ...).
 Checkpoint load_checkpoint(const std::string& path);
 
-// The tensor named `key` in `tensors`; throws wrn::FileError mentioning `what` when absent.
-const torch::Tensor& find_tensor(const NamedTensors& tensors, const std::string& key, const std::string& what);
-
-}  // namespace wrn::train
+}  // namespace wrn::io

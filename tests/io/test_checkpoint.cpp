@@ -6,9 +6,9 @@
 
 #include "wrn/core/atomic_file.h"
 #include "wrn/core/error.h"
-#include "wrn/train/checkpoint.h"
+#include "wrn/io/checkpoint.h"
 
-using namespace wrn::train;
+using namespace wrn::io;
 namespace fs = std::filesystem;
 
 namespace {
@@ -51,10 +51,10 @@ TEST(Checkpoint, RoundTripKeepsEveryTensorAndString) {
   EXPECT_EQ(d.config_yaml, c.config_yaml);
   EXPECT_EQ(d.meta_json, c.meta_json);
   ASSERT_EQ(d.model.size(), 2u);
-  EXPECT_EQ(d.model[0].first, "conv1.weight");
-  EXPECT_TRUE(torch::equal(d.model[0].second, c.model[0].second));
-  EXPECT_TRUE(torch::equal(find_tensor(d.rng, "cpu_default", "t"), c.rng[0].second));
-  EXPECT_TRUE(torch::equal(d.running[0].second, c.running[0].second));
+  EXPECT_EQ(d.model[0].name, "conv1.weight");
+  EXPECT_TRUE(torch::equal(d.model[0].value, c.model[0].value));
+  EXPECT_TRUE(torch::equal(find_tensor(d.rng, "cpu_default", "t"), c.rng[0].value));
+  EXPECT_TRUE(torch::equal(d.running[0].value, c.running[0].value));
   ASSERT_EQ(d.normalizer.size(), 2u);
   EXPECT_TRUE(torch::equal(d.normalizer[1], c.normalizer[1]));
 }

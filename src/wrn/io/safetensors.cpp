@@ -1,4 +1,4 @@
-#include "wrn/infer/safetensors.h"
+#include "wrn/io/safetensors.h"
 
 #include <nlohmann/json.hpp>
 #include <torch/types.h>
@@ -14,7 +14,7 @@
 #error "safetensors.cpp writes the host's bytes as little-endian data"
 #endif
 
-namespace wrn::infer {
+namespace wrn::io {
 namespace {
 
 struct DtypeName {
@@ -173,4 +173,4 @@ SafetensorsFile decode_safetensors(const std::string& bytes, const std::string& 
 
 SafetensorsFile load_safetensors(const std::string& path) { return decode_safetensors(read_file(path), path); }
 
-}  // namespace wrn::infer
+}  // namespace wrn::io

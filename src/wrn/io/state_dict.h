@@ -1,5 +1,6 @@
 // State dicts: the named tensors of a network, in PyTorch's order, and loading them back
-// with a name-by-name, shape-by-shape check.
+// with a name-by-name, shape-by-shape check. The one named-tensor type of the project
+// (weights files, checkpoints, optimizer and RNG state) and its one loader.
 //
 // PyTorch orders a state_dict by walking the modules in registration order and listing,
 // for each module, its own parameters and then its own buffers. LibTorch's
@@ -16,7 +17,7 @@
 
 #include "wrn/models/network.h"
 
-namespace wrn::infer {
+namespace wrn::io {
 
 struct NamedTensor {
   std::string name;
@@ -25,6 +26,9 @@ struct NamedTensor {
 
 // An ordered list of named tensors (names unique).
 using StateDict = std::vector<NamedTensor>;
+
+// The tensor named `key`; throws wrn::FileError "<what>: missing tensor '<key>'" when absent.
+const torch::Tensor& find_tensor(const StateDict& tensors, const std::string& key, const std::string& what);
 
 // The module's parameters and buffers (num_batches_tracked included, int64) in PyTorch's
 // state_dict order, detached, contiguous and on the CPU. The tensors share storage with
@@ -52,8 +56,9 @@ struct LoadOptions {
 StateDictMismatch compare_state_dict(const torch::nn::Module& module, const StateDict& tensors,
                                      const LoadOptions& options = {});
 
-// Copies every tensor into the module's parameter or buffer of the same name (converting
-// floating dtypes, e.g. F64 or F16 into the model's F32, and moving to its device).
+// Copies every tensor into the module's parameter or buffer of the same name, in place (so
+// views such as the trainer's flat parameter buffer and the memory format are kept),
+// converting floating dtypes (F64 or F16 into the model's F32) and moving to its device.
 // Throws wrn::FileError naming `source` when anything does not match: the message's first
 // line is the summary, followed by one line per problem; the module is left unchanged.
 void load_state_dict(torch::nn::Module& module, const StateDict& tensors, const std::string& source,
@@ -62,10 +67,16 @@ void load_state_dict(torch::nn::Module& module, const StateDict& tensors, const 
 // The prefix of the final linear layer of every family in the zoo ("fc.").
 inline const char* classifier_prefix() { return "fc."; }
 
-// Loads a state dict into a classifier. When `fine_tune` is true the classifier layer is
-// neither compared nor loaded and is re-initialized by reset_classifier(model's classes),
-// so weights trained for another label set can start a new task. Throws as load_state_dict.
-void load_weights(models::ClassifierImpl& model, const StateDict& tensors, const std::string& source,
-                  bool fine_tune = false);
+// Whether loading weights into a classifier may start a new task.
+enum class FineTune {
+  Never,             // every tensor must fit, the classifier included
+  WhenClassesDiffer  // a classifier of another shape is neither compared nor loaded: the
+                     // model keeps its own (freshly initialized) one
+};
 
-}  // namespace wrn::infer
+// Loads a state dict into a classifier: load_state_dict, with the one fine-tuning rule
+// above. Returns true when the classifier was left out. Throws as load_state_dict.
+bool load_weights(models::ClassifierImpl& model, const StateDict& tensors, const std::string& source,
+                  FineTune fine_tune = FineTune::Never);
+
+}  // namespace wrn::io

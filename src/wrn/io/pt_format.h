@@ -9,9 +9,9 @@
 
 #include <string>
 
-#include "wrn/infer/state_dict.h"
+#include "wrn/io/state_dict.h"
 
-namespace wrn::infer {
+namespace wrn::io {
 
 // Writes the tensors, in order, atomically. Throws wrn::FileError naming `path` when it
 // cannot be written; no partial file is left.
@@ -28,4 +28,4 @@ StateDict load_pt(const std::string& path);
 // Same, on bytes in memory; `source` names them in messages.
 StateDict decode_pt(const std::string& bytes, const std::string& source);
 
-}  // namespace wrn::infer
+}  // namespace wrn::io

@@ -1,4 +1,4 @@
-#include "wrn/infer/state_dict.h"
+#include "wrn/io/state_dict.h"
 
 #include <fmt/format.h>
 #include <torch/nn/module.h>
@@ -9,7 +9,7 @@
 
 #include "wrn/core/error.h"
 
-namespace wrn::infer {
+namespace wrn::io {
 namespace {
 
 // Pre-order walk in registration order: own parameters, own buffers, then the children.
@@ -120,12 +120,28 @@ void load_state_dict(torch::nn::Module& module, const StateDict& tensors, const 
   }
 }
 
-void load_weights(models::ClassifierImpl& model, const StateDict& tensors, const std::string& source,
-                  bool fine_tune) {
-  LoadOptions options;
-  if (fine_tune) options.skip_prefixes.push_back(classifier_prefix());
-  load_state_dict(model, tensors, source, options);
-  if (fine_tune) model.reset_classifier(model.num_classes());
+const torch::Tensor& find_tensor(const StateDict& tensors, const std::string& key, const std::string& what) {
+  for (const auto& t : tensors) {
+    if (t.name == key) return t.value;
+  }
+  throw FileError(fmt::format("{}: missing tensor '{}'", what, key));
 }
 
-}  // namespace wrn::infer
+bool load_weights(models::ClassifierImpl& model, const StateDict& tensors, const std::string& source,
+                  FineTune fine_tune) {
+  bool new_classifier = false;
+  if (fine_tune == FineTune::WhenClassesDiffer) {
+    const std::string fc_weight = std::string(classifier_prefix()) + "weight";
+    const auto params = model.named_parameters();
+    const auto* own = params.find(fc_weight);
+    for (const auto& t : tensors) {
+      if (t.name == fc_weight && own != nullptr && !own->sizes().equals(t.value.sizes())) new_classifier = true;
+    }
+  }
+  LoadOptions options;
+  if (new_classifier) options.skip_prefixes.push_back(classifier_prefix());
+  load_state_dict(model, tensors, source, options);
+  return new_classifier;
+}
+
+}  // namespace wrn::io

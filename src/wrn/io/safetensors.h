@@ -9,9 +9,9 @@
 #include <map>
 #include <string>
 
-#include "wrn/infer/state_dict.h"
+#include "wrn/io/state_dict.h"
 
-namespace wrn::infer {
+namespace wrn::io {
 
 struct SafetensorsFile {
   StateDict tensors;                           // in the header's order
@@ -35,4 +35,4 @@ SafetensorsFile load_safetensors(const std::string& path);
 // Same, on bytes already in memory; `source` names them in messages.
 SafetensorsFile decode_safetensors(const std::string& bytes, const std::string& source);
 
-}  // namespace wrn::infer
+}  // namespace wrn::io

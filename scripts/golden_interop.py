@@ -9,7 +9,7 @@
 
   golden_interop.py check DIR
       Reads what the C++ export test writes when WRN_INTEROP_DIR=DIR is set
-      (tests/infer/test_export_interop.cpp): resnet50.pt (torchvision names, deterministic
+      (tests/io/test_pt_interop.cpp): resnet50.pt (torchvision names, deterministic
       fill), resnet50.json (input seed and wrn's logits), and, when present, resnet50.torchscript.pt.
       Checks that torch.load reads the .pt, that torchvision's resnet50 load_state_dict
       accepts it (strict) and gives wrn's logits, and that torch.jit.load runs the TorchScript file.

@@ -5,7 +5,7 @@
 #include <torch/torch.h>
 
 #include "../models/golden_fill.h"
-#include "export_test_util.h"
+#include "../infer/export_test_util.h"
 #include "wrn/core/atomic_file.h"
 #include "wrn/core/error.h"
 #include "wrn/io/pt_format.h"
@@ -13,7 +13,6 @@
 #include "wrn/io/state_dict.h"
 #include "wrn/models/registry.h"
 
-using namespace wrn::infer;
 using namespace wrn::io;
 
 namespace {

@@ -17,7 +17,6 @@
 #include "wrn/models/registry.h"
 
 namespace fs = std::filesystem;
-using namespace wrn::infer;
 using namespace wrn::io;
 
 TEST(ExportInterop, Resnet50FilesReadBackToTheSameLogits) {

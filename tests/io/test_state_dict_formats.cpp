@@ -16,7 +16,6 @@
 #include "wrn/models/registry.h"
 
 namespace fs = std::filesystem;
-using namespace wrn::infer;
 using namespace wrn::io;
 
 namespace {

@@ -15,6 +15,7 @@
 
 #include "command.h"
 #include "model_options.h"
+#include "output_rule.h"
 #include "weights_file.h"
 #include "wrn/core/error.h"
 #include "wrn/core/text.h"
@@ -50,6 +51,7 @@ void add_import_command(CLI::App& app) {
   };
   auto args = std::make_shared<Args>();
   auto* cmd = app.add_subcommand("import", "Turn a PyTorch/torchvision (.pt) or .safetensors state_dict into a wrn checkpoint");
+  cmd->footer("Example:\n  wrn import --from resnet50.pt --model resnet50 --labels imagenet.txt --out resnet50.ckpt");
   cmd->add_option("--from", args->from, "The state_dict file (.pt/.pth written by torch.save, or .safetensors)")
       ->required();
   cmd->add_option("--model", args->model.name, "Model name, e.g. resnet50 (default: the file's wrn.model metadata)");
@@ -62,8 +64,7 @@ void add_import_command(CLI::App& app) {
   cmd->add_flag("--force", args->force, "Overwrite --out when it exists");
   cmd->callback([args] {
     namespace t = wrn::train;
-    WRN_CHECK(args->force || !std::filesystem::exists(args->out), "--out {}: already exists (use --force to overwrite)",
-              args->out);
+    wrn::cli::check_output_file("--out", args->out, args->force);
     auto file = wrn::cli::read_weights_file(args->from);
     const auto& meta = file.metadata;
 

@@ -53,15 +53,13 @@ std::string unknown_option_message(CLI::App& app) {
   return "";
 }
 
-// Help text touch-ups for `app` and its sub-commands: an empty list's captured default
-// ("{}") says nothing, so none is shown; the footer (the example) ends its line.
-void polish_help(CLI::App* app) {
+// An empty list's captured default ("{}") says nothing: none is shown, here and in the
+// sub-commands.
+void drop_empty_defaults(CLI::App* app) {
   for (auto* opt : app->get_options()) {
     if (opt->get_default_str() == "{}" || opt->get_default_str() == "[]") opt->default_str("");
   }
-  const std::string footer = app->get_footer();
-  if (!footer.empty() && footer.back() != '\n') app->footer(footer + "\n");
-  for (auto* sub : app->get_subcommands({})) polish_help(sub);
+  for (auto* sub : app->get_subcommands({})) drop_empty_defaults(sub);
 }
 
 }  // namespace
@@ -85,7 +83,7 @@ int main(int argc, char** argv) {
   auto entries = wrn::cli::command_entries();
   std::sort(entries.begin(), entries.end(), [](const auto& a, const auto& b) { return a.order < b.order; });
   for (const auto& entry : entries) entry.add(app);
-  wrn::cli::polish_help(&app);
+  wrn::cli::drop_empty_defaults(&app);
   // An unknown command word: CLI11 would only say "A subcommand is required".
   if (argc > 1 && argv[1][0] != '-') {
     std::vector<std::string> names;

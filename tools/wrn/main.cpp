@@ -53,11 +53,11 @@ std::string unknown_option_message(CLI::App& app) {
   return "";
 }
 
-// An empty list's captured default ("{}") says nothing: none is shown, here and in the
+// An empty list's captured default (CLI11 writes "[]") says nothing: none is shown, here and in the
 // sub-commands.
 void drop_empty_defaults(CLI::App* app) {
   for (auto* opt : app->get_options()) {
-    if (opt->get_default_str() == "{}" || opt->get_default_str() == "[]") opt->default_str("");
+    if (opt->get_default_str() == "[]") opt->default_str("");
   }
   for (auto* sub : app->get_subcommands({})) drop_empty_defaults(sub);
 }
@@ -72,7 +72,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_version_flag("--version", wrn::cli::version_text,
                        "Print the version, the LibTorch build, CUDA/cuDNN, CPU features, BLAS and threads");
-  // Every option's default shows in --help ("--top INT [5]"); empty strings show nothing.
+  // Every option's default shows in --help ("--top INT:POSITIVE=5"); empty strings show nothing.
   app.option_defaults()->always_capture_default();
   app.footer(
       "Examples:\n"

@@ -63,7 +63,7 @@ man: $(BUILD)/CMakeCache.txt
 	@$(MAKE) --no-print-directory deps DEB_PACKAGES="help2man"
 	cmake --build $(BUILD) -j $(JOBS) --target wrn
 	@{ echo '[COMMANDS]'; echo '.nf'; \
-	  for c in $$(./$(BUILD)/wrn --help | awk '/^Subcommands:/{f=1;next} f&&/^  [a-z]/{print $$1}'); do \
+	  for c in $$(./$(BUILD)/wrn --help | awk '/^Subcommands:/{f=1;next} f&&/^$$/{exit} f&&/^  [a-z]/{print $$1}'); do \
 	    ./$(BUILD)/wrn $$c --help | sed 's/\\/\\\\/g; s/^\./\\\&./'; echo; done; \
 	  echo '.fi'; } > $(BUILD)/wrn.h2m
 	help2man --no-info --name "ResNet, pre-activation ResNet and Wide ResNet on LibTorch" \

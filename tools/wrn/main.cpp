@@ -94,6 +94,20 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
+  // An unknown option before any command: CLI11 would only say "A subcommand is required".
+  if (argc > 1 && argv[1][0] == '-') {
+    std::vector<std::string> names;
+    for (const auto* opt : app.get_options()) {
+      for (const auto& l : opt->get_lnames()) names.push_back("--" + l);
+      for (const auto& s : opt->get_snames()) names.push_back("-" + s);
+    }
+    const std::string word = std::string(argv[1]).substr(0, std::string(argv[1]).find('='));
+    if (std::find(names.begin(), names.end(), word) == names.end()) {
+      std::fprintf(stderr, "wrn: error: unknown option '%s' for 'wrn'%s (see 'wrn --help')\n", word.c_str(),
+                   wrn::did_you_mean(word, names).c_str());
+      return 2;
+    }
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -104,10 +118,10 @@ int main(int argc, char** argv) {
     return app.exit(e);
   } catch (const CLI::ExtrasError& e) {
     std::string msg = wrn::cli::unknown_option_message(app);
-    if (msg.empty()) {
+    if (msg.empty()) {  // an extra positional argument
       msg = e.what();
       std::replace(msg.begin(), msg.end(), '\n', ' ');
-      msg += " (see 'wrn --help')";
+      msg += fmt::format(" (see '{} --help')", wrn::cli::command_path(wrn::cli::innermost_command(&app)));
     }
     std::fprintf(stderr, "wrn: error: %s\n", msg.c_str());
     return 2;

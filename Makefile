@@ -17,7 +17,7 @@ EXAMPLES_PREFIX ?= $(BUILD)/examples-prefix
 EXAMPLES_BUILD  ?= $(BUILD)/examples
 EXAMPLES_LAUNCHER := $(if $(shell command -v ccache),-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
 
-.PHONY: all deps build test test-all examples demo bench clean help format
+.PHONY: all deps build test test-all examples demo bench man clean help format
 
 all: build
 
@@ -29,6 +29,7 @@ help:
 	@echo "make test-all  also the slow tests"
 	@echo "make demo      deps + build + train the CPU demo on Fashion-MNIST"
 	@echo "make bench     benchmarks against PyTorch (needs python3-torch)"
+	@echo "make man       the man page $(BUILD)/wrn.1 from the tool's --help (installs help2man)"
 
 # Installs only what is missing, so a second run costs a dpkg query.
 deps:
@@ -71,11 +72,23 @@ examples: build
 
 demo: deps
 	$(MAKE) build
-	./$(BUILD)/wrn train --preset demo --out runs/demo
+	./$(BUILD)/wrn train --preset demo --out runs/demo --force  # re-runnable: replaces an earlier demo run
 
 bench: deps build
 	@$(MAKE) --no-print-directory deps DEB_PACKAGES="python3-torch python3-yaml"  # the reference side
 	bash bench/compare_pytorch.sh
+
+# wrn.1 from `wrn --help`, `wrn --version` and every command's --help (help2man, Debian).
+man: $(BUILD)/CMakeCache.txt
+	@$(MAKE) --no-print-directory deps DEB_PACKAGES="help2man"
+	cmake --build $(BUILD) -j $(JOBS) --target wrn
+	@{ echo '[COMMANDS]'; echo '.nf'; \
+	  for c in $$(./$(BUILD)/wrn --help | awk '/^Subcommands:/{f=1;next} f&&/^$$/{exit} f&&/^  [a-z]/{print $$1}'); do \
+	    ./$(BUILD)/wrn $$c --help | sed 's/\\/\\\\/g; s/^\./\\\&./'; echo; done; \
+	  echo '.fi'; } > $(BUILD)/wrn.h2m
+	help2man --no-info --name "ResNet, pre-activation ResNet and Wide ResNet on LibTorch" \
+	  --include $(BUILD)/wrn.h2m --output $(BUILD)/wrn.1 ./$(BUILD)/wrn
+	@echo "wrote $(BUILD)/wrn.1 (man $(BUILD)/wrn.1)"
 
 format:
 	clang-format -i $$(git ls-files '*.cpp' '*.h')

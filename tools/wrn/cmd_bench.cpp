@@ -43,7 +43,9 @@ void add_bench_command(CLI::App& app) {
   auto args = std::make_shared<Args>();
   auto* bench = app.add_subcommand("bench", "Micro-benchmarks");
   bench->require_subcommand(1);
+  bench->footer("Example:\n  wrn bench infer --model wrn-16-4 --batch 64 --threads 2");
   auto* cmd = bench->add_subcommand("infer", "Images/s of the plain forward and the optimized inference path");
+  cmd->footer("Example:\n  wrn bench infer --model wrn-16-4 --batch 64 --threads 2");
   cmd->add_option("--model", args->model.name, "Model name (see 'wrn models')")->required();
   args->model.add_options(cmd);
   cmd->add_option("--batch", args->batch, "Images per forward")->check(CLI::PositiveNumber);

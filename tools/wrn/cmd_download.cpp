@@ -74,6 +74,7 @@ void add_download_command(CLI::App& app) {
   auto args = std::make_shared<Args>();
   auto* cmd = app.add_subcommand(
       "download", "Fetch a data set from its official source, verify its MD5 sums and unpack it (resumable)");
+  cmd->footer("Example:\n  wrn download cifar10            # into ./data/cifar10, then: wrn train --preset wrn-cifar10 --out runs/c10");
   cmd->add_option("dataset", args->name, wrn::join(wrn::data::downloadable_datasets(), " | "))->required();
   cmd->add_option("--dir", args->dir, "Target directory (default: ./data/<dataset>)");
   cmd->add_option("--mirror", args->mirror,

@@ -22,6 +22,7 @@ void add_eval_command(CLI::App& app) {
   };
   auto args = std::make_shared<Args>();
   auto* cmd = app.add_subcommand("eval", "Evaluate a training checkpoint on a test split");
+  cmd->footer("Example:\n  wrn eval --checkpoint runs/demo/checkpoints/best.ckpt --json");
   cmd->add_option("--checkpoint", args->checkpoint, "Checkpoint file (RUN_DIR/checkpoints/best.ckpt)")->required();
   cmd->add_option("--data", args->data, "Data set directory (default: the run's)");
   cmd->add_option("--split", args->split, "Split to evaluate (default: the run's test split)");

@@ -12,6 +12,7 @@
 #include <map>
 
 #include "command.h"
+#include "output_rule.h"
 #include "wrn/core/error.h"
 #include "wrn/core/text.h"
 #include "wrn/core/threads.h"
@@ -51,11 +52,12 @@ void add_export_command(CLI::App& app) {
   struct Args {
     std::string checkpoint, format, out, input;
     int64_t opset = 13;
-    bool no_fold = false;
+    bool no_fold = false, force = false;
     int threads = 0;
   };
   auto args = std::make_shared<Args>();
   auto* cmd = app.add_subcommand("export", "Write a trained checkpoint as safetensors, PyTorch .pt, ONNX or TorchScript");
+  cmd->footer("Example:\n  wrn export --checkpoint runs/demo/checkpoints/best.ckpt --format onnx --out demo.onnx");
   cmd->add_option("--checkpoint", args->checkpoint, "A wrn checkpoint (.ckpt)")->required();
   cmd->add_option("--format", args->format, "safetensors | pt | onnx | torchscript")->required();
   cmd->add_option("--out", args->out, "Output file")->required();
@@ -63,6 +65,7 @@ void add_export_command(CLI::App& app) {
   cmd->add_option("--opset", args->opset, "ONNX opset, 13 to 17");
   cmd->add_flag("--no-fold", args->no_fold, "ONNX: keep BatchNorm as separate nodes instead of folding it into convs");
   cmd->add_option("--threads", args->threads, "Intra-op threads (0: all cores)");
+  cmd->add_flag("--force", args->force, "Overwrite --out when it exists");
   cmd->callback([args] {
     namespace infer = wrn::infer;
     namespace io = wrn::io;
@@ -70,7 +73,8 @@ void add_export_command(CLI::App& app) {
     WRN_CHECK(std::find(formats.begin(), formats.end(), args->format) != formats.end(),
               "--format: expected one of {}, got '{}'{}", wrn::join(formats, ", "), args->format,
               wrn::did_you_mean(args->format, formats));
-        wrn::configure_threads(args->threads);
+    wrn::cli::check_output_file("--out", args->out, args->force);
+    wrn::configure_threads(args->threads);
     auto m = wrn::train::load_checkpoint_model(args->checkpoint, args->input);
     if (args->format == "safetensors") {
       io::save_safetensors(args->out, io::state_dict(*m.model), model_metadata(m));

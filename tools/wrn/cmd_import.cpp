@@ -13,6 +13,7 @@
 
 #include "command.h"
 #include "model_options.h"
+#include "output_rule.h"
 #include "wrn/core/error.h"
 #include "wrn/core/text.h"
 #include "wrn/infer/predictor.h"
@@ -35,6 +36,7 @@ void add_import_command(CLI::App& app) {
   };
   auto args = std::make_shared<Args>();
   auto* cmd = app.add_subcommand("import", "Turn a PyTorch/torchvision (.pt) or .safetensors state_dict into a wrn checkpoint");
+  cmd->footer("Example:\n  wrn import --from resnet50.pt --model resnet50 --labels imagenet.txt --out resnet50.ckpt");
   cmd->add_option("--from", args->from, "The state_dict file (.pt/.pth written by torch.save, or .safetensors)")
       ->required();
   cmd->add_option("--model", args->model.name, "Model name, e.g. resnet50 (default: the file's wrn.model metadata)");
@@ -46,8 +48,7 @@ void add_import_command(CLI::App& app) {
   cmd->add_option("--labels", args->labels, "Class names, one per line, stored for predict");
   cmd->add_flag("--force", args->force, "Overwrite --out when it exists");
   cmd->callback([args] {
-    WRN_CHECK(args->force || !std::filesystem::exists(args->out), "--out {}: already exists (use --force to overwrite)",
-              args->out);
+    wrn::cli::check_output_file("--out", args->out, args->force);
     wrn::train::ImportOptions options;
     options.from = args->from;
     options.model = args->model.spec();

@@ -1,27 +1,110 @@
 // wrn info NAME: parameters, multiply-accumulates per image and each stage's output shape.
+// wrn info CHECKPOINT: the same for a trained model, plus what it was trained on: the data
+// set, the input and its normalization, the epochs done and the test accuracy.
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
 #include <nlohmann/json.hpp>
 
+#include <cmath>
+#include <filesystem>
+
 #include "command.h"
 #include "model_options.h"
+#include "wrn/core/error.h"
 #include "wrn/core/text.h"
 #include "wrn/core/threads.h"
 #include "wrn/models/summary.h"
+#include "wrn/train/checkpoint_model.h"
+#include "wrn/train/metrics_log.h"
 
 namespace {
-
-std::string with_commas(int64_t n) {
-  std::string s = std::to_string(n);
-  for (int i = static_cast<int>(s.size()) - 3; i > 0; i -= 3) s.insert(static_cast<size_t>(i), ",");
-  return s;
-}
 
 std::string shape_text(const std::vector<int64_t>& shape) {
   std::vector<std::string> parts;
   for (auto d : shape) parts.push_back(std::to_string(d));
   return wrn::join(parts, "x");
+}
+
+// Percent accuracy from a percent error; NaN stays NaN.
+double accuracy(double error) { return std::isfinite(error) ? 100.0 - error : std::nan(""); }
+
+// The test error logged for `epoch` in the run directory holding `checkpoint`
+// (RUN/checkpoints/x.ckpt -> RUN/metrics.jsonl); NaN when there is no such log or row.
+double logged_test_error(const std::string& checkpoint, int64_t epoch) {
+  namespace fs = std::filesystem;
+  const auto log = fs::path(checkpoint).parent_path().parent_path() / "metrics.jsonl";
+  std::error_code ec;
+  if (epoch <= 0 || !fs::is_regular_file(log, ec)) return std::nan("");
+  try {
+    for (const auto& m : wrn::train::read_metrics(log.string()))
+      if (m.epoch == epoch) return m.test_top1_err;
+  } catch (const std::exception&) {  // a damaged log only costs the number
+  }
+  return std::nan("");
+}
+
+void checkpoint_info(const std::string& path, const std::string& input, bool json) {
+  auto m = wrn::train::load_checkpoint_model(path, input);
+  auto meta = nlohmann::json::parse(m.meta_json.empty() ? "{}" : m.meta_json, nullptr, false);
+  if (!meta.is_object()) meta = nlohmann::json::object();
+  const auto number = [&](const char* key, double fallback) {
+    return meta.contains(key) && meta[key].is_number() ? meta[key].get<double>() : fallback;
+  };
+  const int64_t epochs_done = static_cast<int64_t>(number("epochs_done", 0));
+  const double best_error = number("best_test_error", std::nan(""));
+  const int64_t best_epoch = static_cast<int64_t>(number("best_epoch", 0));
+  const double last_error = logged_test_error(path, epochs_done);
+  const auto summary = wrn::models::summarize(*m.model, m.spec.input);
+  const auto& c = m.config;
+  const bool imported = meta.contains("imported_from");
+  const auto opt_number = [](double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(); };
+  if (json) {
+    nlohmann::json j;
+    j["checkpoint"] = path;
+    j["model"] = m.spec.name;
+    j["family"] = m.model->family();
+    j["classes"] = m.spec.classes;
+    j["input"] = {m.spec.input.channels, m.spec.input.height, m.spec.input.width};
+    j["params"] = summary.params;
+    j["macs"] = summary.macs;
+    j["data"] = {{"kind", c.data.kind}, {"dir", c.data.dir}};
+    j["preset"] = c.preset;
+    j["normalization"] = m.normalizer.fitted()
+                             ? nlohmann::json{{"mean", m.normalizer.mean()}, {"std", m.normalizer.std()},
+                                              {"zca", m.normalizer.has_zca()}}
+                             : nlohmann::json();
+    j["epochs_done"] = epochs_done;
+    j["epochs_planned"] = c.epochs;
+    j["best_test_accuracy"] = opt_number(accuracy(best_error));
+    j["best_epoch"] = best_epoch;
+    j["last_test_accuracy"] = opt_number(accuracy(last_error));
+    if (imported) j["imported_from"] = meta["imported_from"];
+    j["class_names"] = m.class_names;
+    fmt::print("{}\n", j.dump());
+    return;
+  }
+  const auto percent = [](double v) { return std::isfinite(v) ? fmt::format("{:.2f}%", v) : std::string("n/a"); };
+  fmt::print("checkpoint {}\n", path);
+  fmt::print("model      {} ({}), {} classes, {} params ({:.2f}M), {:.3f} GMACs per image\n", m.spec.name,
+             m.model->family(), m.spec.classes, wrn::thousands(summary.params), summary.params / 1e6, summary.macs / 1e9);
+  fmt::print("data       {}{}{}\n", c.data.kind, c.data.dir.empty() ? "" : " from " + c.data.dir,
+             c.preset.empty() ? "" : ", preset " + c.preset);
+  fmt::print("input      {}\n", m.spec.input.str());
+  if (m.normalizer.fitted()) {
+    fmt::print("normalize  mean {} std {} (0..255 scale){}\n", fmt::join(m.normalizer.mean(), ","),
+               fmt::join(m.normalizer.std(), ","), m.normalizer.has_zca() ? ", then ZCA whitening" : "");
+  } else {
+    fmt::print("normalize  none stored\n");
+  }
+  if (imported) {
+    fmt::print("weights    imported from {}\n", meta["imported_from"].is_string() ? meta["imported_from"].get<std::string>() : meta["imported_from"].dump());
+  } else {
+    fmt::print("epochs     {} of {} done\n", epochs_done, c.epochs);
+    fmt::print("accuracy   best {}{}, at this checkpoint {}\n", percent(accuracy(best_error)),
+               best_epoch > 0 ? fmt::format(" (epoch {})", best_epoch) : "", percent(accuracy(last_error)));
+  }
+  if (!m.class_names.empty()) fmt::print("classes    {}\n", fmt::join(m.class_names, ", "));
 }
 
 void add_info_command(CLI::App& app) {
@@ -32,12 +115,21 @@ void add_info_command(CLI::App& app) {
   };
   auto args = std::make_shared<Args>();
   auto* cmd = app.add_subcommand("info", "Parameter count, multiply-accumulates and stage shapes of a model");
-  cmd->add_option("model", args->model.name, "Model name (see 'wrn models'; any wrn-D-K)")->required();
+  cmd->footer("Examples:\n  wrn info wrn-28-10 --classes 100""\n  wrn info runs/demo/checkpoints/best.ckpt     # what a checkpoint holds");
+  cmd->add_option("model", args->model.name, "Model name (see 'wrn models'; any wrn-D-K) or a checkpoint file")
+      ->required();
   args->model.add_options(cmd);
   cmd->add_flag("--json", args->json, "Print one JSON object");
   cmd->add_option("--threads", args->threads, "Intra-op threads (0: all cores)");
   cmd->callback([args] {
     wrn::configure_threads(args->threads);
+    std::error_code ec;
+    if (std::filesystem::is_regular_file(args->model.name, ec)) {
+      WRN_CHECK(args->model.classes == 0 && args->model.settings.empty(),
+                "info {}: --classes and --set apply to a model name, not to a checkpoint", args->model.name);
+      checkpoint_info(args->model.name, args->model.input, args->json);
+      return;
+    }
     auto spec = wrn::models::resolve_spec(args->model.spec());
     auto model = wrn::models::build_model(spec);
     auto summary = wrn::models::summarize(*model, spec.input);
@@ -57,8 +149,8 @@ void add_info_command(CLI::App& app) {
     fmt::print("model    {} ({})\n", spec.name, model->family());
     fmt::print("input    {}\n", spec.input.str());
     fmt::print("classes  {}\n", spec.classes);
-    fmt::print("params   {} ({:.2f}M)\n", with_commas(summary.params), summary.params / 1e6);
-    fmt::print("MACs     {} ({:.3f} G per image, forward)\n", with_commas(summary.macs), summary.macs / 1e9);
+    fmt::print("params   {} ({:.2f}M)\n", wrn::thousands(summary.params), summary.params / 1e6);
+    fmt::print("MACs     {} ({:.3f} G per image, forward)\n", wrn::thousands(summary.macs), summary.macs / 1e9);
     fmt::print("stages:\n");
     for (const auto& s : summary.stages) fmt::print("  {:<8} {}\n", s.name, shape_text(s.shape));
   });

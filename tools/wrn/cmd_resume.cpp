@@ -15,6 +15,7 @@ void add_resume_command(CLI::App& app) {
   };
   auto args = std::make_shared<Args>();
   auto* cmd = app.add_subcommand("resume", "Continue an interrupted training run from its last checkpoint");
+  cmd->footer("Example:\n  wrn resume runs/demo --epochs 20");
   cmd->add_option("run_dir", args->run_dir, "Run directory written by 'wrn train --out'")->required();
   cmd->add_option("--epochs", args->epochs, "New total number of epochs (extends a finished run)");
   cmd->add_flag("--quiet", args->quiet, "No progress output");

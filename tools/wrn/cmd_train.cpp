@@ -3,12 +3,47 @@
 // events, report.md).
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <filesystem>
+
 #include "command.h"
+#include "output_rule.h"
+#include "wrn/core/error.h"
 #include "wrn/core/text.h"
+#include "wrn/data/dataset.h"
+#include "wrn/data/download.h"
 #include "wrn/train/config.h"
 #include "wrn/train/trainer.h"
 
 namespace {
+
+// For a data set `wrn download` fetches: " run 'wrn download cifar10' (or pass --data DIR)",
+// else "".
+std::string download_hint(const wrn::train::TrainConfig& config) {
+  const std::string& kind = config.data.kind;
+  const std::string name = kind == "cifar100-coarse" ? "cifar100" : kind;
+  const auto names = wrn::data::downloadable_datasets();
+  if (std::find(names.begin(), names.end(), name) == names.end()) return "";
+  const bool default_dir = config.data.dir.empty() || config.data.dir == wrn::data::default_data_dir(kind);
+  return fmt::format("; run 'wrn download {}{}' (or pass --data DIR)", name,
+                     default_dir ? "" : " --dir " + config.data.dir);
+}
+
+// Trains, adding download_hint() to an error about a missing data file.
+wrn::train::RunResult train_with_data_hint(const wrn::train::TrainConfig& config, const std::string& out,
+                                           const wrn::train::RunOptions& options) {
+  const std::string dir = config.data.dir.empty() ? wrn::data::default_data_dir(config.data.kind) : config.data.dir;
+  const std::string hint = download_hint(config);
+  try {
+    return wrn::train::train(config, out, options);
+  } catch (const wrn::FileError& e) {
+    std::string msg = e.what();
+    const auto first_line_end = std::min(msg.find('\n'), msg.size());
+    if (hint.empty() || msg.substr(0, first_line_end).find(dir) == std::string::npos) throw;
+    msg.insert(first_line_end, hint);
+    throw wrn::FileError(msg);
+  }
+}
 
 void add_train_command(CLI::App& app) {
   struct Args {
@@ -18,10 +53,11 @@ void add_train_command(CLI::App& app) {
     std::optional<int64_t> epochs, batch_size, seed;
     std::optional<int> threads;
     std::string model, data, device, init_from;
-    bool quiet = false, list = false, print_config = false, print_config_doc = false;
+    bool quiet = false, list = false, print_config = false, print_config_doc = false, force = false;
   };
   auto args = std::make_shared<Args>();
   auto* cmd = app.add_subcommand("train", "Train a network (from a preset or a YAML config) into a run directory");
+  cmd->footer("Example:\n  wrn train --preset demo --set optimizer.lr=0.05 --epochs 5 --out runs/try");
   cmd->add_option("--preset,--config", args->preset,
                   "Preset name (see --list-presets) or path to a YAML config file");
   cmd->add_option("--set", args->sets, "Override a config field: a.b=value (e.g. optimizer.lr=0.05); repeatable");
@@ -36,6 +72,8 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--init-from", args->init_from,
                   "Start from these weights: a wrn checkpoint, .pt or .safetensors (model.init_from); a "
                   "classifier of another size is re-initialized (fine-tuning)");
+  cmd->add_flag("--force", args->force,
+                "Replace a run already in --out (its checkpoints and logs are deleted first)");
   cmd->add_flag("--quiet", args->quiet, "No progress output");
   cmd->add_flag("--list-presets", args->list, "List the shipped presets and exit");
   cmd->add_flag("--print-config", args->print_config, "Print the resolved config and exit");
@@ -77,9 +115,21 @@ void add_train_command(CLI::App& app) {
       return;
     }
     WRN_CHECK(!args->out.empty(), "wrn train needs --out RUN_DIR");
+    const bool replace = wrn::cli::check_run_dir(args->out, args->force);
+    {  // A missing data set is reported before anything in --out is replaced.
+      const std::string dir = config.data.dir.empty() ? wrn::data::default_data_dir(config.data.kind) : config.data.dir;
+      const std::string hint = download_hint(config);
+      std::error_code ec;
+      WRN_CHECK_FILE(hint.empty() || std::filesystem::is_directory(dir, ec), "{}: no {} data set here (data.dir){}",
+                     dir, config.data.kind, hint);
+    }
+    if (replace) {
+      wrn::cli::remove_run(args->out);
+      if (!args->quiet) fmt::print(stderr, "--force: deleted the earlier run in {}\n", args->out);
+    }
     t::RunOptions options;
     options.quiet = args->quiet;
-    auto r = t::train(config, args->out, options);
+    auto r = train_with_data_hint(config, args->out, options);
     fmt::print("done: {} epochs, final test error {:.2f}%, best {:.2f}%, {:.0f} s; see {}/report.md\n",
                r.epochs_completed, r.final_test_error, r.best_test_error, r.wall_seconds, args->out);
   });

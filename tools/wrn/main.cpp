@@ -5,6 +5,9 @@
 #include <string>
 #include <vector>
 
+#include <fmt/format.h>
+
+#include "about.h"
 #include "command.h"
 #include "wrn/core/error.h"
 #include "wrn/core/memory.h"
@@ -17,16 +20,70 @@ std::vector<CommandEntry>& command_entries() {
   return entries;
 }
 
+namespace {
+
+// "wrn", "wrn train", "wrn bench infer".
+std::string command_path(const CLI::App* app) {
+  std::string path = app->get_name();
+  for (const CLI::App* p = app->get_parent(); p != nullptr; p = p->get_parent()) path = p->get_name() + " " + path;
+  return path;
+}
+
+// The innermost command the parse reached.
+CLI::App* innermost_command(CLI::App* app) {
+  for (auto* sub : app->get_subcommands()) return innermost_command(sub);
+  return app;
+}
+
+// "unknown option '--epoch' for 'wrn train' (did you mean '--epochs'?)" for the first
+// unexpected option, or "" when the extras are all positional.
+std::string unknown_option_message(CLI::App& app) {
+  CLI::App* cmd = innermost_command(&app);
+  std::vector<std::string> names;
+  for (const auto* opt : cmd->get_options()) {
+    for (const auto& l : opt->get_lnames()) names.push_back("--" + l);
+    for (const auto& s : opt->get_snames()) names.push_back("-" + s);
+  }
+  for (const auto& extra : app.remaining(true)) {
+    if (extra.size() < 2 || extra[0] != '-') continue;
+    const std::string word = extra.substr(0, extra.find('='));
+    return fmt::format("unknown option '{}' for '{}'{} (see '{} --help')", word, command_path(cmd),
+                       did_you_mean(word, names), command_path(cmd));
+  }
+  return "";
+}
+
+// An empty list's captured default (CLI11 writes "[]") says nothing: none is shown, here and in the
+// sub-commands.
+void drop_empty_defaults(CLI::App* app) {
+  for (auto* opt : app->get_options()) {
+    if (opt->get_default_str() == "[]") opt->default_str("");
+  }
+  for (auto* sub : app->get_subcommands({})) drop_empty_defaults(sub);
+}
+
+}  // namespace
+
 }  // namespace wrn::cli
 
 int main(int argc, char** argv) {
   wrn::tune_allocator();  // before LibTorch allocates anything (see core/memory.h)
   CLI::App app{"wrn: ResNet, pre-activation ResNet and Wide ResNet on LibTorch", "wrn"};
   app.require_subcommand(1);
-  app.set_version_flag("--version", "wrn 0.1.0");
+  app.set_version_flag("--version", wrn::cli::version_text,
+                       "Print the version, the LibTorch build, CUDA/cuDNN, CPU features, BLAS and threads");
+  // Every option's default shows in --help ("--top INT:POSITIVE=5"); empty strings show nothing.
+  app.option_defaults()->always_capture_default();
+  app.footer(
+      "Examples:\n"
+      "  wrn models                                   # the model zoo\n"
+      "  wrn train --preset demo --out runs/demo      # WRN-10-1 on Fashion-MNIST, a few minutes on CPU\n"
+      "  wrn predict --checkpoint runs/demo/checkpoints/best.ckpt shoe.png\n"
+      "Run 'wrn COMMAND --help' for a command's options and an example.");
   auto entries = wrn::cli::command_entries();
   std::sort(entries.begin(), entries.end(), [](const auto& a, const auto& b) { return a.order < b.order; });
   for (const auto& entry : entries) entry.add(app);
+  wrn::cli::drop_empty_defaults(&app);
   // An unknown command word: CLI11 would only say "A subcommand is required".
   if (argc > 1 && argv[1][0] != '-') {
     std::vector<std::string> names;
@@ -34,6 +91,20 @@ int main(int argc, char** argv) {
     if (std::find(names.begin(), names.end(), argv[1]) == names.end()) {
       std::fprintf(stderr, "wrn: error: unknown command '%s'%s; commands: %s (see 'wrn --help')\n", argv[1],
                    wrn::did_you_mean(argv[1], names).c_str(), wrn::join(names, ", ").c_str());
+      return 2;
+    }
+  }
+  // An unknown option before any command: CLI11 would only say "A subcommand is required".
+  if (argc > 1 && argv[1][0] == '-') {
+    std::vector<std::string> names;
+    for (const auto* opt : app.get_options()) {
+      for (const auto& l : opt->get_lnames()) names.push_back("--" + l);
+      for (const auto& s : opt->get_snames()) names.push_back("-" + s);
+    }
+    const std::string word = std::string(argv[1]).substr(0, std::string(argv[1]).find('='));
+    if (std::find(names.begin(), names.end(), word) == names.end()) {
+      std::fprintf(stderr, "wrn: error: unknown option '%s' for 'wrn'%s (see 'wrn --help')\n", word.c_str(),
+                   wrn::did_you_mean(word, names).c_str());
       return 2;
     }
   }
@@ -45,6 +116,15 @@ int main(int argc, char** argv) {
     return app.exit(e);
   } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
+  } catch (const CLI::ExtrasError& e) {
+    std::string msg = wrn::cli::unknown_option_message(app);
+    if (msg.empty()) {  // an extra positional argument
+      msg = e.what();
+      std::replace(msg.begin(), msg.end(), '\n', ' ');
+      msg += fmt::format(" (see '{} --help')", wrn::cli::command_path(wrn::cli::innermost_command(&app)));
+    }
+    std::fprintf(stderr, "wrn: error: %s\n", msg.c_str());
+    return 2;
   } catch (const CLI::ParseError& e) {
     // One line: what was wrong, and where to look.
     std::string msg = e.what();

@@ -21,6 +21,9 @@ std::string join(const std::vector<std::string>& parts, const std::string& sep);
 std::string trim(const std::string& s);
 std::string to_lower(std::string s);
 
+// Digits grouped by commas: 2748890 -> "2,748,890", -1234 -> "-1,234".
+std::string thousands(long long n);
+
 // Strict parsers for option values: the whole string must be a number.
 // `what` names the option in the error message.
 long long parse_int(const std::string& s, const std::string& what);

@@ -75,7 +75,7 @@ Dataset read_records(const std::vector<std::string>& paths, int64_t header_bytes
 std::vector<std::string> names_or_default(const std::string& path, size_t expected,
                                           const std::vector<std::string>& fallback) {
   if (!detail::is_regular_file(path)) return fallback;
-  auto names = detail::read_name_lines(path);
+  auto names = read_name_lines(path);
   WRN_CHECK_FILE(names.size() == expected, "{}: {} class names, expected {}", path, names.size(),
                  expected);
   return names;

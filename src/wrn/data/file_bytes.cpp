@@ -6,6 +6,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "wrn/core/atomic_file.h"
 #include "wrn/core/error.h"
 #include "wrn/core/text.h"
 
@@ -17,15 +18,6 @@ namespace {
 
 bool ends_with(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
-std::string read_plain(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  WRN_CHECK_FILE(in.good(), "{}: cannot open file for reading", path);
-  std::ostringstream out;
-  out << in.rdbuf();
-  WRN_CHECK_FILE(!in.bad(), "{}: read error", path);
-  return std::move(out).str();
 }
 
 std::string read_gzip(const std::string& path) {
@@ -58,7 +50,7 @@ std::string read_gzip(const std::string& path) {
 
 std::string read_bytes(const std::string& path) {
   WRN_CHECK_FILE(is_regular_file(path), "{}: file not found", path);
-  return ends_with(path, ".gz") ? read_gzip(path) : read_plain(path);
+  return ends_with(path, ".gz") ? read_gzip(path) : read_file(path);
 }
 
 bool is_regular_file(const std::string& path) {
@@ -91,9 +83,13 @@ uint32_t read_be32(const std::string& bytes, size_t offset) {
   return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | uint32_t{p[3]};
 }
 
+}  // namespace wrn::data::detail
+
+namespace wrn::data {
+
 std::vector<std::string> read_name_lines(const std::string& path) {
   std::vector<std::string> names;
-  std::istringstream in(read_bytes(path));
+  std::istringstream in(detail::read_bytes(path));
   std::string line;
   while (std::getline(in, line)) {
     line = trim(line);
@@ -102,4 +98,4 @@ std::vector<std::string> read_name_lines(const std::string& path) {
   return names;
 }
 
-}  // namespace wrn::data::detail
+}  // namespace wrn::data

@@ -24,7 +24,4 @@ uint32_t read_be32(const std::string& bytes, size_t offset);
 bool is_regular_file(const std::string& path);
 bool is_directory(const std::string& path);
 
-// Non-empty trimmed lines of a text file (for label-name files).
-std::vector<std::string> read_name_lines(const std::string& path);
-
 }  // namespace wrn::data::detail

@@ -7,8 +7,10 @@
 #include <jpeglib.h>
 
 #include <cstring>
+#include <filesystem>
 
 #include "wrn/core/error.h"
+#include "wrn/core/text.h"
 #include "wrn/data/file_bytes.h"
 
 namespace wrn::data {
@@ -128,11 +130,19 @@ torch::Tensor image_to_tensor(const DecodedImage& image, int64_t channels) {
   auto hwc = torch::from_blob(const_cast<uint8_t*>(image.pixels.data()),
                               {image.height, image.width, image.channels}, torch::kUInt8);
   auto chw = hwc.permute({2, 0, 1});
-  if (channels == 0 || channels == image.channels) return chw.contiguous();
+  // clone(), not contiguous(): a one-channel [1, H, W] view of the buffer is already
+  // contiguous, and contiguous() would return the alias.
+  if (channels == 0 || channels == image.channels) return chw.clone(at::MemoryFormat::Contiguous);
   if (channels == 3) return chw.expand({3, image.height, image.width}).contiguous();
-  // Colour to grey: ITU-R 601 luma.
-  auto weights = torch::tensor({0.299f, 0.587f, 0.114f}).view({3, 1, 1});
-  return (chw.to(torch::kFloat32) * weights).sum(0, true).round().clamp(0, 255).to(torch::kUInt8);
+  // Colour to grey.
+  return (chw.to(torch::kFloat32) * luma_weights().view({3, 1, 1})).sum(0, true).round().clamp(0, 255).to(torch::kUInt8);
+}
+
+torch::Tensor luma_weights() { return torch::tensor({0.299f, 0.587f, 0.114f}); }
+
+bool is_image_file_name(const std::string& path) {
+  const std::string ext = to_lower(std::filesystem::path(path).extension().string());
+  return ext == ".png" || ext == ".jpg" || ext == ".jpeg";
 }
 
 }  // namespace wrn::data

@@ -28,7 +28,15 @@ DecodedImage decode_image(const std::string& bytes, const std::string& what);
 DecodedImage read_image(const std::string& path);
 
 // uint8 [C, H, W] with `channels` (0: as decoded; 3: grey replicated; 1: colour converted
-// with ITU-R 601 luma weights).
+// with luma_weights()). The tensor owns its memory in every case (it never aliases
+// image.pixels), so it outlives a temporary DecodedImage.
 torch::Tensor image_to_tensor(const DecodedImage& image, int64_t channels = 0);
+
+// ITU-R 601 luma weights for R, G, B: float32 [3] {0.299, 0.587, 0.114}, the one colour ->
+// grey conversion of the readers and of predict.
+torch::Tensor luma_weights();
+
+// True for the names the image readers take: .png, .jpg, .jpeg in any case.
+bool is_image_file_name(const std::string& path);
 
 }  // namespace wrn::data

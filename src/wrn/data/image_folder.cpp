@@ -22,11 +22,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-bool is_image_name(const fs::path& path) {
-  const std::string ext = to_lower(path.extension().string());
-  return ext == ".png" || ext == ".jpg" || ext == ".jpeg";
-}
-
 // Decodes images[begin, end) into `out` on `threads` threads. Decoding uses only libpng /
 // libjpeg (no LibTorch), so the workers never start nested intra-op thread pools.
 void decode_range(const std::vector<std::string>& paths, size_t begin, size_t end, int threads,
@@ -81,7 +76,7 @@ Dataset load_image_folder(const std::string& root, const ImageFolderOptions& opt
                    did_you_mean(folder, classes));
     std::vector<std::string> files;
     for (const auto& entry : fs::directory_iterator(fs::path(root) / folder))
-      if (entry.is_regular_file() && is_image_name(entry.path())) files.push_back(entry.path().string());
+      if (entry.is_regular_file() && is_image_file_name(entry.path().string())) files.push_back(entry.path().string());
     std::sort(files.begin(), files.end());
     WRN_CHECK_FILE(!files.empty(), "{}: no .png/.jpg/.jpeg images in this class folder",
                    (fs::path(root) / folder).string());
@@ -122,7 +117,7 @@ Dataset load_image_folder(const std::string& root, const ImageFolderOptions& opt
     // Grey stored as replicated RGB: any channel is the grey value; colour images get luma.
     images = all_grey ? images.narrow(1, 0, 1).contiguous()
                       : (images.to(torch::kFloat32) *
-                         torch::tensor({0.299f, 0.587f, 0.114f}).view({1, 3, 1, 1}))
+                         luma_weights().view({1, 3, 1, 1}))
                             .sum(1, true)
                             .round()
                             .clamp(0, 255)

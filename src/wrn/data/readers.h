@@ -37,6 +37,10 @@ Dataset load_svhn(const std::string& dir, const std::string& split);
 // decoded on `options.threads` threads and resized to one size (see ImageFolderOptions).
 Dataset load_image_folder(const std::string& root, const ImageFolderOptions& options = {});
 
+// The non-empty lines of a text file, trimmed: class names, one per line (CIFAR's
+// batches.meta.txt, predict/import --labels). Throws wrn::FileError naming a missing file.
+std::vector<std::string> read_name_lines(const std::string& path);
+
 // The standard class names.
 const std::vector<std::string>& fashion_mnist_classes();
 const std::vector<std::string>& cifar10_classes();

@@ -10,6 +10,7 @@
 
 #include "wrn/core/error.h"
 #include "wrn/data/image_codec.h"
+#include "wrn/data/readers.h"
 
 namespace wrn::infer {
 
@@ -71,16 +72,6 @@ std::vector<Prediction> Predictor::predict_files(const std::vector<std::string>&
   return out;
 }
 
-namespace {
-
-bool is_image_name(const fs::path& p) {
-  std::string ext = p.extension().string();
-  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
-  return ext == ".png" || ext == ".jpg" || ext == ".jpeg";
-}
-
-}  // namespace
-
 std::vector<std::string> collect_image_files(const std::vector<std::string>& inputs) {
   std::vector<std::string> files;
   for (const auto& input : inputs) {
@@ -93,7 +84,7 @@ std::vector<std::string> collect_image_files(const std::vector<std::string>& inp
     std::vector<std::string> found;
     for (auto it = fs::recursive_directory_iterator(input, ec); !ec && it != fs::recursive_directory_iterator();
          it.increment(ec)) {
-      if (it->is_regular_file() && is_image_name(it->path())) found.push_back(it->path().string());
+      if (it->is_regular_file() && data::is_image_file_name(it->path().string())) found.push_back(it->path().string());
     }
     WRN_CHECK_FILE(!ec, "{}: cannot list the directory ({})", input, ec.message());
     std::sort(found.begin(), found.end());
@@ -103,15 +94,9 @@ std::vector<std::string> collect_image_files(const std::vector<std::string>& inp
 }
 
 std::vector<std::string> read_labels(const std::string& path) {
-  std::ifstream in(path);
-  WRN_CHECK_FILE(in.good(), "{}: cannot read the labels file", path);
-  std::vector<std::string> names;
-  std::string line;
-  while (std::getline(in, line)) {
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    names.push_back(line);
-  }
-  while (!names.empty() && names.back().empty()) names.pop_back();
+  std::error_code ec;
+  WRN_CHECK_FILE(fs::is_regular_file(path, ec), "{}: cannot read the labels file", path);
+  auto names = data::read_name_lines(path);
   WRN_CHECK_FILE(!names.empty(), "{}: the labels file is empty (expected one class name per line)", path);
   return names;
 }

@@ -67,7 +67,7 @@ class Predictor {
 // input that does not exist.
 std::vector<std::string> collect_image_files(const std::vector<std::string>& inputs);
 
-// Class names from a text file, one per line (blank trailing lines ignored). Throws
+// Class names from a text file, one per line (trimmed, blank lines ignored: data::read_name_lines). Throws
 // FileError naming the file when it cannot be read or is empty.
 std::vector<std::string> read_labels(const std::string& path);
 

@@ -27,8 +27,7 @@ torch::Tensor Preprocess::resize(const data::DecodedImage& image) const {
   WRN_CHECK(image.height > 0 && image.width > 0, "preprocess: empty image");
   WRN_CHECK(input.channels == 1 || input.channels == 3, "preprocess: the model takes {} channels; only 1 or 3 "
             "can come from an image", input.channels);
-  // clone(): the tensor must not alias the caller's (often temporary) pixel buffer.
-  auto chw = data::image_to_tensor(image, input.channels).clone();
+  auto chw = data::image_to_tensor(image, input.channels);  // owns its memory
   const int64_t h = chw.size(1), w = chw.size(2);
   if (input.imagenet_sized()) {
     const double target = std::round(std::min(input.height, input.width) * 256.0 / 224.0);

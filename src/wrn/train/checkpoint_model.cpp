@@ -41,6 +41,7 @@ CheckpointModel load_checkpoint_model(const std::string& path, const std::string
   io::load_state_dict(*out.model, ck.model, path);
   out.model->eval();
   if (!ck.normalizer.empty()) out.normalizer.load_state(ck.normalizer);
+  out.meta_json = ck.meta_json;
 
   // Class names: stored by training (and import), else the standard ones of the data set.
   auto meta = nlohmann::json::parse(ck.meta_json.empty() ? "{}" : ck.meta_json, nullptr, false);

@@ -17,6 +17,7 @@ struct CheckpointModel {
   models::Classifier model;
   data::Normalizer normalizer;  // unfitted when the checkpoint holds none
   std::vector<std::string> class_names;  // from the checkpoint, else the built-in data set's; may be empty
+  std::string meta_json;                 // the checkpoint's bookkeeping (epochs done, best error, ...)
 };
 
 // The model name and settings come from the checkpoint's config; classes and input channels

@@ -5,21 +5,13 @@
 
 #include "wrn/core/atomic_file.h"
 #include "wrn/core/error.h"
+#include "wrn/core/text.h"
 #include "wrn/train/progress.h"
 
 namespace wrn::train {
 namespace {
 
 std::string percent(double v) { return std::isfinite(v) ? fmt::format("{:.2f}%", v) : "n/a"; }
-
-std::string thousands(int64_t v) {
-  std::string digits = std::to_string(v < 0 ? -v : v), out;
-  for (size_t i = 0; i < digits.size(); ++i) {
-    if (i > 0 && (digits.size() - i) % 3 == 0) out.push_back(',');
-    out.push_back(digits[i]);
-  }
-  return v < 0 ? "-" + out : out;
-}
 
 std::string text_or_na(const std::string& s) { return s.empty() ? "n/a" : s; }
 

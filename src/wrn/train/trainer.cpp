@@ -124,6 +124,14 @@ EvalResult evaluate(models::ClassifierImpl& model, const data::Dataset& d, const
   return r;
 }
 
+std::string last_checkpoint_path(const std::string& run_dir) {
+  return (fs::path(run_dir) / "checkpoints" / "last.ckpt").string();
+}
+
+std::string best_checkpoint_path(const std::string& run_dir) {
+  return (fs::path(run_dir) / "checkpoints" / "best.ckpt").string();
+}
+
 RunSetup RunSetup::create(const TrainConfig& config, bool load_train,
                           const std::vector<torch::Tensor>* normalizer_state) {
   RunSetup s;
@@ -231,8 +239,8 @@ class Engine {
     fs::create_directories(fs::path(run_dir_) / "checkpoints");
   }
 
-  const std::string last_path() const { return (fs::path(run_dir_) / "checkpoints" / "last.ckpt").string(); }
-  const std::string best_path() const { return (fs::path(run_dir_) / "checkpoints" / "best.ckpt").string(); }
+  std::string last_path() const { return last_checkpoint_path(run_dir_); }
+  std::string best_path() const { return best_checkpoint_path(run_dir_); }
 
   // Restores a checkpoint's state (after RunSetup built the same model).
   void restore(const io::Checkpoint& ck) {
@@ -574,7 +582,7 @@ class Engine {
 
 RunResult train(const TrainConfig& config, const std::string& run_dir, const RunOptions& options) {
   config.validate();
-  const auto last = fs::path(run_dir) / "checkpoints" / "last.ckpt";
+  const fs::path last = last_checkpoint_path(run_dir);
   WRN_CHECK(!fs::exists(last), "'{}' already holds a run (checkpoints/last.ckpt); use 'wrn resume {}' or another --out",
             run_dir, run_dir);
   configure_threads(config.threads);
@@ -598,7 +606,7 @@ RunResult train(const TrainConfig& config, const std::string& run_dir, const Run
 }
 
 RunResult resume(const std::string& run_dir, const RunOptions& options) {
-  const auto last = (fs::path(run_dir) / "checkpoints" / "last.ckpt").string();
+  const auto last = last_checkpoint_path(run_dir);
   WRN_CHECK_FILE(fs::exists(last), "'{}' has no checkpoint to resume from ({} is missing)", run_dir, last);
   auto ck = io::load_checkpoint(last);
   auto config = config_from_yaml(YAML::Load(ck.config_yaml));

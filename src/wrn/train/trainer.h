@@ -42,6 +42,10 @@ class TrainingDiverged : public Error {
   using Error::Error;
 };
 
+// The checkpoints of a run directory: <run_dir>/checkpoints/last.ckpt and best.ckpt.
+std::string last_checkpoint_path(const std::string& run_dir);
+std::string best_checkpoint_path(const std::string& run_dir);
+
 // Test-set numbers of a model.
 struct EvalResult {
   int64_t images = 0;

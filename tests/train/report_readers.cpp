@@ -1,41 +1,14 @@
 #include "report_readers.h"
 
-#include <png.h>
-
 #include <cstring>
 
 #include "wrn/core/atomic_file.h"
 #include "wrn/core/error.h"
+#include "wrn/data/image_codec.h"
 #include "wrn/train/tensorboard.h"
 
 namespace wrn::train {
 namespace {
-
-// libpng reports errors through a callback that must not return. Throwing a C++ exception
-// through libpng's C frames is not portable, so the callback keeps the message and longjmps
-// back to the setjmp in the calling function, which then throws. Only C frames (and our
-// callbacks, which hold no objects with destructors) lie between the two.
-struct PngError {
-  std::string message;
-};
-
-void on_error(png_structp png, png_const_charp msg) {
-  auto* err = static_cast<PngError*>(png_get_error_ptr(png));
-  if (err) err->message = msg ? msg : "unknown libpng error";
-  png_longjmp(png, 1);
-}
-void on_warning(png_structp, png_const_charp) {}
-
-struct Reader {
-  const std::string* data;
-  size_t pos;
-};
-void read_bytes(png_structp png, png_bytep out, png_size_t length) {
-  auto* r = static_cast<Reader*>(png_get_io_ptr(png));
-  if (r->pos + length > r->data->size()) png_error(png, "file is truncated");
-  std::memcpy(out, r->data->data() + r->pos, length);
-  r->pos += length;
-}
 
 // A bounds-checked cursor over protobuf bytes; errors name the file and offset.
 struct Cursor {
@@ -138,53 +111,17 @@ uint64_t read_le(const std::string& s, size_t pos, int bytes) {
 }  // namespace
 
 RgbImage read_png(const std::string& path) {
-  const std::string data = read_file(path);
-  WRN_CHECK_FILE(data.size() >= 8 && png_sig_cmp(reinterpret_cast<png_const_bytep>(data.data()), 0, 8) == 0,
+  // The data layer's decoder (what predict and image folders use), as RGB.
+  const std::string bytes = read_file(path);
+  WRN_CHECK_FILE(bytes.size() >= 8 && bytes.compare(0, 8, "\x89PNG\r\n\x1a\n", 8) == 0,
                  "{}: not a PNG file (bad signature)", path);
-  PngError err;
-  png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &err, on_error, on_warning);
-  WRN_CHECK_FILE(png != nullptr, "libpng: cannot create a read struct");
-  png_infop info = png_create_info_struct(png);
-  if (!info) {
-    png_destroy_read_struct(&png, nullptr, nullptr);
-    throw FileError("libpng: cannot create an info struct");
+  const auto decoded = data::decode_image(bytes, path);
+  RgbImage image(static_cast<int>(decoded.width), static_cast<int>(decoded.height));
+  for (int64_t i = 0; i < decoded.width * decoded.height; ++i) {
+    for (int c = 0; c < 3; ++c) {
+      image.pixels[3 * i + c] = decoded.pixels[i * decoded.channels + (decoded.channels == 3 ? c : 0)];
+    }
   }
-  Reader reader{&data, 0};
-  RgbImage image;
-  std::vector<png_bytep> rows;
-  if (setjmp(png_jmpbuf(png))) {
-    png_destroy_read_struct(&png, &info, nullptr);
-    throw FileError(fmt::format("{}: invalid PNG: {}", path, err.message));
-  }
-  png_set_read_fn(png, &reader, read_bytes);
-  png_read_info(png, info);
-  const png_uint_32 w = png_get_image_width(png, info);
-  const png_uint_32 h = png_get_image_height(png, info);
-  const int color = png_get_color_type(png, info);
-  if (png_get_bit_depth(png, info) == 16) png_set_strip_16(png);
-  if (color == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(png);
-  if (color == PNG_COLOR_TYPE_GRAY || color == PNG_COLOR_TYPE_GRAY_ALPHA) {
-    png_set_expand_gray_1_2_4_to_8(png);
-    png_set_gray_to_rgb(png);
-  }
-  if (color & PNG_COLOR_MASK_ALPHA) png_set_strip_alpha(png);
-  if (png_get_valid(png, info, PNG_INFO_tRNS)) {
-    png_set_tRNS_to_alpha(png);
-    png_set_strip_alpha(png);
-  }
-  png_read_update_info(png, info);
-  if (w == 0 || h == 0 || w > 16384 || h > 16384 || png_get_rowbytes(png, info) != static_cast<size_t>(3) * w) {
-    png_destroy_read_struct(&png, &info, nullptr);
-    throw FileError(fmt::format("{}: unsupported PNG ({}x{})", path, w, h));
-  }
-  image.width = static_cast<int>(w);
-  image.height = static_cast<int>(h);
-  image.pixels.resize(static_cast<size_t>(3) * w * h);
-  rows.resize(h);
-  for (png_uint_32 y = 0; y < h; ++y) rows[y] = image.at(0, static_cast<int>(y));
-  png_read_image(png, rows.data());
-  png_read_end(png, nullptr);
-  png_destroy_read_struct(&png, &info, nullptr);
   return image;
 }
 

@@ -1,5 +1,5 @@
 // Readers for what the run-directory reports write, used only by the tests: PNG files
-// (libpng) and TensorBoard event files (TFRecords of hand-decoded Event protobufs).
+// (through the data layer's decoder) and TensorBoard event files (TFRecords of hand-decoded Event protobufs).
 #pragma once
 
 #include <cstdint>

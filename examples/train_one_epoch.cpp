@@ -34,7 +34,7 @@ int main(int argc, char** argv) {
     config.data.normalize.mean = {72.94};  // Fashion-MNIST's pixel mean and std (0..255)
     config.data.normalize.std = {90.02};
     config.optimizer.lr = 0.1;
-    config.schedule.type = "cosine";
+    config.schedule.type = wrn::train::ScheduleType::Cosine;
     config.epochs = 1;
     config.channels_last = true;
     config.validate();  // throws wrn::ConfigError naming the field (train() checks it too)

@@ -4,8 +4,8 @@
 #include <nlohmann/json.hpp>
 
 #include "command.h"
+#include "model_options.h"
 #include "wrn/models/registry.h"
-#include "wrn/models/summary.h"
 
 namespace {
 
@@ -20,7 +20,7 @@ void add_models_command(CLI::App& app) {
     for (const auto& info : models) {
       wrn::models::ModelSpec spec;
       spec.name = info.name;
-      params.push_back(wrn::models::count_parameters(spec));
+      params.push_back(wrn::cli::count_parameters_without_weights(spec));
     }
     if (*json) {
       nlohmann::json out = nlohmann::json::array();

@@ -1,8 +1,10 @@
 #include "model_options.h"
 
+#include <c10/core/impl/LocalDispatchKeySet.h>
 #include <torch/nn/module.h>
 
 #include "wrn/core/error.h"
+#include "wrn/models/summary.h"
 
 namespace wrn::cli {
 
@@ -19,6 +21,19 @@ models::ModelSpec ModelArgs::spec() const {
   if (!input.empty()) spec.input = models::InputShape::parse(input, "--input");
   for (const auto& s : settings) spec.add_setting(s);
   return spec;
+}
+
+int64_t count_parameters_without_weights(const models::ModelSpec& spec) {
+  try {
+    // The tensors are built and dropped inside this scope; none of them escapes.
+    c10::impl::IncludeDispatchKeyGuard meta(c10::DispatchKey::Meta);
+    return models::count_parameters(*models::build_model(spec));
+  } catch (const wrn::Error&) {
+    throw;  // a bad name or setting: the same error as a real build
+  } catch (const std::exception&) {
+    // An operation without a Meta kernel (another LibTorch version): count on real weights.
+  }
+  return models::count_parameters(*models::build_model(spec));
 }
 
 }  // namespace wrn::cli

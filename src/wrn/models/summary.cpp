@@ -1,7 +1,6 @@
 #include "wrn/models/summary.h"
 
 #include <ATen/record_function.h>
-#include <c10/core/impl/LocalDispatchKeySet.h>
 #include <torch/nn/module.h>
 
 #include <cstring>
@@ -16,19 +15,6 @@ int64_t count_parameters(const torch::nn::Module& module) {
     if (p.requires_grad()) n += p.numel();
   }
   return n;
-}
-
-int64_t count_parameters(const ModelSpec& spec) {
-  try {
-    // The tensors are built and dropped inside this scope; none of them escapes.
-    c10::impl::IncludeDispatchKeyGuard meta(c10::DispatchKey::Meta);
-    return count_parameters(*build_model(spec));
-  } catch (const wrn::Error&) {
-    throw;  // a bad name or setting: the same error as a real build
-  } catch (const std::exception&) {
-    // An operation without a Meta kernel (another LibTorch version): count on real weights.
-  }
-  return count_parameters(*build_model(spec));
 }
 
 namespace {

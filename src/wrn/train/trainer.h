@@ -20,7 +20,6 @@
 #include <torch/types.h>
 
 #include <cstdint>
-#include <functional>
 #include <optional>
 #include <string>
 #include <vector>

@@ -349,6 +349,10 @@ Table build_table() {
   top.field("threads", &T::threads, "Intra-op CPU threads; 0: all cores").at_least(0).example("2");
   top.field("eval_every", &T::eval_every, "Test every N epochs (and always after the last)").at_least(1).example("5");
   top.field("channels_last", &T::channels_last, "Model and batches in channels-last memory format").example("true");
+  top.choice("precision", &T::precision, kPrecisions,
+             "auto: bf16 on a CPU with AMX-BF16/AVX-512-BF16 or a CUDA GPU of compute capability >= 8.0, else "
+             "fp32; bf16/fp16 (CUDA only): reduced-precision convolutions with fp32 master weights and BatchNorm")
+      .example("fp32");
 
   Section<CheckpointConfig> ck(F, S, "checkpoint", "When checkpoints/last.ckpt and best.ckpt are written",
                                [](T& c) -> CheckpointConfig& { return c.checkpoint; });

@@ -23,6 +23,7 @@
 #include <utility>
 #include <vector>
 
+#include "wrn/core/precision.h"
 #include "wrn/data/augment.h"
 #include "wrn/train/enum_names.h"
 #include "wrn/train/lr_schedule.h"
@@ -56,6 +57,11 @@ using NormalizeConfig = data::NormalizeOptions;
 inline constexpr std::array<EnumName<data::PadMode>, 2> kPadModes{
     {{data::PadMode::Reflect, "reflect"}, {data::PadMode::Zeros, "zeros"}}};
 inline const char* to_string(data::PadMode v) { return enum_name(kPadModes, v); }
+
+inline constexpr std::array<EnumName<Precision>, 4> kPrecisions{{{Precision::Auto, "auto"},
+                                                                {Precision::Fp32, "fp32"},
+                                                                {Precision::Bf16, "bf16"},
+                                                                {Precision::Fp16, "fp16"}}};
 
 struct DataConfig {
   std::string kind = "cifar10";      // see wrn::data::dataset_kinds()
@@ -95,6 +101,9 @@ struct TrainConfig {
   int threads = 0;             // intra-op threads; 0: all cores
   int64_t eval_every = 1;      // test every N epochs (and always after the last)
   bool channels_last = false;  // model and batches in channels-last memory format
+  // Arithmetic precision (core/precision.h). train() resolves auto before writing config.yaml,
+  // so a run's config and checkpoints hold what it ran in.
+  Precision precision = Precision::Auto;
   CheckpointConfig checkpoint;
 
   // Every field's range and allowed values (from the table), then the cross-field rules.

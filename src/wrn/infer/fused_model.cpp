@@ -49,13 +49,19 @@ namespace {
 using graph::Node;
 using graph::Seq;
 
-// Weights in the run layout.
-void prepare(Seq& seq, Layout layout) {
+// Weights in the run layout and dtype (BN affines keep float32 parameters: the batch norm
+// kernels take bf16 data with float32 parameters).
+void prepare(Seq& seq, Layout layout, c10::ScalarType dtype) {
   for (auto& node : seq) {
     if (node.kind == Node::Kind::Residual) {
       auto& r = *node.residual;
-      for (Seq* sub : {&r.pre, &r.branch, &r.projection, &r.gate, &r.post}) prepare(*sub, layout);
+      for (Seq* sub : {&r.pre, &r.branch, &r.projection, &r.gate, &r.post}) prepare(*sub, layout, dtype);
+    } else if (node.kind == Node::Kind::Head) {
+      node.weight = node.weight.to(dtype);
+      if (node.bias.defined()) node.bias = node.bias.to(dtype);
     } else if (node.kind == Node::Kind::Conv) {
+      node.weight = node.weight.to(dtype);
+      if (node.bias.defined()) node.bias = node.bias.to(dtype);
       switch (layout) {
         case Layout::Contiguous:
           node.packed = node.weight.contiguous();
@@ -155,7 +161,10 @@ FusedClassifier FusedClassifier::build(const models::Classifier& model, const Fu
   const bool on_cpu = params.empty() || params.front().device().is_cpu();
   if (fused.layout_ == Layout::Mkldnn && (!on_cpu || !at::hasMKLDNN())) fused.layout_ = Layout::ChannelsLast;
   fused.stats_ = g.stats;
-  prepare(g.body, fused.layout_);
+  WRN_CHECK(options.dtype == c10::kFloat || options.dtype == c10::kBFloat16,
+            "fused model: dtype must be float32 or bfloat16, got {}", c10::toString(options.dtype));
+  fused.dtype_ = options.dtype;
+  prepare(g.body, fused.layout_, fused.dtype_);
   auto program = std::make_shared<Program>();
   program->body = std::move(g.body);
   program->layout = fused.layout_;
@@ -171,7 +180,8 @@ torch::Tensor FusedClassifier::forward(const torch::Tensor& x) const {
             std::string(c10::toString(x.scalar_type())));
   torch::InferenceMode guard;
   Runner runner(layout_);
-  return dense(lowering::lower(program_->body, Runner::Value{to_layout(x, layout_), false}, runner).t).contiguous();
+  const auto in = to_layout(x.to(dtype_), layout_);
+  return dense(lowering::lower(program_->body, Runner::Value{in, false}, runner).t).to(torch::kFloat).contiguous();
 }
 
 }  // namespace wrn::infer

@@ -35,6 +35,10 @@ Layout default_layout();
 struct FuseOptions {
   Layout layout = default_layout();
   bool fold_batchnorm = true;  // false: keep every BN as an affine (for measuring the folding alone)
+  // Compute dtype of the convolutions, the classifier and the activations: Float or BFloat16
+  // (folded weights rounded to bf16 once, at build; unfolded BN affines keep float32
+  // parameters). Input and logits stay float32 at the interface.
+  c10::ScalarType dtype = c10::kFloat;
 };
 
 // What the build did (BNs folded, ...), for `wrn bench` and the tests.
@@ -42,7 +46,7 @@ using FuseStats = GraphStats;
 
 // Contract: built from a Classifier of the zoo (ResNet, PreActResNet, WideResNet) on the CPU;
 // forward(x) equals model->eval() forward on the same float [N, C, H, W] input up to float
-// rounding (relative error < 1e-4). The fused copy owns its own weights: later changes to
+// rounding (relative error < 1e-4; bf16: about 1e-2, the dtype's own rounding). The fused copy owns its own weights: later changes to
 // the model do not reach it. Dropout layers are dropped (evaluation semantics). Thread-safe
 // for concurrent forward calls (it holds no mutable state).
 // Throws ConfigError for a classifier of another family or an unsupported module layout.
@@ -56,6 +60,7 @@ class FusedClassifier {
 
   const FuseStats& stats() const { return stats_; }
   Layout layout() const { return layout_; }
+  c10::ScalarType dtype() const { return dtype_; }
   int64_t num_classes() const { return num_classes_; }
 
   struct Program;  // the op tree (fused_model.cpp)
@@ -64,6 +69,7 @@ class FusedClassifier {
   std::shared_ptr<const Program> program_;
   FuseStats stats_;
   Layout layout_ = Layout::Contiguous;
+  c10::ScalarType dtype_ = c10::kFloat;
   int64_t num_classes_ = 0;
 };
 

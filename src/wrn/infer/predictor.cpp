@@ -9,6 +9,7 @@
 #include <fstream>
 
 #include "wrn/core/error.h"
+#include "wrn/models/precision.h"
 #include "wrn/data/image_codec.h"
 #include "wrn/data/readers.h"
 
@@ -23,7 +24,11 @@ Predictor::Predictor(models::Classifier model, PredictorOptions options)
   WRN_CHECK(options_.class_names.empty() || int64_t(options_.class_names.size()) == classes,
             "predictor: {} class names for a model with {} classes", options_.class_names.size(), classes);
   model_->eval();
-  if (options_.optimized) fused_ = FusedClassifier::build(model_, options_.fuse);
+  if (options_.optimized) {
+    fused_ = FusedClassifier::build(model_, options_.fuse);
+  } else {
+    models::cast_for_inference(*model_, options_.fuse.dtype);  // the plain path in the same precision
+  }
 }
 
 std::string Predictor::class_name(int64_t index) const {
@@ -34,7 +39,7 @@ std::string Predictor::class_name(int64_t index) const {
 torch::Tensor Predictor::logits(const torch::Tensor& batch) const {
   if (fused_) return fused_->forward(batch);
   torch::InferenceMode guard;
-  return model_->forward(batch);
+  return model_->forward(batch.to(options_.fuse.dtype)).to(torch::kFloat);
 }
 
 std::vector<Prediction> Predictor::predict_files(const std::vector<std::string>& files, int64_t top_k,

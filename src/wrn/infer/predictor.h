@@ -20,7 +20,7 @@ struct PredictorOptions {
   Preprocess preprocess;                 // input shape and normalization of the model
   std::vector<std::string> class_names;  // empty: classes are named by their index
   bool optimized = true;                 // FusedClassifier (false: plain eval-mode forward)
-  FuseOptions fuse;
+  FuseOptions fuse;                      // fuse.dtype: the precision of both paths (bf16 casts the model)
 };
 
 // One class and its probability.

@@ -1,6 +1,7 @@
 // End-to-end tests of the training engine through the built `wrn` binary (WRN_TOOL_PATH):
 //  - a run SIGKILLed in the middle of an epoch and resumed ends bitwise identical (weights,
-//    optimizer state, metrics) to the same run left alone;
+//    optimizer state, metrics) to the same run left alone, in fp32 and in bf16 (bf16 runs on
+//    any CPU: in hardware with AMX/AVX-512-BF16, slowly in software otherwise);
 //  - a diverging run (absurd lr) stops with a diagnostic and keeps the last good checkpoint;
 //  - `wrn eval` reproduces the run's test error;
 //  - two epochs (~2.5 min on 2 cores) of a small WRN on the full Fashion-MNIST reach >= 85% test
@@ -71,8 +72,8 @@ int run(const std::vector<std::string>& args, const std::string& log) { return w
 std::string slurp(const std::string& path) { return fs::exists(path) ? wrn::read_file(path) : ""; }
 
 // The small, quick, dropout-using run shared by the resume tests.
-std::vector<std::string> tiny_run(const std::string& out) {
-  return {"train", "--preset", "demo", "--model", "wrn-10-1", "--set", "model.settings.dropout=0.2",
+std::vector<std::string> tiny_run(const std::string& out, const std::string& precision = "fp32") {
+  return {"train", "--precision", precision, "--preset", "demo", "--model", "wrn-10-1", "--set", "model.settings.dropout=0.2",
           "--set", "data.limit_train=600", "--set", "data.limit_test=300", "--batch-size", "20",
           "--set", "checkpoint.every_steps=3", "--set", "checkpoint.every_seconds=0", "--set", "channels_last=false",
           "--epochs", "3", "--seed", "11", "--threads", "2", "--data", kData, "--quiet", "--out", out};
@@ -97,13 +98,16 @@ void expect_bitwise_equal(const StateDict& a, const StateDict& b, const std::str
 
 }  // namespace
 
-TEST(EngineE2E, KilledMidEpochAndResumedIsBitwiseIdentical) {
+class EngineResume : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(EngineResume, KilledMidEpochAndResumedIsBitwiseIdentical) {
   if (!have_data()) GTEST_SKIP() << "Fashion-MNIST not installed (dataset-fashion-mnist)";
-  const auto ref = scratch("ref"), killed = scratch("killed");
-  ASSERT_EQ(run(tiny_run(ref), ref + ".log"), 0) << slurp(ref + ".log");
+  const std::string precision = GetParam();
+  const auto ref = scratch("ref-" + precision), killed = scratch("killed-" + precision);
+  ASSERT_EQ(run(tiny_run(ref, precision), ref + ".log"), 0) << slurp(ref + ".log");
 
   // Kill the second run in the middle of epoch 2, right after a mid-epoch checkpoint.
-  pid_t pid = spawn(tiny_run(killed), killed + ".log");
+  pid_t pid = spawn(tiny_run(killed, precision), killed + ".log");
   const auto last = killed + "/checkpoints/last.ckpt";
   bool mid_epoch = false;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(3);
@@ -137,16 +141,31 @@ TEST(EngineE2E, KilledMidEpochAndResumedIsBitwiseIdentical) {
   EXPECT_EQ(comparable(ma), comparable(mb));
   for (const char* f : {"config.yaml", "curves.png", "report.md", "checkpoints/best.ckpt"})
     EXPECT_TRUE(fs::exists(fs::path(killed) / f)) << f;
+  // It learns, and says in which precision, everywhere a run is recorded.
+  EXPECT_LT(ma.back().train_loss, ma.front().train_loss);
+  EXPECT_NE(slurp(killed + "/config.yaml").find("precision: " + precision), std::string::npos);
+  EXPECT_NE(slurp(killed + "/report.md").find("| precision | " + precision), std::string::npos)
+      << slurp(killed + "/report.md");
+  EXPECT_EQ(nlohmann::json::parse(b.meta_json).at("precision"), precision);
+  // Checkpoints hold the float32 master weights in any precision.
+  for (const auto& t : b.model)
+    if (t.value.is_floating_point()) EXPECT_EQ(t.value.scalar_type(), torch::kFloat) << t.name;
 
-  // wrn eval of the final checkpoint reproduces the last epoch's test error.
-  ASSERT_EQ(run({"eval", "--checkpoint", ref + "/checkpoints/last.ckpt", "--json", "--threads", "2"}, ref + ".eval"), 0)
+  // wrn eval of the final checkpoint (same precision) reproduces the last epoch's test error.
+  ASSERT_EQ(run({"eval", "--checkpoint", ref + "/checkpoints/last.ckpt", "--json", "--threads", "2", "--precision",
+                 precision},
+                ref + ".eval"),
+            0)
       << slurp(ref + ".eval");
   auto text = slurp(ref + ".eval");
   auto j = nlohmann::json::parse(text.substr(text.find('{')));
   EXPECT_NEAR(j.at("top1_err").get<double>(), ma.back().test_top1_err, 1e-9);
   EXPECT_EQ(j.at("confusion").size(), 10u);
   EXPECT_TRUE(fs::exists(fs::path(ref) / "confusion.png"));
+  EXPECT_EQ(j.at("precision"), precision);
 }
+
+INSTANTIATE_TEST_SUITE_P(Precisions, EngineResume, ::testing::Values("fp32", "bf16"));
 
 TEST(EngineE2E, DivergingLossStopsWithADiagnosticAndKeepsTheCheckpoint) {
   if (!have_data()) GTEST_SKIP() << "Fashion-MNIST not installed (dataset-fashion-mnist)";

@@ -20,6 +20,8 @@
 #include "wrn/io/weights_file.h"
 #include "wrn/models/summary.h"
 #include "wrn/train/curves_plot.h"
+#include "wrn/train/loss_scaler.h"
+#include "wrn/train/mixed_precision.h"
 #include "wrn/train/progress.h"
 #include "wrn/train/report.h"
 #include "wrn/train/tensorboard.h"
@@ -70,11 +72,11 @@ torch::Device parse_device(const std::string& text) {
 BatchStats batch_stats(const torch::Tensor& logits, const torch::Tensor& labels) {
   namespace F = torch::nn::functional;
   BatchStats s;
-  s.loss_sum = F::cross_entropy(logits.detach().to(torch::kFloat),
-                                labels, F::CrossEntropyFuncOptions().reduction(torch::kSum))
+  const auto scores = logits.detach().to(torch::kFloat);  // bf16 logits: the loss and ranking in fp32
+  s.loss_sum = F::cross_entropy(scores, labels, F::CrossEntropyFuncOptions().reduction(torch::kSum))
                    .to(torch::kDouble);
-  const int64_t k = std::min<int64_t>(5, logits.size(1));
-  auto top = std::get<1>(logits.detach().topk(k, 1));
+  const int64_t k = std::min<int64_t>(5, scores.size(1));
+  auto top = std::get<1>(scores.topk(k, 1));
   auto hits = top.eq(labels.view({-1, 1}));
   s.correct1 = hits.select(1, 0).sum();
   s.correct5 = hits.any(1).sum();
@@ -82,7 +84,7 @@ BatchStats batch_stats(const torch::Tensor& logits, const torch::Tensor& labels)
 }
 
 EvalResult evaluate(models::ClassifierImpl& model, const data::Dataset& d, const data::Normalizer& normalizer,
-                    int64_t batch_size, bool channels_last, bool with_confusion) {
+                    int64_t batch_size, bool channels_last, bool with_confusion, c10::ScalarType input_dtype) {
   torch::NoGradGuard no_grad;
   const bool was_training = model.is_training();
   model.eval();
@@ -94,9 +96,9 @@ EvalResult evaluate(models::ClassifierImpl& model, const data::Dataset& d, const
   if (with_confusion) confusion = torch::zeros({classes * classes}, opts.dtype(torch::kLong));
   for (int64_t start = 0; start < n; start += batch_size) {
     const int64_t len = std::min(batch_size, n - start);
-    auto x = to_input(normalizer(d.images.narrow(0, start, len)), channels_last);
+    auto x = to_input(normalizer(d.images.narrow(0, start, len)), channels_last).to(input_dtype);
     auto y = d.labels.narrow(0, start, len);
-    auto logits = model.forward(x);
+    auto logits = model.forward(x).to(torch::kFloat);
     auto s = batch_stats(logits, y);
     loss += s.loss_sum;
     c1 += s.correct1;
@@ -137,6 +139,8 @@ RunSetup RunSetup::create(const TrainConfig& config, bool load_train,
   RunSetup s;
   s.config = config;
   s.device = parse_device(config.device);
+  s.precision = resolve_precision(config.precision, s.device);
+  s.config.precision = s.precision.value;
   data::Dataset train_cpu;
   if (load_train) train_cpu = load_limited(config, config.data.train_split, config.data.limit_train);
   auto test_cpu = load_limited(config, config.data.test_split, config.data.limit_test);
@@ -222,6 +226,8 @@ class Engine {
     const auto& c = s_.config;
     flat_ = FlatParameters(*s_.model);
     sgd_ = std::make_unique<Sgd>(flat_, c.optimizer);  // its SgdOptions part
+    if (c.precision != Precision::Fp32) mixed_ = MixedPrecisionWeights(*s_.model, flat_, compute_dtype(c.precision));
+    if (c.precision == Precision::Fp16) scaler_ = LossScaler(LossScalerOptions{});
     n_train_ = s_.train.size();
     WRN_CHECK(n_train_ >= 2, "the train set has {} images; training needs at least 2", n_train_);
     batch_ = std::min<int64_t>(c.data.batch_size, n_train_);
@@ -258,24 +264,31 @@ class Engine {
       correct_.copy_(io::find_tensor(ck.running, "correct", last_path()));
       seen_ = io::find_tensor(ck.running, "seen", last_path()).item<int64_t>();
     }
+    scaler_.load_state(ck.running, last_path());
     WRN_CHECK_FILE(counters_.step_in_epoch < steps_per_epoch_,
                    "checkpoint {} is at step {} of an epoch of {} steps (a different data set or batch size?)",
                    last_path(), counters_.step_in_epoch, steps_per_epoch_);
   }
 
-  io::Checkpoint make_checkpoint() const {
+  io::Checkpoint make_checkpoint() {
     io::Checkpoint ck;
     ck.config_yaml = config_to_string(s_.config);
     auto meta = counters_.to_json();
     meta["class_names"] = s_.test.class_names;  // for predict (image folders have no standard names)
+    meta["precision"] = precision_name(s_.config.precision);
     ck.meta_json = meta.dump();
-    ck.model = io::state_dict(*s_.model);
+    {
+      MixedPrecisionWeights::MasterScope master(mixed_);  // checkpoints hold the fp32 master weights
+      ck.model = io::state_dict(*s_.model);
+    }
     ck.optimizer = sgd_->state();
     ck.rng.push_back({"augment", aug_gen_.get_state()});
     ck.rng.push_back({"cpu_default", at::detail::getDefaultCPUGenerator().get_state()});
     if (s_.device.is_cuda())
       ck.rng.push_back({"device_default", at::globalContext().defaultGenerator(s_.device).get_state()});
     ck.running = {{"loss_sum", loss_sum_.cpu()}, {"correct", correct_.cpu()}, {"seen", torch::tensor(seen_)}};
+    if (scaler_.enabled())
+      for (auto& t : scaler_.state()) ck.running.push_back(std::move(t));
     ck.normalizer = s_.normalizer.state();
     return ck;
   }
@@ -295,6 +308,7 @@ class Engine {
     announce();
     last_save_ = Clock::now();
     if (!fs::exists(last_path())) save_last();  // resume always has a starting point
+    mixed_.use_compute();  // from here the reduced parameters run on their compute copy
     s_.model->train();
     while (counters_.epochs_done < s_.config.epochs) {
       const int64_t epoch = counters_.epochs_done;  // 0-based index of the running epoch
@@ -337,6 +351,10 @@ class Engine {
                     s_.test.size(), c.data.kind, schedule_->describe()));
     say(fmt::format("  {} epochs x {} steps of {} images; run directory {}", c.epochs, steps_per_epoch_, batch_,
                     run_dir_));
+    say(fmt::format("  precision {} ({}){}", precision_name(c.precision), s_.precision.reason,
+                    c.precision == Precision::Fp32 ? ""
+                                                   : "; fp32 master weights, BatchNorm and loss"));
+    if (!s_.precision.warning.empty()) say("  warning: " + s_.precision.warning);
   }
 
   // Epoch `epoch` from counters_.step_in_epoch (0, or where the checkpoint left it) to its end.
@@ -378,7 +396,8 @@ class Engine {
     auto idx = perm.narrow(0, begin, len);
     auto images = s_.train.images.index_select(0, idx);
     auto labels = s_.train.labels.index_select(0, idx);
-    auto x = to_input(s_.normalizer(data::augment_batch(images, augment_, aug_gen_)), c.channels_last);
+    auto x = to_input(s_.normalizer(data::augment_batch(images, augment_, aug_gen_)), c.channels_last)
+                 .to(mixed_.dtype());
     data_seconds_ += seconds_since(t0);
 
     const double lr = schedule_->lr(counters_.global_step);
@@ -388,11 +407,17 @@ class Engine {
       counters_.phase = phase;
     }
     flat_.zero_grad();
+    mixed_.zero_grad();
     auto logits = s_.model->forward(x);
-    auto loss = torch::nn::functional::cross_entropy(logits, labels);
+    auto loss = torch::nn::functional::cross_entropy(logits.to(torch::kFloat), labels);  // fp32 softmax and loss
     check_divergence(loss, epoch, step, lr);
-    loss.backward();
-    sgd_->step(lr);
+    scaler_.scale_loss(loss).backward();
+    mixed_.gradients_to_master();
+    auto grads = flat_.grads();
+    if (scaler_.unscale_and_update(grads)) {  // fp16: an overflowed step is skipped
+      sgd_->step(lr);
+      mixed_.refresh();
+    }
     {
       torch::NoGradGuard no_grad;
       auto st = batch_stats(logits, labels);
@@ -456,7 +481,8 @@ class Engine {
     m.train_top1_err = 100.0 * (1.0 - static_cast<double>(correct_.item<int64_t>()) / static_cast<double>(seen_));
     m.test_loss = m.test_top1_err = m.test_top5_err = std::nan("");
     if (do_eval) {
-      auto r = evaluate(*s_.model, s_.test, s_.normalizer, test_batch_, s_.config.channels_last, false);
+      auto r = evaluate(*s_.model, s_.test, s_.normalizer, test_batch_, s_.config.channels_last, false,
+                        mixed_.dtype());
       m.test_loss = r.loss;
       m.test_top1_err = r.top1_err;
       m.test_top5_err = r.top5_err;
@@ -471,9 +497,11 @@ class Engine {
     if (progress_) {
       progress_->end_epoch(fmt::format(
           "epoch {}/{}  lr {:.4g}  train loss {:.4f} err {:.2f}%  test loss {:.4f} err {:.2f}% (top-5 {:.2f}%)  "
-          "{:.1f}s  {:.0f} img/s  data {:.1f}%",
+          "{:.1f}s  {:.0f} img/s  data {:.1f}%{}",
           m.epoch, s_.config.epochs, m.lr, m.train_loss, m.train_top1_err, m.test_loss, m.test_top1_err,
-          m.test_top5_err, m.seconds, m.images_per_second, 100.0 * data_seconds_ / std::max(train_seconds_, 1e-9)));
+          m.test_top5_err, m.seconds, m.images_per_second, 100.0 * data_seconds_ / std::max(train_seconds_, 1e-9),
+          scaler_.enabled() ? fmt::format("  loss scale {:g}, {} steps skipped", scaler_.scale(), scaler_.skipped_steps())
+                            : ""));
     }
     log_->append(m);
     tb_->write_epoch(m);
@@ -546,7 +574,8 @@ class Engine {
                          {"augmentation", fmt::format("crop pad {} ({}), flip {}", c.data.augment.pad,
                                                       to_string(c.data.augment.pad_mode),
                                                       c.data.augment.flip ? "yes" : "no")},
-                         {"seed", std::to_string(c.seed)}};
+                         {"seed", std::to_string(c.seed)},
+                         {"precision", fmt::format("{} ({})", precision_name(c.precision), s_.precision.reason)}};
     for (const auto& [k, v] : c.model.settings) r.hyperparameters.emplace_back("model " + k, v);
     r.epochs_planned = static_cast<int>(c.epochs);
     if (c.paper.present()) r.paper = PaperReference{c.paper.error, c.paper.source};
@@ -560,6 +589,8 @@ class Engine {
   RunOptions options_;
   FlatParameters flat_;
   std::unique_ptr<Sgd> sgd_;
+  MixedPrecisionWeights mixed_;  // disabled for fp32
+  LossScaler scaler_;            // enabled for fp16 only
   std::unique_ptr<LrSchedule> schedule_;
   int64_t n_train_ = 0, batch_ = 0, steps_per_epoch_ = 0, test_batch_ = 0;
   data::AugmentOptions augment_;
@@ -600,7 +631,7 @@ RunResult train(const TrainConfig& config, const std::string& run_dir, const Run
   fs::create_directories(run_dir);
   // Stale logs from an earlier, checkpoint-less attempt would be appended to: start clean.
   fs::remove(fs::path(run_dir) / "metrics.jsonl");
-  write_file_atomically((fs::path(run_dir) / "config.yaml").string(), config_to_string(config));
+  write_file_atomically((fs::path(run_dir) / "config.yaml").string(), config_to_string(setup.config));
   Engine engine(std::move(setup), run_dir, options);
   return engine.run();
 }
@@ -609,14 +640,19 @@ RunResult resume(const std::string& run_dir, const RunOptions& options) {
   const auto last = last_checkpoint_path(run_dir);
   WRN_CHECK_FILE(fs::exists(last), "'{}' has no checkpoint to resume from ({} is missing)", run_dir, last);
   auto ck = io::load_checkpoint(last);
-  auto config = config_from_yaml(YAML::Load(ck.config_yaml));
-  if (options.epochs) {
-    config.epochs = *options.epochs;
-    config.validate();
-    write_file_atomically((fs::path(run_dir) / "config.yaml").string(), config_to_string(config));
-  }
+  const auto yaml = YAML::Load(ck.config_yaml);
+  auto config = config_from_yaml(yaml);
+  // A run from before `precision` existed trained in fp32: it continues in fp32 (bitwise), not in auto's choice.
+  if (!yaml["precision"]) config.precision = Precision::Fp32;
+  if (options.epochs) config.epochs = *options.epochs;
+  if (options.precision) config.precision = *options.precision;
+  if (options.epochs || options.precision) config.validate();
   configure_threads(config.threads);
-  Engine engine(RunSetup::create(config, true, &ck.normalizer), run_dir, options);
+  auto setup = RunSetup::create(config, true, &ck.normalizer);  // resolves the precision
+  if (options.epochs || options.precision) {
+    write_file_atomically((fs::path(run_dir) / "config.yaml").string(), config_to_string(setup.config));
+  }
+  Engine engine(std::move(setup), run_dir, options);
   engine.restore(ck);
   return engine.run();
 }

@@ -56,9 +56,12 @@ struct EvalResult {
 };
 
 // Runs `model` (eval mode, no autograd) over `data` in batches. `data` and the model are on
-// the same device; the normalizer turns uint8 batches into the model's input.
+// the same device; the normalizer turns uint8 batches into the model's input, which is then
+// cast to `input_dtype` (BFloat16 for a model whose convolutions run in bf16: see
+// models::cast_for_inference and MixedPrecisionWeights). Loss and counts are computed in float32.
 EvalResult evaluate(models::ClassifierImpl& model, const data::Dataset& data, const data::Normalizer& normalizer,
-                    int64_t batch_size, bool channels_last, bool with_confusion);
+                    int64_t batch_size, bool channels_last, bool with_confusion,
+                    c10::ScalarType input_dtype = c10::kFloat);
 
 // Mean cross-entropy and top-k correct counts of one batch of logits.
 struct BatchStats {
@@ -77,6 +80,8 @@ struct RunSetup {
   data::Normalizer normalizer;
   models::ModelSpec spec;     // resolved
   models::Classifier model;
+  // config.precision resolved for `device` (config.precision is set to its value: never auto).
+  ResolvedPrecision precision;
 
   // Loads the data (train only when `load_train`), fits the normalizer (unless
   // `normalizer_state` is given), seeds the default generator and builds the model.
@@ -89,6 +94,7 @@ struct RunSetup {
 struct RunOptions {
   bool quiet = false;            // no progress bar, only errors
   std::optional<int64_t> epochs;  // resume: a new total epoch count (extends a finished run)
+  std::optional<Precision> precision;  // resume: another precision than the run's (not bitwise then)
 };
 
 // Summary of a finished run.

@@ -12,6 +12,8 @@
 
 #include "command.h"
 #include "model_options.h"
+#include "precision_option.h"
+#include "wrn/models/precision.h"
 #include "wrn/core/error.h"
 #include "wrn/core/threads.h"
 #include "wrn/infer/fused_model.h"
@@ -39,6 +41,7 @@ void add_bench_command(CLI::App& app) {
     int warmup = 2;
     int threads = 0;
     std::string layout = "all";
+    std::string precision;
   };
   auto args = std::make_shared<Args>();
   auto* bench = app.add_subcommand("bench", "Micro-benchmarks");
@@ -53,8 +56,11 @@ void add_bench_command(CLI::App& app) {
   cmd->add_option("--warmup", args->warmup, "Untimed forwards before timing")->check(CLI::NonNegativeNumber);
   cmd->add_option("--threads", args->threads, "Intra-op threads (0: all cores)");
   cmd->add_option("--layout", args->layout, "Optimized layout: all, contiguous, channels_last or mkldnn");
+  wrn::cli::add_precision_option(cmd, args->precision);
   cmd->callback([args] {
     const int threads = wrn::configure_threads(args->threads);
+    const auto precision = wrn::cli::resolve_precision_option(args->precision, torch::Device(torch::kCPU), true);
+    const auto dtype = wrn::compute_dtype(precision.value);
     auto spec = wrn::models::resolve_spec(args->model.spec());
     auto model = wrn::models::build_model(spec);
     model->eval();
@@ -66,21 +72,30 @@ void add_bench_command(CLI::App& app) {
     } else {
       layouts = {wrn::infer::parse_layout(args->layout)};
     }
-    fmt::print("model {} input {} batch {} threads {} (median of {} after {} warm-up)\n", spec.name, spec.input.str(),
-               args->batch, threads, args->iters, args->warmup);
+    fmt::print("model {} input {} batch {} threads {} precision {} ({}) (median of {} after {} warm-up)\n",
+               spec.name, spec.input.str(), args->batch, threads, wrn::precision_name(precision.value),
+               precision.reason, args->iters, args->warmup);
+    if (!precision.warning.empty()) fmt::print("warning: {}\n", precision.warning);
+    // The fused copies are built from the float32 model; the plain path then runs the model cast.
+    std::vector<wrn::infer::FusedClassifier> fused_models;
+    for (auto layout : layouts) {
+      wrn::infer::FuseOptions options;
+      options.layout = layout;
+      options.dtype = dtype;
+      fused_models.push_back(wrn::infer::FusedClassifier::build(model, options));
+    }
+    wrn::models::cast_for_inference(*model, dtype);
+    const auto x_plain = x.to(dtype);
     const double plain = time_call(
         [&] {
           torch::NoGradGuard no_grad;
-          model->forward(x);
+          model->forward(x_plain);
         },
         args->warmup, args->iters);
     const double n = double(args->batch);
     fmt::print("{:<34} {:>9.1f} images/s  {:>8.1f} ms/batch\n", "plain eval forward (no_grad)", n / plain,
                plain * 1e3);
-    for (auto layout : layouts) {
-      wrn::infer::FuseOptions options;
-      options.layout = layout;
-      auto fused = wrn::infer::FusedClassifier::build(model, options);
+    for (const auto& fused : fused_models) {
       const double t = time_call([&] { fused.forward(x); }, args->warmup, args->iters);
       fmt::print("{:<34} {:>9.1f} images/s  {:>8.1f} ms/batch  speed-up {:.2f}x\n",
                  "optimized (" + wrn::infer::layout_name(fused.layout()) + ")", n / t, t * 1e3, plain / t);

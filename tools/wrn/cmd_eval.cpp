@@ -7,7 +7,9 @@
 #include <filesystem>
 
 #include "command.h"
+#include "precision_option.h"
 #include "wrn/core/threads.h"
+#include "wrn/models/precision.h"
 #include "wrn/train/curves_plot.h"
 #include "wrn/train/trainer.h"
 
@@ -15,7 +17,7 @@ namespace {
 
 void add_eval_command(CLI::App& app) {
   struct Args {
-    std::string checkpoint, data, split, device, png;
+    std::string checkpoint, data, split, device, png, precision;
     std::optional<int64_t> limit, batch_size;
     int threads = 0;
     bool json = false, no_png = false;
@@ -30,6 +32,7 @@ void add_eval_command(CLI::App& app) {
   cmd->add_option("--batch-size", args->batch_size, "Evaluation batch size");
   cmd->add_option("--device", args->device, "cpu, cuda, cuda:N or auto (default: cpu)");
   cmd->add_option("--threads", args->threads, "Intra-op CPU threads (0: all cores)");
+  wrn::cli::add_precision_option(cmd, args->precision);
   cmd->add_option("--png", args->png, "Confusion-matrix PNG (default: confusion.png in the run directory)");
   cmd->add_flag("--no-png", args->no_png, "Do not write the confusion-matrix PNG");
   cmd->add_flag("--json", args->json, "Print one JSON object");
@@ -43,12 +46,16 @@ void add_eval_command(CLI::App& app) {
     if (!args->split.empty()) config.data.test_split = args->split;
     if (args->limit) config.data.limit_test = *args->limit;
     config.device = args->device.empty() ? "cpu" : args->device;
+    const auto precision = wrn::cli::resolve_precision_option(args->precision, t::parse_device(config.device));
+    config.precision = precision.value;
     auto setup = t::RunSetup::create(config, false, &ck.normalizer);
     wrn::io::load_state_dict(*setup.model, ck.model, "checkpoint " + args->checkpoint);
+    const auto dtype = wrn::compute_dtype(precision.value);
+    wrn::models::cast_for_inference(*setup.model, dtype);
     const int64_t batch = args->batch_size ? *args->batch_size
                                            : (config.data.test_batch_size > 0 ? config.data.test_batch_size
                                                                                : 2 * config.data.batch_size);
-    auto r = t::evaluate(*setup.model, setup.test, setup.normalizer, batch, config.channels_last, true);
+    auto r = t::evaluate(*setup.model, setup.test, setup.normalizer, batch, config.channels_last, true, dtype);
     const auto& names = setup.test.class_names;
     std::string png = args->png;
     if (png.empty() && !args->no_png) {
@@ -73,6 +80,7 @@ void add_eval_command(CLI::App& app) {
       j["top1_err"] = r.top1_err;
       j["top5_err"] = r.top5_err;
       j["loss"] = r.loss;
+      j["precision"] = wrn::precision_name(precision.value);
       j["per_class_accuracy"] = r.per_class_accuracy;
       j["class_names"] = names;
       j["confusion"] = r.confusion;

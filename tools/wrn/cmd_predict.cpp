@@ -11,6 +11,7 @@
 #include <cstdio>
 
 #include "command.h"
+#include "precision_option.h"
 #include "wrn/core/error.h"
 #include "wrn/core/threads.h"
 #include "wrn/infer/predictor.h"
@@ -28,6 +29,7 @@ struct PredictArgs {
   std::string input;
   int threads = 0;
   bool plain = false;
+  std::string precision;
 };
 
 void run_predict(const PredictArgs& a) {
@@ -46,6 +48,8 @@ void run_predict(const PredictArgs& a) {
               a.labels, options.class_names.size(), spec.classes);
   }
   options.optimized = !a.plain;
+  options.fuse.dtype =
+      wrn::compute_dtype(wrn::cli::resolve_precision_option(a.precision, torch::Device(torch::kCPU)).value);
   wrn::infer::Predictor predictor(model, options);
 
   const auto files = wrn::infer::collect_image_files(a.inputs);
@@ -88,6 +92,7 @@ void add_predict_command(CLI::App& app) {
   cmd->add_option("--input", args->input, "CxHxW the model was trained on (default: the run's config or the model's)");
   cmd->add_option("--threads", args->threads, "Intra-op threads (0: all cores)");
   cmd->add_flag("--plain", args->plain, "Use the plain eval-mode forward instead of the BN-folded one");
+  wrn::cli::add_precision_option(cmd, args->precision);
   cmd->callback([args] { run_predict(*args); });
 }
 

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "command.h"
+#include "precision_option.h"
 #include "wrn/train/trainer.h"
 
 namespace {
@@ -12,17 +13,21 @@ void add_resume_command(CLI::App& app) {
     std::string run_dir;
     std::optional<int64_t> epochs;
     bool quiet = false;
+    std::string precision;
   };
   auto args = std::make_shared<Args>();
   auto* cmd = app.add_subcommand("resume", "Continue an interrupted training run from its last checkpoint");
   cmd->footer("Example:\n  wrn resume runs/demo --epochs 20");
   cmd->add_option("run_dir", args->run_dir, "Run directory written by 'wrn train --out'")->required();
   cmd->add_option("--epochs", args->epochs, "New total number of epochs (extends a finished run)");
+  cmd->add_option("--precision", args->precision,
+                  std::string(wrn::cli::kPrecisionHelp) + " (default: the run's; another one is not bitwise)");
   cmd->add_flag("--quiet", args->quiet, "No progress output");
   cmd->callback([args] {
     wrn::train::RunOptions options;
     options.quiet = args->quiet;
     options.epochs = args->epochs;
+    if (!args->precision.empty()) options.precision = wrn::parse_precision(args->precision, "--precision");
     auto r = wrn::train::resume(args->run_dir, options);
     fmt::print("done: {} epochs, final test error {:.2f}%, best {:.2f}%; see {}/report.md\n", r.epochs_completed,
                r.final_test_error, r.best_test_error, args->run_dir);

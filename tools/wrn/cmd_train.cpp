@@ -52,7 +52,7 @@ void add_train_command(CLI::App& app) {
     std::string out;
     std::optional<int64_t> epochs, batch_size, seed;
     std::optional<int> threads;
-    std::string model, data, device, init_from;
+    std::string model, data, device, init_from, precision;
     bool quiet = false, list = false, print_config = false, print_config_doc = false, force = false;
   };
   auto args = std::make_shared<Args>();
@@ -67,6 +67,8 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--data", args->data, "Data set directory (data.dir)");
   cmd->add_option("--device", args->device, "cpu, cuda, cuda:N or auto (device)");
   cmd->add_option("--threads", args->threads, "Intra-op CPU threads, 0: all cores (threads)");
+  cmd->add_option("--precision", args->precision,
+                  "fp32, bf16, fp16 (CUDA) or auto: bf16 where the CPU/GPU has bf16 hardware (precision)");
   cmd->add_option("--seed", args->seed, "Random seed (seed)");
   cmd->add_option("--batch-size", args->batch_size, "Training batch size (data.batch_size)");
   cmd->add_option("--init-from", args->init_from,
@@ -105,6 +107,7 @@ void add_train_command(CLI::App& app) {
     if (!args->model.empty()) set("model.name", args->model);
     if (!args->data.empty()) set("data.dir", args->data);
     if (!args->device.empty()) set("device", args->device);
+    if (!args->precision.empty()) set("precision", args->precision);
     if (args->threads) set("threads", std::to_string(*args->threads));
     if (args->seed) set("seed", std::to_string(*args->seed));
     if (args->batch_size) set("data.batch_size", std::to_string(*args->batch_size));

@@ -28,7 +28,7 @@ help:
 	@echo "make examples  install into $(EXAMPLES_PREFIX), build examples/ against it, run them"
 	@echo "make test-all  also the slow tests"
 	@echo "make demo      deps + build + train the CPU demo on Fashion-MNIST"
-	@echo "make bench     benchmarks against PyTorch (needs python3-torch)"
+	@echo "make bench     training and inference benchmarks against PyTorch, fp32 and bf16 (installs python3-torch)"
 	@echo "make man       the man page $(BUILD)/wrn.1 from the tool's --help (installs help2man)"
 
 # Installs only what is missing, so a second run costs a dpkg query.
@@ -75,8 +75,9 @@ demo: deps
 	./$(BUILD)/wrn train --preset demo --out runs/demo --force  # re-runnable: replaces an earlier demo run
 
 bench: deps build
-	@$(MAKE) --no-print-directory deps DEB_PACKAGES="python3-torch python3-yaml"  # the reference side
-	bash bench/compare_pytorch.sh
+	@$(MAKE) --no-print-directory deps DEB_PACKAGES="python3-torch python3-yaml python3-torchvision"  # the reference side
+	WRN=$(abspath $(BUILD))/wrn bash bench/compare_pytorch.sh
+	WRN=$(abspath $(BUILD))/wrn bash bench/compare_inference.sh
 
 # wrn.1 from `wrn --help`, `wrn --version` and every command's --help (help2man, Debian).
 man: $(BUILD)/CMakeCache.txt

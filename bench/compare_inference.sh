@@ -74,7 +74,9 @@ echo "wrn vs PyTorch inference throughput: $THREADS threads, $(nproc) cores," \
   "median of $ITERS after $WARMUP warm-up"
 
 WRN_PRECISION=0
-if "$WRN" bench infer --help 2>/dev/null | grep -q -- '--precision'; then
+# (the help text is read whole first: grep -q in a pipe would SIGPIPE the tool under pipefail)
+help_text=$("$WRN" bench infer --help 2>/dev/null || true)
+if [[ $help_text == *--precision* ]]; then
   WRN_PRECISION=1
 else
   echo "note: $WRN has no 'bench infer --precision': its fp32 rows run without the flag, its bf16 rows are skipped"

@@ -99,7 +99,9 @@ echo "wrn vs PyTorch training throughput: $THREADS threads, batch $BATCH, $(npro
 
 # Does this wrn binary know --precision (issue 8)? Without it, it trains in fp32 only.
 WRN_PRECISION=0
-if "$WRN" train --help 2>/dev/null | grep -q -- '--precision'; then
+# (the help text is read whole first: grep -q in a pipe would SIGPIPE the tool under pipefail)
+help_text=$("$WRN" train --help 2>/dev/null || true)
+if [[ $help_text == *--precision* ]]; then
   WRN_PRECISION=1
 else
   echo "note: $WRN has no 'train --precision': its fp32 rows run without the flag, its bf16 rows are skipped"

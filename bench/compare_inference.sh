@@ -110,7 +110,7 @@ infer_case() {
       "$WRN" "${args[@]}" >"$WORK/$tag.wrn.log" 2>&1 ||
         { cat "$WORK/$tag.wrn.log" >&2; die "wrn ${args[*]} failed"; }
       sed 's/^/   | /' "$WORK/$tag.wrn.log"
-      wrn_json=$("$PYTHON" - "$WORK/$tag.wrn.log" <<'EOF'
+      wrn_json=$("$PYTHON" - "$WORK/$tag.wrn.log" "$precision" <<'EOF'
 import json, re, sys
 text = open(sys.argv[1]).read()
 # `wrn bench infer` prints (tools/wrn/cmd_bench.cpp):
@@ -123,8 +123,15 @@ if len(plain) != 1 or not opt:
              "line and 'optimized (LAYOUT) ... images/s' lines):\n" + text)
 layouts = {name: float(ips) for name, ips in opt}
 best = max(layouts, key=layouts.get)
-print(json.dumps({"plain_images_per_second": float(plain[0]), "optimized": layouts,
-                  "best_layout": best, "images_per_second": layouts[best]}))
+out = {"plain_images_per_second": float(plain[0]), "optimized": layouts,
+       "best_layout": best, "images_per_second": layouts[best]}
+# the header line names the resolved precision (issue 8's binary): "... threads 2 precision bf16 ..."
+m = re.search(r"^model .*? precision (\w+)", text, re.M)
+if m:
+    out["precision"] = m.group(1)
+    if m.group(1) != sys.argv[2]:
+        print(f"compare_inference: note: wrn bench infer ran in {m.group(1)}, asked {sys.argv[2]}", file=sys.stderr)
+print(json.dumps(out))
 EOF
 ) || exit 1
       echo "   wrn:     $wrn_json ($((SECONDS - t0)) s)"

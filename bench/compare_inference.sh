@@ -129,8 +129,8 @@ out = {"plain_images_per_second": float(plain[0]), "optimized": layouts,
 m = re.search(r"^model .*? precision (\w+)", text, re.M)
 if m:
     out["precision"] = m.group(1)
-    if m.group(1) != sys.argv[2]:
-        print(f"compare_inference: note: wrn bench infer ran in {m.group(1)}, asked {sys.argv[2]}", file=sys.stderr)
+    if m.group(1) != sys.argv[2]:  # a row under the wrong precision label is worse than none
+        sys.exit(f"compare_inference: wrn bench infer ran in {m.group(1)}, the row is {sys.argv[2]}:\n" + text)
 print(json.dumps(out))
 EOF
 ) || exit 1

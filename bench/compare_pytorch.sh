@@ -194,7 +194,7 @@ EOF
     else
       "$WRN" "${args[@]}" --quiet --out "$run" >"$WORK/$tag.wrn.log" 2>&1 ||
         { cat "$WORK/$tag.wrn.log" >&2; die "wrn train (${precision}) failed"; }
-      wrn_json=$("$PYTHON" - "$run/metrics.jsonl" <<'EOF'
+      wrn_json=$("$PYTHON" - "$run/metrics.jsonl" "$precision" <<'EOF'
 import json, sys
 m = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 assert len(m) == 2, f"expected 2 epochs in {sys.argv[1]}, got {len(m)}"
@@ -203,6 +203,8 @@ out = {"images_per_second": m[1]["images_per_second"],
        "train_loss": m[1]["train_loss"]}
 if "precision" in m[1]:
     out["precision"] = m[1]["precision"]
+    if m[1]["precision"] != sys.argv[2]:  # a row under the wrong precision label is worse than none
+        sys.exit(f"compare_pytorch: {sys.argv[1]} says precision {m[1]['precision']}, the row is {sys.argv[2]}")
 print(json.dumps(out))
 EOF
 )

@@ -34,7 +34,8 @@
 #   ROOFLINE_SIZE [2048]  ROOFLINE_REPS [3]
 #   WRN [build/wrn]  PYTHON [/usr/bin/python3]  JSON [/tmp/wrn-compare-inference.json]
 # About 4 minutes on 2 cores with the defaults. Both sides inherit the environment
-# (GLIBC_TUNABLES included: see bench/compare_pytorch.sh).
+# (GLIBC_TUNABLES included; the summary says whether both sides had wrn's malloc thresholds,
+# as in bench/compare_pytorch.sh).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -146,6 +147,9 @@ EOF
     "$PYTHON" - "$model" "$chw" "$batch" "$THREADS" "$precision" "$wrn_skip" "$info" "$ROOFLINE" \
       "$wrn_json" "$py_json" >>"$RESULTS" <<'EOF'
 import json, os, sys
+def same_malloc():  # wrn's main() sets these two itself (core/memory.cpp tune_allocator)
+    t = os.environ.get("GLIBC_TUNABLES", "")
+    return "glibc.malloc.mmap_threshold=67108864" in t and "glibc.malloc.trim_threshold=536870912" in t
 model, chw, batch, threads, precision, skipped, info, roofline, w, p = sys.argv[1:]
 info, w, p = json.loads(info), json.loads(w), json.loads(p)
 roof = json.load(open(roofline))
@@ -158,6 +162,7 @@ wi = w["images_per_second"] if w else None
 pi = p["images_per_second"]
 print(json.dumps({"model": model, "input": chw, "batch": int(batch), "threads": int(threads),
                   "precision": precision, "glibc_tunables": os.environ.get("GLIBC_TUNABLES", ""),
+                  "same_malloc": same_malloc(),
                   "wrn_plain_images_per_second": w["plain_images_per_second"] if w else None,
                   "wrn_optimized_images_per_second": wi,
                   "wrn_optimized_layout": w["best_layout"] if w else None,
@@ -214,6 +219,12 @@ print(f"CPU: {c['model']}, avx512_bf16 {'yes' if c['avx512_bf16'] else 'no'},"
 for r in rows:
     if r["wrn_skipped"]:
         print(f"skipped: wrn {r['model']} {r['precision']}: {r['wrn_skipped']}")
-if rows and rows[0]["glibc_tunables"]:
-    print(f"GLIBC_TUNABLES={rows[0]['glibc_tunables']} (both sides)")
+if rows and rows[0]["same_malloc"]:
+    print(f"malloc: the same on both sides, GLIBC_TUNABLES={rows[0]['glibc_tunables']}")
+elif rows:
+    print("malloc: NOT the same on both sides: wrn's allocator fix only (wrn sets mmap_threshold 64 MiB and"
+          " trim_threshold 512 MiB in main(), PyTorch runs with "
+          + (f"GLIBC_TUNABLES={rows[0]['glibc_tunables']}" if rows[0]["glibc_tunables"] else "glibc's defaults")
+          + "); for the same settings: GLIBC_TUNABLES=glibc.malloc.mmap_threshold=67108864:"
+          "glibc.malloc.trim_threshold=536870912 (make bench sets it)")
 EOF

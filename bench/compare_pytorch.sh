@@ -58,6 +58,9 @@
 #   GLIBC_TUNABLES=glibc.malloc.mmap_threshold=67108864:glibc.malloc.trim_threshold=536870912
 # compares them without glibc malloc's munmap/trim page-fault churn (LibTorch's CPU allocator
 # is posix_memalign/free; large activations are otherwise mmap'd and faulted in every step).
+# These are the thresholds wrn's main() sets for itself (core/memory.cpp), so only with them
+# do both sides run the same allocator settings; `make bench` sets them. Without them the
+# summary labels the rows "wrn's allocator fix only" (and "same_malloc": false in the JSON).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -222,6 +225,9 @@ EOF
     "$PYTHON" - "$label" "$model" "$input" "$THREADS" "$precision" "$wrn_skip" "$info" "$ROOFLINE" \
       "$wrn_json" "$py_json" >>"$RESULTS" <<'EOF'
 import json, os, sys
+def same_malloc():  # wrn's main() sets these two itself (core/memory.cpp tune_allocator)
+    t = os.environ.get("GLIBC_TUNABLES", "")
+    return "glibc.malloc.mmap_threshold=67108864" in t and "glibc.malloc.trim_threshold=536870912" in t
 label, model, inp, threads, precision, skipped, info, roofline, w, p = sys.argv[1:]
 info, w, p = json.loads(info), json.loads(w), json.loads(p)
 roof = json.load(open(roofline))
@@ -236,6 +242,7 @@ pi = p["images_per_second"]
 print(json.dumps({"case": label, "model": model, "input": inp, "batch": p["batch"], "threads": int(threads),
                   "channels_last": p["channels_last"], "precision": precision, "steps": p["steps"],
                   "glibc_tunables": os.environ.get("GLIBC_TUNABLES", ""),
+                  "same_malloc": same_malloc(),
                   "wrn_images_per_second": wi,
                   "pytorch_images_per_second": pi,
                   "ratio": wi / pi if wi else None,
@@ -288,6 +295,12 @@ print(f"CPU: {c['model']}, avx512_bf16 {'yes' if c['avx512_bf16'] else 'no'},"
 for r in rows:
     if r["wrn_skipped"]:
         print(f"skipped: wrn {r['model']} {r['precision']}: {r['wrn_skipped']}")
-if rows and rows[0]["glibc_tunables"]:
-    print(f"GLIBC_TUNABLES={rows[0]['glibc_tunables']} (both sides)")
+if rows and rows[0]["same_malloc"]:
+    print(f"malloc: the same on both sides, GLIBC_TUNABLES={rows[0]['glibc_tunables']}")
+elif rows:
+    print("malloc: NOT the same on both sides: wrn's allocator fix only (wrn sets mmap_threshold 64 MiB and"
+          " trim_threshold 512 MiB in main(), PyTorch runs with "
+          + (f"GLIBC_TUNABLES={rows[0]['glibc_tunables']}" if rows[0]["glibc_tunables"] else "glibc's defaults")
+          + "); for the same settings: GLIBC_TUNABLES=glibc.malloc.mmap_threshold=67108864:"
+          "glibc.malloc.trim_threshold=536870912 (make bench sets it)")
 EOF

@@ -28,7 +28,7 @@ help:
 	@echo "make examples  install into $(EXAMPLES_PREFIX), build examples/ against it, run them"
 	@echo "make test-all  also the slow tests"
 	@echo "make demo      deps + build + train the CPU demo on Fashion-MNIST"
-	@echo "make bench     benchmarks against PyTorch (needs python3-torch)"
+	@echo "make bench     training and inference benchmarks against PyTorch, fp32 and bf16 (installs python3-torch)"
 	@echo "make man       the man page $(BUILD)/wrn.1 from the tool's --help (installs help2man)"
 
 # Installs only what is missing, so a second run costs a dpkg query.
@@ -74,9 +74,15 @@ demo: deps
 	$(MAKE) build
 	./$(BUILD)/wrn train --preset demo --out runs/demo --force  # re-runnable: replaces an earlier demo run
 
+# Both sides with the malloc thresholds wrn's main() sets for itself (core/memory.cpp), so the
+# rows compare the same allocator; `make bench BENCH_GLIBC_TUNABLES=` runs PyTorch with glibc's
+# defaults instead (the scripts then label the rows "wrn's allocator fix only").
+BENCH_GLIBC_TUNABLES ?= glibc.malloc.mmap_threshold=67108864:glibc.malloc.trim_threshold=536870912
+
 bench: deps build
-	@$(MAKE) --no-print-directory deps DEB_PACKAGES="python3-torch python3-yaml"  # the reference side
-	bash bench/compare_pytorch.sh
+	@$(MAKE) --no-print-directory deps DEB_PACKAGES="python3-torch python3-yaml python3-torchvision"  # the reference side
+	GLIBC_TUNABLES=$(BENCH_GLIBC_TUNABLES) WRN=$(abspath $(BUILD))/wrn bash bench/compare_pytorch.sh
+	GLIBC_TUNABLES=$(BENCH_GLIBC_TUNABLES) WRN=$(abspath $(BUILD))/wrn bash bench/compare_inference.sh
 
 # wrn.1 from `wrn --help`, `wrn --version` and every command's --help (help2man, Debian).
 man: $(BUILD)/CMakeCache.txt

@@ -16,6 +16,24 @@
 # (gather the batch, augment, normalize, forward, loss, backward, SGD step, running loss
 # and accuracy).
 #
+# Precision (PRECISIONS, default "fp32 bf16"): every case runs at every precision on both
+# sides, and ratio = wrn / PyTorch at the same precision.
+#   wrn:     `wrn train --precision P`. A binary without --precision (before issue 8) runs
+#            only fp32 (without the flag); its bf16 rows say "no --precision" and are skipped.
+#   PyTorch: fp32 as is; bf16 = forward + loss under torch.cpu.amp.autocast(dtype=
+#            torch.bfloat16), the standard PyTorch user's one line (bench/pytorch_train.py).
+#
+# Roofline: once per run, bench/roofline.py measures the machine's fp32 and bf16 GEMM GFLOP/s
+# (2048^3, THREADS threads, median of 3) as torch.matmul and as the same GEMM in a oneDNN 1x1
+# convolution; the roof at a precision is the larger (Debian's fp32 torch.matmul is the
+# reference BLAS, ~5 GFLOP/s, while the convolutions run on oneDNN). It prints them with the
+# CPU model and its avx512_bf16 / amx_bf16 flags. Each row's "roof" column is the fraction of
+# the roof at its precision reached, with training FLOP/s = images/s x 3 x 2 x forward MACs
+# per image (`wrn info MODEL --input CxHxW --json`: conv and linear multiply-accumulates).
+# The 3 assumes each conv/linear costs its forward once more for the input gradient and once
+# for the weight gradient (the stem's input gradient is not needed, so this slightly
+# overstates the work); BatchNorm, ReLU, pooling, the loss and SGD are not counted.
+#
 # What is timed:
 #   wrn:     `wrn train` for 2 epochs of STEPS steps each (data.limit_train = STEPS x 128);
 #            the number is epoch 2's images_per_second from metrics.jsonl, i.e. images /
@@ -30,14 +48,19 @@
 #   THREADS [nproc]  STEPS [100: timed steps for WRN-16-4]  STEPS_SMALL [400: for WRN-16-1]
 #   WARMUP [5: PyTorch untimed steps]  BATCH [128]
 #   LARGE_CHANNELS_LAST [the preset's: false]  SMALL_CHANNELS_LAST [the preset's: true]
-#   ONLY [both | large | small]
+#   ONLY [both | large | small]  PRECISIONS ["fp32 bf16"]
+#   ROOFLINE_SIZE [2048]  ROOFLINE_REPS [3]
 #   WRN [build/wrn]  PYTHON [/usr/bin/python3]  FASHION_DIR [/usr/share/datasets/fashion-mnist]
 #   JSON [/tmp/wrn-compare-pytorch.json: the results]  KEEP [0; 1 keeps the work directory]
-# About 8 minutes on 2 cores with the defaults (WRN-16-4: ~1 s a step, 3 x 100 steps).
+# About 8 minutes per precision on 2 cores with the defaults in fp32 (WRN-16-4: ~1 s a step,
+# 3 x 100 steps per side), plus ~20 s for the roofline.
 # Both sides inherit the environment, so e.g.
 #   GLIBC_TUNABLES=glibc.malloc.mmap_threshold=67108864:glibc.malloc.trim_threshold=536870912
 # compares them without glibc malloc's munmap/trim page-fault churn (LibTorch's CPU allocator
 # is posix_memalign/free; large activations are otherwise mmap'd and faulted in every step).
+# These are the thresholds wrn's main() sets for itself (core/memory.cpp), so only with them
+# do both sides run the same allocator settings; `make bench` sets them. Without them the
+# summary labels the rows "wrn's allocator fix only" (and "same_malloc": false in the JSON).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -52,6 +75,9 @@ ONLY=${ONLY:-both}
 FASHION_DIR=${FASHION_DIR:-/usr/share/datasets/fashion-mnist}
 JSON=${JSON:-/tmp/wrn-compare-pytorch.json}
 KEEP=${KEEP:-0}
+PRECISIONS=${PRECISIONS:-fp32 bf16}
+ROOFLINE_SIZE=${ROOFLINE_SIZE:-2048}
+ROOFLINE_REPS=${ROOFLINE_REPS:-3}
 SEED=1
 
 die() { echo "compare_pytorch: $*" >&2; exit 1; }
@@ -60,6 +86,10 @@ die() { echo "compare_pytorch: $*" >&2; exit 1; }
   die "$PYTHON cannot import torch/numpy/yaml: apt-get install -y python3-torch python3-yaml"
 [[ -f $FASHION_DIR/train-images-idx3-ubyte.gz ]] || die "no Fashion-MNIST in $FASHION_DIR (apt-get install dataset-fashion-mnist)"
 
+for p in $PRECISIONS; do
+  [[ $p == fp32 || $p == bf16 ]] || die "PRECISIONS: '$p' is not fp32 or bf16 (fp16 is CUDA-only; auto is not a comparison)"
+done
+[[ -n ${PRECISIONS// /} ]] || die "PRECISIONS is empty (expected e.g. \"fp32 bf16\")"
 (( STEPS_SMALL * BATCH <= 60000 )) || die "STEPS_SMALL x BATCH must fit in Fashion-MNIST's 60000 training images"
 
 WORK=$(mktemp -d /tmp/wrn-compare-pytorch.XXXXXX)
@@ -68,7 +98,21 @@ RESULTS=$WORK/results.jsonl
 : >"$RESULTS"
 
 echo "wrn vs PyTorch training throughput: $THREADS threads, batch $BATCH, $(nproc) cores," \
-  "$("$PYTHON" -c 'import torch; print("torch", torch.__version__)')"
+  "$("$PYTHON" -c 'import torch; print("torch", torch.__version__)'), precisions: $PRECISIONS"
+
+# Does this wrn binary know --precision (issue 8)? Without it, it trains in fp32 only.
+WRN_PRECISION=0
+# (the help text is read whole first: grep -q in a pipe would SIGPIPE the tool under pipefail)
+help_text=$("$WRN" train --help 2>/dev/null || true)
+if [[ $help_text == *--precision* ]]; then
+  WRN_PRECISION=1
+else
+  echo "note: $WRN has no 'train --precision': its fp32 rows run without the flag, its bf16 rows are skipped"
+fi
+
+ROOFLINE=$WORK/roofline.json
+{ "$PYTHON" "$ROOT/bench/roofline.py" --threads "$THREADS" --size "$ROOFLINE_SIZE" --reps "$ROOFLINE_REPS" \
+  --text >"$ROOFLINE"; } 2>&1 || die "bench/roofline.py failed"  # its summary on stdout, its JSON in the file
 
 # Synthetic 32x32x3 data in the CIFAR-10 binary format: data_batch_1..5.bin (all five must
 # exist) and test_batch.bin, records of 1 label byte + 3072 pixel bytes (R, G, B planes).
@@ -92,97 +136,171 @@ records(n_test).tofile(os.path.join(out, "test_batch.bin"))
 EOF
 }
 
-# bench_case LABEL INPUT PRESET MODEL DATASET DATA_DIR STEPS CHANNELS_LAST
+# bench_case LABEL INPUT CHW PRESET MODEL DATASET DATA_DIR STEPS CHANNELS_LAST
+# (INPUT as the table writes it, HxWxC; CHW as `wrn info --input` takes it)
 bench_case() {
-  local label=$1 input=$2 preset=$3 model=$4 dataset=$5 data=$6 steps=$7 cl=$8
-  local depth width run=$WORK/run-$label
+  local label=$1 input=$2 chw=$3 preset=$4 model=$5 dataset=$6 data=$7 steps=$8 cl=$9
+  local depth width
   IFS=- read -r _ depth width <<<"$model"
   local limit=$((steps * BATCH))
-  local args=(train --preset "$preset" --model "$model" --data "$data" --threads "$THREADS" --seed "$SEED"
+  local base=(train --preset "$preset" --model "$model" --data "$data" --threads "$THREADS" --seed "$SEED"
     --batch-size "$BATCH" --epochs 2
     --set "data.limit_train=$limit" --set "data.limit_test=$((2 * BATCH))" --set eval_every=2
     --set checkpoint.every_seconds=0 --set checkpoint.keep_best=false)
-  if [[ -n $cl ]]; then args+=(--set "channels_last=$cl"); fi
+  if [[ -n $cl ]]; then base+=(--set "channels_last=$cl"); fi
 
-  # The wrn run's resolved config -> the PyTorch side's arguments.
-  "$WRN" "${args[@]}" --print-config >"$WORK/$label.yaml"
-  local py_args
-  py_args=$("$PYTHON" - "$WORK/$label.yaml" <<'EOF'
+  # Forward MACs and parameters per image of the model wrn builds (the roofline's work).
+  local info
+  info=$("$WRN" info "$model" --input "$chw" --classes 10 --json) || die "wrn info $model failed"
+
+  local precision
+  for precision in $PRECISIONS; do
+    local tag=$label-$precision run=$WORK/run-$label-$precision args=("${base[@]}") wrn_skip=""
+    if ((WRN_PRECISION)); then
+      args+=(--precision "$precision")
+    elif [[ $precision != fp32 ]]; then
+      wrn_skip="$WRN has no --precision"
+    fi
+
+    # The wrn run's resolved config -> the PyTorch side's arguments (without --precision when
+    # the binary has none: the rest of the config is the same).
+    local cfg_args=("${base[@]}")
+    if [[ -z $wrn_skip ]]; then cfg_args=("${args[@]}"); fi
+    "$WRN" "${cfg_args[@]}" --print-config >"$WORK/$tag.yaml" ||
+      die "wrn ${cfg_args[*]} --print-config failed"
+    local py_args
+    py_args=$("$PYTHON" - "$WORK/$tag.yaml" "$precision" "$wrn_skip" <<'EOF'
 import sys, yaml
 c = yaml.safe_load(open(sys.argv[1]))
+precision, skipped = sys.argv[2], sys.argv[3]
 d, a, n, o = c["data"], c["data"]["augment"], c["data"]["normalize"], c["optimizer"]
 if not n.get("mean") or not n.get("std") or n.get("zca"):
     sys.exit("compare_pytorch: the preset must give normalize.mean/std (no fitting, no ZCA)")
 if (o["momentum"], o["nesterov"], o["weight_decay"], o["dampening"]) != (0.9, True, 0.0005, 0):
     print("compare_pytorch: note: wrn optimizer", o, "- PyTorch side uses momentum 0.9 Nesterov wd 5e-4",
           file=sys.stderr)
+if not skipped and "precision" in c and str(c["precision"]) != precision:
+    print(f"compare_pytorch: note: wrn's resolved config says precision {c['precision']!r}, asked {precision}",
+          file=sys.stderr)
 print(" ".join(["--batch", str(d["batch_size"]), "--pad", str(a["pad"]), "--pad-mode", a["pad_mode"],
                 "--flip", str(int(a["flip"])), "--channels-last", str(int(c["channels_last"])),
                 "--lr", str(o["lr"]), "--mean", *map(str, n["mean"]), "--std", *map(str, n["std"])]))
 EOF
 )
-  echo
-  echo "== $model on $input ($dataset, preset $preset): $steps timed steps of $BATCH"
-  echo "   PyTorch side: $py_args"
+    echo
+    echo "== $model on $input ($dataset, preset $preset), $precision: $steps timed steps of $BATCH"
+    echo "   PyTorch side: $py_args --precision $precision"
 
-  local t0=$SECONDS
-  "$WRN" "${args[@]}" --quiet --out "$run" >"$WORK/$label.wrn.log" 2>&1 ||
-    { cat "$WORK/$label.wrn.log" >&2; die "wrn train failed"; }
-  local wrn_json
-  wrn_json=$("$PYTHON" - "$run/metrics.jsonl" <<'EOF'
+    local t0=$SECONDS wrn_json=null
+    if [[ -n $wrn_skip ]]; then
+      echo "   wrn:     SKIPPED ($wrn_skip: build the binary with issue 8's mixed precision)"
+    else
+      "$WRN" "${args[@]}" --quiet --out "$run" >"$WORK/$tag.wrn.log" 2>&1 ||
+        { cat "$WORK/$tag.wrn.log" >&2; die "wrn train (${precision}) failed"; }
+      wrn_json=$("$PYTHON" - "$run/metrics.jsonl" "$precision" <<'EOF'
 import json, sys
 m = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 assert len(m) == 2, f"expected 2 epochs in {sys.argv[1]}, got {len(m)}"
-print(json.dumps({"images_per_second": m[1]["images_per_second"],
-                  "first_epoch_images_per_second": m[0]["images_per_second"],
-                  "train_loss": m[1]["train_loss"]}))
+out = {"images_per_second": m[1]["images_per_second"],
+       "first_epoch_images_per_second": m[0]["images_per_second"],
+       "train_loss": m[1]["train_loss"]}
+if "precision" in m[1]:
+    out["precision"] = m[1]["precision"]
+    if m[1]["precision"] != sys.argv[2]:  # a row under the wrong precision label is worse than none
+        sys.exit(f"compare_pytorch: {sys.argv[1]} says precision {m[1]['precision']}, the row is {sys.argv[2]}")
+print(json.dumps(out))
 EOF
 )
-  echo "   wrn:     $wrn_json ($((SECONDS - t0)) s)"
+      echo "   wrn:     $wrn_json ($((SECONDS - t0)) s)"
+    fi
 
-  t0=$SECONDS
-  local py_json
-  # shellcheck disable=SC2086  # py_args is a list of plain words
-  py_json=$("$PYTHON" "$ROOT/bench/pytorch_train.py" --dataset "$dataset" --data "$data" --depth "$depth" \
-    --width "$width" --threads "$THREADS" --warmup "$WARMUP" --steps "$steps" --limit "$limit" \
-    --seed "$SEED" $py_args)
-  echo "   pytorch: $py_json ($((SECONDS - t0)) s)"
+    t0=$SECONDS
+    local py_json
+    # shellcheck disable=SC2086  # py_args is a list of plain words
+    py_json=$("$PYTHON" "$ROOT/bench/pytorch_train.py" --dataset "$dataset" --data "$data" --depth "$depth" \
+      --width "$width" --threads "$THREADS" --warmup "$WARMUP" --steps "$steps" --limit "$limit" \
+      --seed "$SEED" --precision "$precision" $py_args)
+    echo "   pytorch: $py_json ($((SECONDS - t0)) s)"
 
-  "$PYTHON" - "$label" "$model" "$input" "$THREADS" "$wrn_json" "$py_json" >>"$RESULTS" <<'EOF'
+    "$PYTHON" - "$label" "$model" "$input" "$THREADS" "$precision" "$wrn_skip" "$info" "$ROOFLINE" \
+      "$wrn_json" "$py_json" >>"$RESULTS" <<'EOF'
 import json, os, sys
-label, model, inp, threads, w, p = sys.argv[1:]
-w, p = json.loads(w), json.loads(p)
+def same_malloc():  # wrn's main() sets these two itself (core/memory.cpp tune_allocator)
+    t = os.environ.get("GLIBC_TUNABLES", "")
+    return "glibc.malloc.mmap_threshold=67108864" in t and "glibc.malloc.trim_threshold=536870912" in t
+label, model, inp, threads, precision, skipped, info, roofline, w, p = sys.argv[1:]
+info, w, p = json.loads(info), json.loads(w), json.loads(p)
+roof = json.load(open(roofline))
+if info["params"] != p["params"]:
+    print(f"compare_pytorch: WARNING: {model} has {info['params']} parameters in wrn, {p['params']} in PyTorch",
+          file=sys.stderr)
+macs = info["macs"]
+roof_flops = roof[precision]["roof_gflops"] * 1e9
+frac = lambda ips: 3 * 2 * macs * ips / roof_flops  # training: forward + two backward convs
+wi = w["images_per_second"] if w else None
+pi = p["images_per_second"]
 print(json.dumps({"case": label, "model": model, "input": inp, "batch": p["batch"], "threads": int(threads),
-                  "channels_last": p["channels_last"], "steps": p["steps"],
+                  "channels_last": p["channels_last"], "precision": precision, "steps": p["steps"],
                   "glibc_tunables": os.environ.get("GLIBC_TUNABLES", ""),
-                  "wrn_images_per_second": w["images_per_second"],
-                  "pytorch_images_per_second": p["images_per_second"],
-                  "ratio": w["images_per_second"] / p["images_per_second"],
-                  "wrn": w, "pytorch": p}))
+                  "same_malloc": same_malloc(),
+                  "wrn_images_per_second": wi,
+                  "pytorch_images_per_second": pi,
+                  "ratio": wi / pi if wi else None,
+                  "wrn_skipped": skipped or None,
+                  "macs_per_image": macs, "params": info["params"],
+                  "training_flop_per_image": 3 * 2 * macs,
+                  "roof_gflops": roof[precision]["roof_gflops"],
+                  "wrn_roofline_fraction": frac(wi) if wi else None,
+                  "pytorch_roofline_fraction": frac(pi),
+                  "wrn": w, "pytorch": p, "roofline": roof}))
 EOF
+  done
 }
 
 if [[ $ONLY == both || $ONLY == large ]]; then
   make_cifar "$WORK/cifar" $((STEPS * BATCH)) $((2 * BATCH))
-  bench_case large 32x32x3 wrn-cifar10 wrn-16-4 cifar10 "$WORK/cifar" "$STEPS" "${LARGE_CHANNELS_LAST:-}"
+  bench_case large 32x32x3 3x32x32 wrn-cifar10 wrn-16-4 cifar10 "$WORK/cifar" "$STEPS" "${LARGE_CHANNELS_LAST:-}"
 fi
 if [[ $ONLY == both || $ONLY == small ]]; then
-  bench_case small 28x28x1 demo wrn-16-1 fashion-mnist "$FASHION_DIR" "$STEPS_SMALL" "${SMALL_CHANNELS_LAST:-}"
+  bench_case small 28x28x1 1x28x28 demo wrn-16-1 fashion-mnist "$FASHION_DIR" "$STEPS_SMALL" "${SMALL_CHANNELS_LAST:-}"
 fi
 
 echo
-"$PYTHON" - "$RESULTS" "$JSON" <<'EOF'
+"$PYTHON" - "$RESULTS" "$JSON" "$ROOFLINE" <<'EOF'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+roof = json.load(open(sys.argv[3]))
 json.dump(rows, open(sys.argv[2], "w"), indent=1)
-hdr = ("model", "input", "batch", "threads", "layout", "wrn img/s", "pytorch img/s", "ratio")
+hdr = ("model", "input", "batch", "threads", "layout", "precision", "wrn img/s", "pytorch img/s", "ratio",
+       "wrn roof", "pytorch roof")
 print("| " + " | ".join(hdr) + " |")
 print("|" + "|".join("---" for _ in hdr) + "|")
+pct = lambda f: f"{100 * f:.1f}%"
 for r in rows:
+    skipped = r["wrn_images_per_second"] is None
     print(f"| {r['model']} | {r['input']} | {r['batch']} | {r['threads']} | "
-          f"{'channels_last' if r['channels_last'] else 'NCHW'} | {r['wrn_images_per_second']:.1f} | "
-          f"{r['pytorch_images_per_second']:.1f} | {r['ratio']:.2f} |")
-print(f"\nratio = wrn / PyTorch (> 1: wrn is faster); results in {sys.argv[2]}")
-if rows and rows[0]["glibc_tunables"]:
-    print(f"GLIBC_TUNABLES={rows[0]['glibc_tunables']} (both sides)")
+          f"{'channels_last' if r['channels_last'] else 'NCHW'} | {r['precision']} | "
+          f"{'skipped' if skipped else format(r['wrn_images_per_second'], '.1f')} | "
+          f"{r['pytorch_images_per_second']:.1f} | {'-' if skipped else format(r['ratio'], '.2f')} | "
+          f"{'-' if skipped else pct(r['wrn_roofline_fraction'])} | {pct(r['pytorch_roofline_fraction'])} |")
+c = roof["cpu"]
+print(f"\nratio = wrn / PyTorch at the same precision (> 1: wrn is faster); results in {sys.argv[2]}")
+print("roof = training FLOP/s (images/s x 3 x 2 x forward MACs) / the roof at that precision: "
+      + ", ".join(f"{p} {roof[p]['roof_gflops']:.0f} GFLOP/s" for p in ("fp32", "bf16"))
+      + f" ({roof['size']}^3 GEMM, {roof['threads']} threads; torch.matmul fp32 {roof['fp32']['matmul_gflops']:.1f},"
+      f" bf16 {roof['bf16']['matmul_gflops']:.0f}; oneDNN 1x1 conv fp32 {roof['fp32']['conv1x1_gflops']:.0f},"
+      f" bf16 {roof['bf16']['conv1x1_gflops']:.0f})")
+print(f"CPU: {c['model']}, avx512_bf16 {'yes' if c['avx512_bf16'] else 'no'},"
+      f" amx_bf16 {'yes' if c['amx_bf16'] else 'no'}")
+for r in rows:
+    if r["wrn_skipped"]:
+        print(f"skipped: wrn {r['model']} {r['precision']}: {r['wrn_skipped']}")
+if rows and rows[0]["same_malloc"]:
+    print(f"malloc: the same on both sides, GLIBC_TUNABLES={rows[0]['glibc_tunables']}")
+elif rows:
+    print("malloc: NOT the same on both sides: wrn's allocator fix only (wrn sets mmap_threshold 64 MiB and"
+          " trim_threshold 512 MiB in main(), PyTorch runs with "
+          + (f"GLIBC_TUNABLES={rows[0]['glibc_tunables']}" if rows[0]["glibc_tunables"] else "glibc's defaults")
+          + "); for the same settings: GLIBC_TUNABLES=glibc.malloc.mmap_threshold=67108864:"
+          "glibc.malloc.trim_threshold=536870912 (make bench sets it)")
 EOF

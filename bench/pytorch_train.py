@@ -22,6 +22,12 @@ What this side does (keep it in step with the wrn side in compare_pytorch.sh):
     its defaults (PyTorch 1.13: the per-parameter loop, no foreach); loss.item() and the
     top-1 count for the running train statistics (wrn reads the loss every step on the
     CPU and accumulates loss/top-1/top-5 on the device).
+  * Precision: --precision fp32 (default) runs everything in fp32. --precision bf16 is the
+    standard PyTorch user's mixed precision on CPU, one line: forward and loss under
+    `torch.cpu.amp.autocast(dtype=torch.bfloat16)`: convolutions and linear layers in bf16
+    (BatchNorm and ReLU then take their bf16 outputs as they come), the loss in fp32
+    (autocast's fp32 list); backward, the fp32 weights, the SGD step and everything else
+    unchanged (no gradient scaler: bf16 has fp32's exponent range).
   * Threads: torch.set_num_threads(--threads) (wrn: at::set_num_threads(--threads)).
   * Timing: --warmup steps first (not timed; oneDNN primitive creation and allocator
     warm-up happen there), then --steps timed steps on a fresh permutation, one full
@@ -176,6 +182,8 @@ def main():
     p.add_argument("--lr", type=float, default=0.1)
     p.add_argument("--foreach", type=int, default=-1,
                    help="torch.optim.SGD foreach: -1 leaves PyTorch's default (investigation only)")
+    p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
+                   help="bf16: forward + loss under torch.cpu.amp.autocast(dtype=torch.bfloat16)")
     p.add_argument("--seed", type=int, default=1)
     a = p.parse_args()
 
@@ -200,6 +208,7 @@ def main():
     optimizer = torch.optim.SGD(model.parameters(), **sgd_kwargs)
     gen = torch.Generator().manual_seed(a.seed)
     steps_per_pass = n // a.batch
+    bf16 = a.precision == "bf16"
 
     phases = dict(data=0.0, forward=0.0, backward=0.0, optimizer=0.0, stats=0.0)
     timed_images = 0
@@ -222,8 +231,9 @@ def main():
             x = ((x - mean) * inv_std).contiguous(memory_format=memory_format)
             t1 = time.perf_counter()
             optimizer.zero_grad()
-            logits = model(x)
-            loss = F.cross_entropy(logits, y)
+            with torch.cpu.amp.autocast(enabled=bf16, dtype=torch.bfloat16):
+                logits = model(x)
+                loss = F.cross_entropy(logits, y)
             t2 = time.perf_counter()
             loss.backward()
             t3 = time.perf_counter()
@@ -254,6 +264,7 @@ def main():
         "input": "x".join(str(s) for s in images.shape[1:]),
         "batch": a.batch,
         "channels_last": bool(a.channels_last),
+        "precision": a.precision,
         "warmup_steps": a.warmup,
         "warmup_seconds": warmup_seconds,
         "steps": a.steps,

@@ -1,0 +1,103 @@
+#!/usr/bin/env python3
+"""The machine's roofline for bench/compare_pytorch.sh and bench/compare_inference.sh: fp32 and
+bf16 GEMM GFLOP/s at a given thread count, and the CPU model and bf16 flags.
+
+Two GEMMs of the same size (N x N times N x N, 2 N^3 FLOP) per precision, each timed REPS times
+after one untimed call, median:
+  * matmul:  torch.matmul of two N x N tensors. fp32 goes to ATen's BLAS (Debian's python3-torch
+             and libtorch-dev: BLAS_INFO=generic, the reference BLAS unless an optimized
+             libblas is the alternative), bf16 to oneDNN's matmul.
+  * conv1x1: the same GEMM as a 1x1 convolution through oneDNN (torch.nn.functional.conv2d, input
+             [1, N, 32, N/32] and weight [N, N, 1, 1], channels_last, no_grad): the kernels the
+             networks' convolutions run on, in both precisions.
+The roof at a precision is the larger of the two. Prints one JSON object on stdout; --text
+prints a short human-readable summary on stderr as well.
+"""
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+
+
+def cpu_info():
+    model = ""
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=False).stdout
+        m = re.search(r"^Model name:\s*(.+)$", out, re.M)
+        model = m.group(1).strip() if m else ""
+    except OSError:
+        pass
+    flags = set()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    break
+    except OSError:
+        pass
+    return {"model": model or "unknown",
+            "avx512_bf16": "avx512_bf16" in flags,
+            "amx_bf16": "amx_bf16" in flags,
+            "cores": os.cpu_count()}
+
+
+def median_seconds(fn, reps):
+    fn()  # untimed: oneDNN primitive creation, first touch of the output
+    times = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    times.sort()
+    return times[len(times) // 2]
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--threads", type=int, default=os.cpu_count())
+    p.add_argument("--size", type=int, default=2048, help="N of the N^3 GEMM (a multiple of 32)")
+    p.add_argument("--reps", type=int, default=3, help="timed calls per GEMM (median)")
+    p.add_argument("--text", action="store_true", help="also a summary on stderr")
+    a = p.parse_args()
+    if a.size % 32:
+        sys.exit("roofline: --size must be a multiple of 32")
+    torch.set_num_threads(a.threads)
+    n = a.size
+    flop = 2.0 * n ** 3
+    gen = torch.Generator().manual_seed(0)
+    a32 = torch.randn(n, n, generator=gen)
+    b32 = torch.randn(n, n, generator=gen)
+    x32 = torch.randn(1, n, 32, n // 32, generator=gen)
+    w32 = torch.randn(n, n, 1, 1, generator=gen)
+    out = {"threads": torch.get_num_threads(), "size": n, "reps": a.reps, "torch": torch.__version__,
+           "cpu": cpu_info()}
+    for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
+        A, B = a32.to(dtype), b32.to(dtype)
+        X = x32.to(dtype).contiguous(memory_format=torch.channels_last)
+        W = w32.to(dtype).contiguous(memory_format=torch.channels_last)
+        with torch.no_grad():
+            mm = flop / median_seconds(lambda: torch.matmul(A, B), a.reps) / 1e9
+            conv = flop / median_seconds(lambda: F.conv2d(X, W), a.reps) / 1e9
+        out[name] = {"matmul_gflops": mm, "conv1x1_gflops": conv, "roof_gflops": max(mm, conv)}
+    if a.text:
+        c = out["cpu"]
+        print(f"CPU: {c['model']}, {c['cores']} cores, avx512_bf16 {'yes' if c['avx512_bf16'] else 'no'},"
+              f" amx_bf16 {'yes' if c['amx_bf16'] else 'no'}", file=sys.stderr)
+        for name in ("fp32", "bf16"):
+            r = out[name]
+            print(f"roofline {name}: {r['roof_gflops']:.0f} GFLOP/s ({n}^3 GEMM, {out['threads']} threads, "
+                  f"median of {a.reps}: torch.matmul {r['matmul_gflops']:.1f}, "
+                  f"oneDNN 1x1 conv {r['conv1x1_gflops']:.1f})", file=sys.stderr)
+    json.dump(out, sys.stdout)
+    sys.stdout.write("\n")
+
+
+if __name__ == "__main__":
+    main()

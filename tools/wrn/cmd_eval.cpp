@@ -8,7 +8,9 @@
 
 #include "command.h"
 #include "precision_option.h"
+#include "wrn/core/atomic_file.h"
 #include "wrn/core/threads.h"
+#include "wrn/infer/fused_model.h"
 #include "wrn/models/precision.h"
 #include "wrn/train/curves_plot.h"
 #include "wrn/train/trainer.h"
@@ -17,10 +19,10 @@ namespace {
 
 void add_eval_command(CLI::App& app) {
   struct Args {
-    std::string checkpoint, data, split, device, png, precision;
+    std::string checkpoint, data, split, device, png, precision, predictions;
     std::optional<int64_t> limit, batch_size;
     int threads = 0;
-    bool json = false, no_png = false;
+    bool json = false, no_png = false, optimized = false;
   };
   auto args = std::make_shared<Args>();
   auto* cmd = app.add_subcommand("eval", "Evaluate a training checkpoint on a test split");
@@ -33,6 +35,10 @@ void add_eval_command(CLI::App& app) {
   cmd->add_option("--device", args->device, "cpu, cuda, cuda:N or auto (default: cpu)");
   cmd->add_option("--threads", args->threads, "Intra-op CPU threads (0: all cores)");
   wrn::cli::add_precision_option(cmd, args->precision);
+  cmd->add_flag("--optimized", args->optimized,
+                "Run the BN-folded inference path that predict uses (default: the plain eval-mode forward)");
+  cmd->add_option("--predictions", args->predictions,
+                  "Also write each image's true and predicted class to this CSV (index,label,predicted)");
   cmd->add_option("--png", args->png, "Confusion-matrix PNG (default: confusion.png in the run directory)");
   cmd->add_flag("--no-png", args->no_png, "Do not write the confusion-matrix PNG");
   cmd->add_flag("--json", args->json, "Print one JSON object");
@@ -51,11 +57,35 @@ void add_eval_command(CLI::App& app) {
     auto setup = t::RunSetup::create(config, false, &ck.normalizer);
     wrn::io::load_state_dict(*setup.model, ck.model, "checkpoint " + args->checkpoint);
     const auto dtype = wrn::compute_dtype(precision.value);
-    wrn::models::cast_for_inference(*setup.model, dtype);
+    setup.model->eval();
+    std::optional<wrn::infer::FusedClassifier> fused;
+    if (args->optimized) {
+      WRN_CHECK(setup.device.is_cpu(), "--optimized runs on the CPU (device {} asked for)", setup.device.str());
+      wrn::infer::FuseOptions fo;
+      fo.dtype = dtype;
+      fused = wrn::infer::FusedClassifier::build(setup.model, fo);
+    } else {
+      wrn::models::cast_for_inference(*setup.model, dtype);
+    }
     const int64_t batch = args->batch_size ? *args->batch_size
                                            : (config.data.test_batch_size > 0 ? config.data.test_batch_size
                                                                                : 2 * config.data.batch_size);
-    auto r = t::evaluate(*setup.model, setup.test, setup.normalizer, batch, config.channels_last, true, dtype);
+    t::EvalOptions eo;
+    eo.batch_size = batch;
+    eo.channels_last = config.channels_last;
+    eo.with_confusion = true;
+    eo.with_predictions = !args->predictions.empty();
+    eo.input_dtype = fused ? torch::kFloat : dtype;  // the fused path casts its float input itself
+    auto r = fused ? t::evaluate([&](const torch::Tensor& x) { return fused->forward(x); },
+                                 fused->num_classes(), setup.test, setup.normalizer, eo)
+                   : t::evaluate(*setup.model, setup.test, setup.normalizer, eo);
+    if (!args->predictions.empty()) {
+      std::string csv = "index,label,predicted\n";
+      auto labels = setup.test.labels.cpu();
+      for (size_t i = 0; i < r.predictions.size(); ++i)
+        csv += fmt::format("{},{},{}\n", i, labels[int64_t(i)].item<int64_t>(), r.predictions[i]);
+      wrn::write_file_atomically(args->predictions, csv);
+    }
     const auto& names = setup.test.class_names;
     std::string png = args->png;
     if (png.empty() && !args->no_png) {
@@ -81,6 +111,8 @@ void add_eval_command(CLI::App& app) {
       j["top5_err"] = r.top5_err;
       j["loss"] = r.loss;
       j["precision"] = wrn::precision_name(precision.value);
+      j["optimized"] = args->optimized;
+      if (!args->predictions.empty()) j["predictions_csv"] = args->predictions;
       j["per_class_accuracy"] = r.per_class_accuracy;
       j["class_names"] = names;
       j["confusion"] = r.confusion;

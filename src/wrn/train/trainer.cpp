@@ -84,35 +84,49 @@ BatchStats batch_stats(const torch::Tensor& logits, const torch::Tensor& labels)
 }
 
 EvalResult evaluate(models::ClassifierImpl& model, const data::Dataset& d, const data::Normalizer& normalizer,
-                    int64_t batch_size, bool channels_last, bool with_confusion, c10::ScalarType input_dtype) {
+                    const EvalOptions& options) {
   torch::NoGradGuard no_grad;
   const bool was_training = model.is_training();
   model.eval();
-  const int64_t n = d.size(), classes = model.num_classes();
+  auto r = evaluate([&](const torch::Tensor& x) { return model.forward(x); }, model.num_classes(), d, normalizer,
+                    options);
+  if (was_training) model.train();
+  return r;
+}
+
+EvalResult evaluate(const ForwardFn& forward, int64_t classes, const data::Dataset& d,
+                    const data::Normalizer& normalizer, const EvalOptions& options) {
+  torch::NoGradGuard no_grad;
+  const int64_t n = d.size(), batch_size = options.batch_size;
+  WRN_CHECK(batch_size > 0, "evaluation batch size must be positive, got {}", batch_size);
   auto opts = torch::TensorOptions().device(d.images.device());
   auto loss = torch::zeros({}, opts.dtype(torch::kDouble));
   auto c1 = torch::zeros({}, opts.dtype(torch::kLong)), c5 = torch::zeros({}, opts.dtype(torch::kLong));
-  torch::Tensor confusion;
-  if (with_confusion) confusion = torch::zeros({classes * classes}, opts.dtype(torch::kLong));
+  torch::Tensor confusion, predictions;
+  if (options.with_confusion) confusion = torch::zeros({classes * classes}, opts.dtype(torch::kLong));
+  if (options.with_predictions) predictions = torch::empty({n}, opts.dtype(torch::kLong));
   for (int64_t start = 0; start < n; start += batch_size) {
     const int64_t len = std::min(batch_size, n - start);
-    auto x = to_input(normalizer(d.images.narrow(0, start, len)), channels_last).to(input_dtype);
+    auto x = to_input(normalizer(d.images.narrow(0, start, len)), options.channels_last).to(options.input_dtype);
     auto y = d.labels.narrow(0, start, len);
-    auto logits = model.forward(x).to(torch::kFloat);
+    auto logits = forward(x).to(torch::kFloat);
     auto s = batch_stats(logits, y);
     loss += s.loss_sum;
     c1 += s.correct1;
     c5 += s.correct5;
-    if (with_confusion) confusion.index_add_(0, y * classes + logits.argmax(1), torch::ones_like(y));
+    if (options.with_confusion || options.with_predictions) {
+      auto top1 = logits.argmax(1);
+      if (options.with_confusion) confusion.index_add_(0, y * classes + top1, torch::ones_like(y));
+      if (options.with_predictions) predictions.narrow(0, start, len).copy_(top1);
+    }
   }
-  if (was_training) model.train();
   EvalResult r;
   r.images = n;
   const double dn = std::max<int64_t>(n, 1);
   r.loss = loss.item<double>() / dn;
   r.top1_err = 100.0 * (1.0 - static_cast<double>(c1.item<int64_t>()) / dn);
   r.top5_err = 100.0 * (1.0 - static_cast<double>(c5.item<int64_t>()) / dn);
-  if (with_confusion) {
+  if (options.with_confusion) {
     auto cm = confusion.cpu().view({classes, classes});
     auto acc = cm.accessor<int64_t, 2>();
     for (int64_t t = 0; t < classes; ++t) {
@@ -122,6 +136,10 @@ EvalResult evaluate(models::ClassifierImpl& model, const data::Dataset& d, const
       r.confusion.push_back(row);
       r.per_class_accuracy.push_back(total ? 100.0 * acc[t][t] / total : std::nan(""));
     }
+  }
+  if (options.with_predictions) {
+    auto p = predictions.cpu();
+    r.predictions.assign(p.data_ptr<int64_t>(), p.data_ptr<int64_t>() + n);
   }
   return r;
 }
@@ -481,8 +499,11 @@ class Engine {
     m.train_top1_err = 100.0 * (1.0 - static_cast<double>(correct_.item<int64_t>()) / static_cast<double>(seen_));
     m.test_loss = m.test_top1_err = m.test_top5_err = std::nan("");
     if (do_eval) {
-      auto r = evaluate(*s_.model, s_.test, s_.normalizer, test_batch_, s_.config.channels_last, false,
-                        mixed_.dtype());
+      EvalOptions eo;
+      eo.batch_size = test_batch_;
+      eo.channels_last = s_.config.channels_last;
+      eo.input_dtype = mixed_.dtype();
+      auto r = evaluate(*s_.model, s_.test, s_.normalizer, eo);
       m.test_loss = r.loss;
       m.test_top1_err = r.top1_err;
       m.test_top5_err = r.top5_err;

@@ -20,6 +20,7 @@
 #include <torch/types.h>
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -53,15 +54,29 @@ struct EvalResult {
   double top5_err = 0;   // percent (top-k with k = min(5, classes))
   std::vector<std::vector<int64_t>> confusion;  // [true][predicted], when asked for
   std::vector<double> per_class_accuracy;       // percent, when the confusion matrix was asked for
+  std::vector<int64_t> predictions;             // top-1 class of each image in order, when asked for
+};
+
+struct EvalOptions {
+  int64_t batch_size = 256;
+  bool channels_last = false;    // batches in channels-last memory format
+  bool with_confusion = false;   // EvalResult::confusion and per_class_accuracy
+  bool with_predictions = false; // EvalResult::predictions
+  // The batches are cast to it before the forward: BFloat16 for a model whose convolutions run
+  // in bf16 (models::cast_for_inference, MixedPrecisionWeights). Loss and counts stay float32.
+  c10::ScalarType input_dtype = c10::kFloat;
 };
 
 // Runs `model` (eval mode, no autograd) over `data` in batches. `data` and the model are on
-// the same device; the normalizer turns uint8 batches into the model's input, which is then
-// cast to `input_dtype` (BFloat16 for a model whose convolutions run in bf16: see
-// models::cast_for_inference and MixedPrecisionWeights). Loss and counts are computed in float32.
+// the same device; the normalizer turns uint8 batches into the model's input.
 EvalResult evaluate(models::ClassifierImpl& model, const data::Dataset& data, const data::Normalizer& normalizer,
-                    int64_t batch_size, bool channels_last, bool with_confusion,
-                    c10::ScalarType input_dtype = c10::kFloat);
+                    const EvalOptions& options);
+
+// The same with any forward, e.g. infer::FusedClassifier::forward (float [N, C, H, W] in,
+// logits [N, classes] out); `classes` sizes the confusion matrix.
+using ForwardFn = std::function<torch::Tensor(const torch::Tensor&)>;
+EvalResult evaluate(const ForwardFn& forward, int64_t classes, const data::Dataset& data,
+                    const data::Normalizer& normalizer, const EvalOptions& options);
 
 // Mean cross-entropy and top-k correct counts of one batch of logits.
 struct BatchStats {

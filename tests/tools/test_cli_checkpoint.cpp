@@ -76,7 +76,7 @@ TEST_F(CliCheckpoint, InfoDescribesTheCheckpoint) {
   ASSERT_EQ(r.status, 0) << r.out;
   for (const std::string& expected : std::vector<std::string>{"checkpoint " + checkpoint + "\n", "model      wrn-10-1 (wide_resnet), 10 classes, ",
         "data       fashion-mnist, preset demo\n", "input      1x28x28\n",
-        "normalize  mean 72.94 std 90.02 (0..255 scale)\n", "epochs     3 of 10 done\n",
+        "normalize  mean 72.94 std 90.02 (0..255 scale)\n", "epochs     3 of 10 done, trained in fp32 (weights stored in fp32)\n",
         "accuracy   best 87.50% (epoch 2), at this checkpoint 85.00%\n",
         "classes    T-shirt/top, Trouser, Pullover"}) {
     EXPECT_NE(r.out.find(expected), std::string::npos) << expected << "\n" << r.out;
@@ -96,6 +96,7 @@ TEST_F(CliCheckpoint, InfoDescribesTheCheckpoint) {
   EXPECT_EQ(j["normalization"]["zca"], false);
   EXPECT_EQ(j["epochs_done"], 3);
   EXPECT_EQ(j["epochs_planned"], 10);
+  EXPECT_EQ(j["trained_precision"], "fp32") << "a checkpoint without the field predates bf16";
   EXPECT_DOUBLE_EQ(j["best_test_accuracy"].get<double>(), 87.5);
   EXPECT_EQ(j["best_epoch"], 2);
   EXPECT_DOUBLE_EQ(j["last_test_accuracy"].get<double>(), 85.0);

@@ -58,6 +58,10 @@ void checkpoint_info(const std::string& path, const std::string& input, bool jso
   const auto summary = wrn::models::summarize(*m.model, m.spec.input);
   const auto& c = m.config;
   const bool imported = meta.contains("imported_from");
+  // What the run trained in (checkpoints from before the field: fp32). The weights are fp32 either way.
+  const std::string precision = meta.contains("precision") && meta["precision"].is_string()
+                                    ? meta["precision"].get<std::string>()
+                                    : std::string("fp32");
   const auto opt_number = [](double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(); };
   if (json) {
     nlohmann::json j;
@@ -76,6 +80,7 @@ void checkpoint_info(const std::string& path, const std::string& input, bool jso
                              : nlohmann::json();
     j["epochs_done"] = epochs_done;
     j["epochs_planned"] = c.epochs;
+    if (!imported) j["trained_precision"] = precision;
     j["best_test_accuracy"] = opt_number(accuracy(best_error));
     j["best_epoch"] = best_epoch;
     j["last_test_accuracy"] = opt_number(accuracy(last_error));
@@ -100,7 +105,7 @@ void checkpoint_info(const std::string& path, const std::string& input, bool jso
   if (imported) {
     fmt::print("weights    imported from {}\n", meta["imported_from"].is_string() ? meta["imported_from"].get<std::string>() : meta["imported_from"].dump());
   } else {
-    fmt::print("epochs     {} of {} done\n", epochs_done, c.epochs);
+    fmt::print("epochs     {} of {} done, trained in {} (weights stored in fp32)\n", epochs_done, c.epochs, precision);
     fmt::print("accuracy   best {}{}, at this checkpoint {}\n", percent(accuracy(best_error)),
                best_epoch > 0 ? fmt::format(" (epoch {})", best_epoch) : "", percent(accuracy(last_error)));
   }

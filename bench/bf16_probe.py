@@ -1,6 +1,9 @@
 """Developer probe for issue 8 (bf16): PyTorch fp32 vs torch.cpu.amp bf16 training of a
 WRN-16-4-shaped body (no shortcuts) and 2048^3 matmul GFLOP/s, 2 threads. Needs python3-torch.
-Not a wrn benchmark: it only says whether bf16 pays on this CPU (run: python3 bench/bf16_probe.py)."""
+Not a wrn benchmark: it only says whether bf16 pays on this CPU (run: /usr/bin/python3 bench/bf16_probe.py).
+--profile: where the time of a bf16 step goes when it runs the way wrn runs it (convolutions and the
+classifier in bf16, BatchNorm with fp32 parameters, no autocast), by torch.profiler operator."""
+import sys
 import time, torch, torch.nn as nn, torch.nn.functional as F
 torch.set_num_threads(2)
 def block(cin, cout, stride):
@@ -27,3 +30,14 @@ for dt in (torch.float32, torch.bfloat16):
     t = time.time(); r = 3
     for _ in range(r): A @ B
     print(dt, "matmul GFLOP/s %.0f" % (2 * 2048**3 * r / (time.time() - t) / 1e9))
+if "--profile" in sys.argv:
+    from torch.profiler import profile, ProfilerActivity
+    for m in net.modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)): m.bfloat16()  # BatchNorm stays fp32, as in wrn
+    def wrn_like_step():
+        loss = F.cross_entropy(net(x.bfloat16()).float(), y)
+        opt.zero_grad(); loss.backward(); opt.step()
+    for _ in range(2): wrn_like_step()
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        for _ in range(2): wrn_like_step()
+    print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=12))

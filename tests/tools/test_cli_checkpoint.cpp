@@ -116,6 +116,17 @@ TEST_F(CliCheckpoint, InfoDescribesTheCheckpoint) {
   EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 1) << r.out;
 }
 
+// --threads 100000 used to spawn threads until process IDs ran out.
+TEST_F(CliCheckpoint, AbsurdThreadCountIsAOneLineErrorNamingTheOption) {
+  for (const std::string& n : {"100000", "-3"}) {
+    auto r = run_tool("info " + checkpoint + " --threads " + n);
+    EXPECT_EQ(r.status, 1) << r.out;
+    EXPECT_EQ(r.out.rfind("wrn: error: --threads: ", 0), 0u) << r.out;
+    EXPECT_NE(r.out.find(n), std::string::npos) << r.out;
+    EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 1) << r.out;
+  }
+}
+
 TEST_F(CliCheckpoint, WritersRefuseToOverwriteWithoutForce) {
   const std::string out = path("m.pt");
   wrn::write_file_atomically(out, "keep me");

@@ -285,6 +285,12 @@ TEST(ConfigTable, RangesFromTheTableNameTheKey) {
   EXPECT_NE(msg.find("'checkpoint.every_seconds' must be >= 0"), std::string::npos) << msg;
 }
 
+TEST(ConfigTable, AbsurdThreadCountIsRejected) {
+  auto msg = error_of([] { config_from_yaml(YAML::Load("threads: 100000")); });
+  EXPECT_NE(msg.find("'threads' must be in [0, 1024], got 100000"), std::string::npos) << msg;
+  EXPECT_NO_THROW(config_from_yaml(YAML::Load("threads: 1024")));
+}
+
 TEST(ConfigTable, InformationalFieldsAreWrittenWhenSetAndOnlyThen) {
   const auto text = config_to_string(TrainConfig{});
   EXPECT_EQ(text.find("preset"), std::string::npos) << text;

@@ -346,7 +346,10 @@ Table build_table() {
   top.field("epochs", &T::epochs, "Training epochs").at_least(1).example("10");
   top.field("seed", &T::seed, "Seed of the initialization, the data order, augmentation and dropout").example("42");
   top.field("device", &T::device, "cpu, auto (CUDA when available), cuda or cuda:N").example("auto");
-  top.field("threads", &T::threads, "Intra-op CPU threads; 0: all cores").at_least(0).example("2");
+  top.field("threads", &T::threads, "Intra-op CPU threads; 0: all cores")
+      .at_least(0)
+      .at_most(1024)
+      .example("2");
   top.field("eval_every", &T::eval_every, "Test every N epochs (and always after the last)").at_least(1).example("5");
   top.field("channels_last", &T::channels_last, "Model and batches in channels-last memory format").example("true");
   top.choice("precision", &T::precision, kPrecisions,

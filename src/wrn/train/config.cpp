@@ -1,6 +1,7 @@
 #include "wrn/train/config.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <optional>
@@ -443,6 +444,9 @@ void check_field(const ConfigField& f, const TrainConfig& c) {
   if (!f.numbers || (!f.min && !f.max)) return;
   const auto values = f.numbers(c);
   for (double v : values) {
+    // Every ranged number is finite too: inf passes "> 0" (gamma=inf ran to non-finite weights).
+    WRN_CHECK(!std::isinf(v), "config: '{}'{} must be finite, got {}", f.key,
+              f.type == FieldType::FloatList ? " values" : "", v);
     const bool ok = (!f.min || (f.min_exclusive ? v > *f.min : v >= *f.min)) &&
                     (!f.max || (f.max_exclusive ? v < *f.max : v <= *f.max));
     WRN_CHECK(ok, "config: '{}'{} must be {}{}, got {}", f.key, f.type == FieldType::FloatList ? " values" : "",
@@ -502,6 +506,8 @@ void TrainConfig::validate() const {
             data.normalize.mean.size(), data.normalize.std.size());
   optimizer.validate("optimizer");  // finite lr and weight decay, nesterov's needs
   schedule.validate("schedule");    // increasing milestones, a constant warmup's lr
+  WRN_CHECK(schedule.min_lr <= optimizer.lr, "config: 'schedule.min_lr' ({}) must not exceed 'optimizer.lr' ({})",
+            schedule.min_lr, optimizer.lr);
   WRN_CHECK(device == "cpu" || device == "auto" || device == "cuda" || device.rfind("cuda:", 0) == 0,
             "config: 'device' is '{}', expected cpu, auto, cuda or cuda:N", device);
 }

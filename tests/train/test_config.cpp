@@ -2,9 +2,12 @@
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
+
+#include <unistd.h>
 
 #include "wrn/core/error.h"
 #include "wrn/train/config.h"
@@ -306,6 +309,36 @@ TEST(ConfigTable, InfiniteValuesAndMinLrAboveLrAreRejected) {
     EXPECT_EQ(msg, expected) << yaml;
   }
   EXPECT_NO_THROW(config_from_yaml(YAML::Load("optimizer: {lr: 0.1}\nschedule: {type: cosine, min_lr: 0.1}")));
+}
+
+// A list, a scalar or binary garbage used to become the default config silently, and a repeated
+// key kept its first value.
+TEST(ConfigFile, NotAMappingOrARepeatedKeyIsAnErrorNamingTheFile) {
+  const auto path = (std::filesystem::temp_directory_path() / ("wrn_test_config_" + std::to_string(::getpid()) +
+                                                               ".yaml"))
+                        .string();
+  auto write = [&](const std::string& text) { std::ofstream(path, std::ios::binary) << text; };
+  std::string garbage;
+  for (int i = 0; i < 256; ++i) garbage.push_back(static_cast<char>((i * 37 + 11) % 256 == 0 ? 1 : (i * 37 + 11) % 256));
+  for (const auto& [text, expected] : std::vector<std::pair<std::string, std::string>>{
+           {"- epochs: 3\n- seed: 1\n", "expected a YAML mapping of config keys, got a list"},
+           {"just some words\n", "expected a YAML mapping of config keys, got a single value"},
+           {"\x7f" "ELF\x02\x01\x01\x03\x04\x05garbage", "expected a YAML mapping of config keys"},
+           {garbage, "config file '" + path + "'"},
+           {"epochs: 3\nseed: 1\nepochs: 5\n", "line 3: duplicate key 'epochs'"},
+           {"optimizer:\n  lr: 0.1\n  momentum: 0.9\n  lr: 0.5\n", "line 4: duplicate key 'optimizer.lr'"}}) {
+    write(text);
+    const auto msg = error_of([&] { config_from_yaml(load_yaml_file(path)); });
+    EXPECT_EQ(msg.rfind("config file '" + path + "'", 0), 0u) << msg;
+    EXPECT_NE(msg.find(expected), std::string::npos) << msg;
+    EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
+  }
+  // An empty file and a plain mapping still load.
+  write("");
+  EXPECT_EQ(config_from_yaml(load_yaml_file(path)).epochs, TrainConfig{}.epochs);
+  write("epochs: 3\noptimizer: {lr: 0.2}\n");
+  EXPECT_EQ(config_from_yaml(load_yaml_file(path)).epochs, 3);
+  std::filesystem::remove(path);
 }
 
 TEST(ConfigTable, InformationalFieldsAreWrittenWhenSetAndOnlyThen) {

@@ -576,13 +576,42 @@ std::string config_to_string(const TrainConfig& config) {
   return std::string(out.c_str()) + "\n";
 }
 
+namespace {
+
+// yaml-cpp keeps every pair of a mapping but operator[] finds the first: a repeated key would
+// silently lose its later value. Reports the first repeat, by its dotted path and line.
+void check_unique_keys(const YAML::Node& node, const std::string& path, const std::string& file) {
+  if (node.IsSequence()) {
+    for (size_t i = 0; i < node.size(); ++i) check_unique_keys(node[i], fmt::format("{}[{}]", path, i), file);
+    return;
+  }
+  if (!node.IsMap()) return;
+  std::set<std::string> seen;
+  for (const auto& kv : node) {
+    const auto k = kv.first.IsScalar() ? kv.first.Scalar() : emit(kv.first);
+    const auto key = path.empty() ? k : path + "." + k;
+    WRN_CHECK_FILE(seen.insert(k).second, "config file '{}': line {}: duplicate key '{}'", file,
+                   kv.first.Mark().line + 1, key);
+    check_unique_keys(kv.second, key, file);
+  }
+}
+
+}  // namespace
+
 YAML::Node load_yaml_file(const std::string& path) {
   WRN_CHECK_FILE(std::filesystem::is_regular_file(path), "config file '{}' does not exist", path);
+  YAML::Node root;
   try {
-    return YAML::LoadFile(path);
+    root = YAML::LoadFile(path);
   } catch (const YAML::Exception& e) {
     throw FileError(fmt::format("config file '{}': line {}: {}", path, e.mark.line + 1, e.msg));
   }
+  // An empty file is an empty mapping (every default); a list, a scalar or binary garbage (which
+  // YAML reads as one scalar) used to become the default config silently.
+  WRN_CHECK_FILE(root.IsNull() || root.IsMap(), "config file '{}': expected a YAML mapping of config keys, got {}",
+                 path, root.IsSequence() ? "a list" : "a single value");
+  check_unique_keys(root, "", path);
+  return root;
 }
 
 void apply_override(YAML::Node& root, const std::string& key_equals_value) {

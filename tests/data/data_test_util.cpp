@@ -74,14 +74,14 @@ std::string idx_images(const torch::Tensor& images) {
   auto x = images.contiguous();
   std::string s = be32(0x803) + be32(uint32_t(x.size(0))) + be32(uint32_t(x.size(1))) +
                   be32(uint32_t(x.size(2)));
-  s.append(reinterpret_cast<const char*>(x.data_ptr<uint8_t>()), size_t(x.numel()));
+  if (x.numel() > 0) s.append(reinterpret_cast<const char*>(x.data_ptr<uint8_t>()), size_t(x.numel()));
   return s;
 }
 
 std::string idx_labels(const torch::Tensor& labels) {
   auto y = labels.contiguous();
   std::string s = be32(0x801) + be32(uint32_t(y.size(0)));
-  s.append(reinterpret_cast<const char*>(y.data_ptr<uint8_t>()), size_t(y.numel()));
+  if (y.numel() > 0) s.append(reinterpret_cast<const char*>(y.data_ptr<uint8_t>()), size_t(y.numel()));
   return s;
 }
 

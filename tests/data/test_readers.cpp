@@ -59,6 +59,21 @@ TEST(IdxReader, ReadsPlainAndGzipFiles) {
   EXPECT_EQ(b.class_names[3], "3");
 }
 
+// An IDX pair of 0 images: the reader used to memcpy from a null pointer (UBSan), and a test
+// split of 0 images was accepted (test error 100%, loss 0 written to the metrics).
+TEST(IdxReader, ZeroImagesReadWithoutUndefinedBehaviourAndAnEmptySplitIsAnError) {
+  TempDir dir;
+  write_idx(dir, "t10k", 0, false);
+  write_idx(dir, "train", 3, true);
+  const Dataset empty = load_idx_pair(dir.file("t10k-images-idx3-ubyte"), dir.file("t10k-labels-idx1-ubyte"),
+                                      "mnist", std::vector<std::string>(10, "c"));
+  EXPECT_EQ(empty.size(), 0);
+  EXPECT_EQ(empty.images.sizes(), (std::vector<int64_t>{0, 1, 28, 28}));
+  expect_file_error([&] { load_split("fashion-mnist", dir.path(), "test"); },
+                    {dir.path() + ": the fashion-mnist 'test' split has no images"});
+  EXPECT_EQ(load_split("fashion-mnist", dir.path(), "train").size(), 3);
+}
+
 TEST(IdxReader, RejectsBadFiles) {
   {  // missing
     TempDir dir;

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
+#include <caffe2/serialize/inline_container.h>
 
 #include <filesystem>
 #include <fstream>
@@ -225,4 +226,56 @@ TEST(PtFormat, MalformedFilesGiveFileErrors) {
   wrn::write_file_atomically(list, std::string(bytes.begin(), bytes.end()));
   msg = error_of([&] { load_pt(list); });
   EXPECT_NE(msg.find("expected a state_dict"), std::string::npos) << msg;
+}
+
+// A torch.save-style archive holding `pickle` as data.pkl and a 4-float storage data/0.
+static std::string pt_archive(const std::string& pickle) {
+  std::string out;
+  caffe2::serialize::PyTorchStreamWriter writer([&](const void* p, size_t n) {
+    out.append(static_cast<const char*>(p), n);
+    return n;
+  });
+  writer.writeRecord("data.pkl", pickle.data(), pickle.size());
+  const float storage[4] = {1, 2, 3, 4};
+  writer.writeRecord("data/0", storage, sizeof storage);
+  writer.writeEndOfFile();
+  return out;
+}
+
+// {'w': _rebuild_tensor_v2(storage, 0, size, stride)} with the given int64 size and stride.
+static std::string tensor_pickle(const std::vector<int64_t>& size, const std::vector<int64_t>& stride) {
+  auto str = [](const std::string& t) {
+    std::string o = "X";
+    for (int i = 0; i < 4; ++i) o.push_back(static_cast<char>((t.size() >> (8 * i)) & 0xff));
+    return o + t;
+  };
+  auto tuple = [](const std::vector<int64_t>& v) {
+    std::string o = "(";
+    for (int64_t x : v) {
+      o += "\x8a\x08";  // LONG1, 8 bytes little-endian
+      for (int i = 0; i < 8; ++i) o.push_back(static_cast<char>((static_cast<uint64_t>(x) >> (8 * i)) & 0xff));
+    }
+    return o + "t";
+  };
+  return std::string("\x80\x02}") + str("w") + "ctorch._utils\n_rebuild_tensor_v2\n(" + "(" + str("storage") +
+         "ctorch\nFloatStorage\n" + str("0") + str("cpu") + "K\x04tQ" + std::string("K\0", 2) + tuple(size) + tuple(stride) +
+         "\x89tRs.";
+}
+
+// UBSan found the stride check's signed overflow: (3 - 1) * 2^62 wrapped to a negative index
+// that passed "within the storage", and as_strided then read far outside it.
+TEST(PtFormat, StridesThatOverflowAreRejectedWithoutWrapping) {
+  // The crafting is right: a view inside the storage reads back.
+  auto good = decode_pt(pt_archive(tensor_pickle({2, 2}, {2, 1})), "good.pt");
+  ASSERT_EQ(good.size(), 1u);
+  EXPECT_TRUE(good[0].value.equal(torch::tensor({{1.f, 2.f}, {3.f, 4.f}})));
+  const int64_t big = int64_t{1} << 62;
+  for (const auto& [size, stride] : std::vector<std::pair<std::vector<int64_t>, std::vector<int64_t>>>{
+           {{3, 2}, {big, big}}, {{2, 2}, {big, big}}, {{big, 2}, {4, 1}}, {{2, 2}, {INT64_MAX, 1}}}) {
+    const auto msg = error_of([&] { decode_pt(pt_archive(tensor_pickle(size, stride)), "crafted.pt"); });
+    EXPECT_NE(msg.find("crafted.pt: cannot read the PyTorch state_dict: a tensor that reaches past the end of its "
+                       "storage"),
+              std::string::npos)
+        << msg;
+  }
 }

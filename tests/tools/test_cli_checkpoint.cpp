@@ -117,6 +117,33 @@ TEST_F(CliCheckpoint, InfoDescribesTheCheckpoint) {
   EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 1) << r.out;
 }
 
+// --threads 100000 used to spawn threads until process IDs ran out.
+TEST_F(CliCheckpoint, AbsurdThreadCountIsAOneLineErrorNamingTheOption) {
+  for (const std::string& n : {"100000", "-3"}) {
+    auto r = run_tool("info " + checkpoint + " --threads " + n);
+    EXPECT_EQ(r.status, 1) << r.out;
+    EXPECT_EQ(r.out.rfind("wrn: error: --threads: ", 0), 0u) << r.out;
+    EXPECT_NE(r.out.find(n), std::string::npos) << r.out;
+    EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 1) << r.out;
+  }
+}
+
+// eval --limit=-5 and --png X --no-png passed; --batch-size 0 reached LibTorch ("view size is not
+// compatible ...").
+TEST_F(CliCheckpoint, EvalRejectsBadOptionsInOneLineNamingTheOption) {
+  for (const auto& [options, expected] : std::vector<std::pair<std::string, std::string>>{
+           {"--limit=-5", "wrn: error: --limit: expected 0 (all images) or a positive count, got -5\n"},
+           {"--batch-size 0", "wrn: error: --batch-size: expected a positive count, got 0\n"},
+           {"--batch-size -2", "wrn: error: --batch-size: expected a positive count, got -2\n"},
+           {"--png " + path("c.png") + " --no-png",
+            "wrn: error: --png " + path("c.png") + " and --no-png: give one or the other\n"}}) {
+    auto r = run_tool("eval --checkpoint " + checkpoint + " --threads 1 " + options);
+    EXPECT_EQ(r.status, 1) << options << ": " << r.out;
+    EXPECT_EQ(r.out, expected) << options;
+  }
+  EXPECT_FALSE(fs::exists(path("c.png")));
+}
+
 TEST_F(CliCheckpoint, WritersRefuseToOverwriteWithoutForce) {
   const std::string out = path("m.pt");
   wrn::write_file_atomically(out, "keep me");

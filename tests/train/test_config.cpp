@@ -2,9 +2,12 @@
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
+
+#include <unistd.h>
 
 #include "wrn/core/error.h"
 #include "wrn/train/config.h"
@@ -283,6 +286,59 @@ TEST(ConfigTable, RangesFromTheTableNameTheKey) {
   c.checkpoint.every_seconds = -1;
   msg = error_of([&] { c.validate(); });
   EXPECT_NE(msg.find("'checkpoint.every_seconds' must be >= 0"), std::string::npos) << msg;
+}
+
+TEST(ConfigTable, AbsurdThreadCountIsRejected) {
+  auto msg = error_of([] { config_from_yaml(YAML::Load("threads: 100000")); });
+  EXPECT_NE(msg.find("'threads' must be in [0, 1024], got 100000"), std::string::npos) << msg;
+  EXPECT_NO_THROW(config_from_yaml(YAML::Load("threads: 1024")));
+}
+
+// gamma=inf once ran to 77,562 of 78,042 weights non-finite with exit 0.
+TEST(ConfigTable, InfiniteValuesAndMinLrAboveLrAreRejected) {
+  for (const auto& [yaml, expected] : std::vector<std::pair<std::string, std::string>>{
+           {"schedule: {gamma: inf}", "config: 'schedule.gamma' must be finite, got inf"},
+           {"schedule: {milestones: [10, inf]}", "config: 'schedule.milestones' values must be finite, got inf"},
+           {"data: {normalize: {zca_epsilon: inf}}", "config: 'data.normalize.zca_epsilon' must be finite, got inf"},
+           {"optimizer: {lr: inf}", "config: 'optimizer.lr' must be finite, got inf"},
+           {"schedule: {gamma: -inf}", "config: 'schedule.gamma' must be finite, got -inf"},
+           {"schedule: {gamma: nan}", "config: 'schedule.gamma' must be > 0, got nan"},
+           {"optimizer: {lr: 0.1}\nschedule: {type: cosine, min_lr: 0.5}",
+            "config: 'schedule.min_lr' (0.5) must not exceed 'optimizer.lr' (0.1)"}}) {
+    const auto msg = error_of([&] { config_from_yaml(YAML::Load(yaml)); });
+    EXPECT_EQ(msg, expected) << yaml;
+  }
+  EXPECT_NO_THROW(config_from_yaml(YAML::Load("optimizer: {lr: 0.1}\nschedule: {type: cosine, min_lr: 0.1}")));
+}
+
+// A list, a scalar or binary garbage used to become the default config silently, and a repeated
+// key kept its first value.
+TEST(ConfigFile, NotAMappingOrARepeatedKeyIsAnErrorNamingTheFile) {
+  const auto path = (std::filesystem::temp_directory_path() / ("wrn_test_config_" + std::to_string(::getpid()) +
+                                                               ".yaml"))
+                        .string();
+  auto write = [&](const std::string& text) { std::ofstream(path, std::ios::binary) << text; };
+  std::string garbage;
+  for (int i = 0; i < 256; ++i) garbage.push_back(static_cast<char>((i * 37 + 11) % 256 == 0 ? 1 : (i * 37 + 11) % 256));
+  for (const auto& [text, expected] : std::vector<std::pair<std::string, std::string>>{
+           {"- epochs: 3\n- seed: 1\n", "expected a YAML mapping of config keys, got a list"},
+           {"just some words\n", "expected a YAML mapping of config keys, got a single value"},
+           {"\x7f" "ELF\x02\x01\x01\x03\x04\x05garbage", "expected a YAML mapping of config keys"},
+           {garbage, "config file '" + path + "'"},
+           {"epochs: 3\nseed: 1\nepochs: 5\n", "line 3: duplicate key 'epochs'"},
+           {"optimizer:\n  lr: 0.1\n  momentum: 0.9\n  lr: 0.5\n", "line 4: duplicate key 'optimizer.lr'"}}) {
+    write(text);
+    const auto msg = error_of([&] { config_from_yaml(load_yaml_file(path)); });
+    EXPECT_EQ(msg.rfind("config file '" + path + "'", 0), 0u) << msg;
+    EXPECT_NE(msg.find(expected), std::string::npos) << msg;
+    EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
+  }
+  // An empty file and a plain mapping still load.
+  write("");
+  EXPECT_EQ(config_from_yaml(load_yaml_file(path)).epochs, TrainConfig{}.epochs);
+  write("epochs: 3\noptimizer: {lr: 0.2}\n");
+  EXPECT_EQ(config_from_yaml(load_yaml_file(path)).epochs, 3);
+  std::filesystem::remove(path);
 }
 
 TEST(ConfigTable, InformationalFieldsAreWrittenWhenSetAndOnlyThen) {

@@ -97,3 +97,29 @@ TEST(ScheduleConfig, ValidationRejectsBadInput) {
   c.gamma = 0;
   EXPECT_THROW(c.validate(), wrn::ConfigError);
 }
+
+// UBSan: a milestone beyond int64 steps made llround overflow (undefined); inf was accepted.
+TEST(LrSchedule, HugeMilestonesAreNeverReachedAndInfiniteOnesAreRejected) {
+  ScheduleConfig c;
+  c.milestones = {2, 1e300};
+  c.gamma = 0.1;
+  LrSchedule s(c, 0.1, 391, 10);
+  EXPECT_EQ(s.phase(2 * 391), 1);
+  EXPECT_EQ(s.phase(INT64_MAX / 4), 1);
+  EXPECT_NEAR(s.lr(9 * 391), 0.01, 1e-15);
+  c.unit = ScheduleUnit::Iteration;
+  LrSchedule by_iteration(c, 0.1, 391, 10);
+  EXPECT_EQ(by_iteration.phase(9 * 391), 1);
+  for (double bad : {INFINITY, NAN}) {
+    ScheduleConfig d;
+    d.milestones = {bad};
+    try {
+      d.validate();
+      ADD_FAILURE() << bad;
+    } catch (const wrn::ConfigError& e) {
+      EXPECT_NE(std::string(e.what()).find("schedule.milestones must be finite"), std::string::npos) << e.what();
+    }
+  }
+  // steps x epochs beyond int64: an error, not a wrapped (negative) total.
+  EXPECT_THROW(LrSchedule(ScheduleConfig{}, 0.1, INT64_MAX / 2, 3), wrn::ConfigError);
+}

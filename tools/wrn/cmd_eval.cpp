@@ -45,6 +45,11 @@ void add_eval_command(CLI::App& app) {
   cmd->callback([args] {
     namespace t = wrn::train;
     namespace fs = std::filesystem;
+    WRN_CHECK(!args->limit || *args->limit >= 0, "--limit: expected 0 (all images) or a positive count, got {}",
+              *args->limit);
+    WRN_CHECK(!args->batch_size || *args->batch_size >= 1, "--batch-size: expected a positive count, got {}",
+              *args->batch_size);
+    WRN_CHECK(args->png.empty() || !args->no_png, "--png {} and --no-png: give one or the other", args->png);
     wrn::configure_threads(args->threads);
     auto ck = wrn::io::load_checkpoint(args->checkpoint);
     auto config = t::config_from_yaml(YAML::Load(ck.config_yaml));

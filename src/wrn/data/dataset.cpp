@@ -83,7 +83,9 @@ Dataset load_split(const std::string& kind, const std::string& dir, const std::s
   return load_split(kind, dir, split, ImageFolderOptions{});
 }
 
-Dataset load_split(const std::string& kind, const std::string& dir, const std::string& split,
+namespace {
+
+Dataset read_split(const std::string& kind, const std::string& dir, const std::string& split,
                    const ImageFolderOptions& folder_options) {
   if (kind == "fashion-mnist" || kind == "mnist") return load_mnist(dir, split, kind == "fashion-mnist");
   if (kind == "cifar10") return load_cifar10(dir, split);
@@ -108,6 +110,17 @@ Dataset load_split(const std::string& kind, const std::string& dir, const std::s
   }
   dataset_kind(kind);  // throws for an unknown kind
   throw ConfigError(fmt::format("data set '{}' has no reader", kind));
+}
+
+}  // namespace
+
+Dataset load_split(const std::string& kind, const std::string& dir, const std::string& split,
+                   const ImageFolderOptions& folder_options) {
+  auto set = read_split(kind, dir, split, folder_options);
+  // An empty split is a broken download or a wrong file, never a usable data set: a test set of
+  // 0 images used to "evaluate" to 100% error and a loss of 0.
+  WRN_CHECK_FILE(set.size() > 0, "{}: the {} '{}' split has no images", dir, kind, split);
+  return set;
 }
 
 }  // namespace wrn::data

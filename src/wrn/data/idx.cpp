@@ -62,7 +62,8 @@ Dataset load_idx_pair(const std::string& images_path, const std::string& labels_
   set.name = name;
   set.class_names = class_names;
   set.images = torch::empty({int64_t{n}, 1, int64_t{rows}, int64_t{cols}}, torch::kUInt8);
-  std::memcpy(set.images.data_ptr<uint8_t>(), images.data() + 16, expected - 16);
+  // No memcpy for 0 images: data_ptr() of an empty tensor may be null (undefined behaviour).
+  if (expected > 16) std::memcpy(set.images.data_ptr<uint8_t>(), images.data() + 16, expected - 16);
   set.labels = torch::empty({int64_t{n}}, torch::kInt64);
   auto* out = set.labels.data_ptr<int64_t>();
   const auto* in = reinterpret_cast<const unsigned char*>(labels.data() + 8);

@@ -304,13 +304,19 @@ class StateDictUnpickler {
       const int64_t offset = integer(args->items[1]);
       auto size = ints(args->items[2]), stride = ints(args->items[3]);
       fail_unless(size.size() == stride.size(), "a tensor whose size and stride differ in length");
-      int64_t last = offset;  // the highest element index the view touches
+      // The highest element index the view touches, in checked arithmetic: crafted sizes and
+      // strides must not wrap around (signed overflow) into a small, passing index.
+      int64_t last = offset;
+      bool overflow = false;
       for (size_t i = 0; i < size.size(); ++i) {
         fail_unless(size[i] >= 0 && stride[i] >= 0, "a tensor with a negative size or stride");
         if (size[i] == 0) last = -1;
-        if (last >= 0) last += (size[i] - 1) * stride[i];
+        int64_t reach = 0;
+        if (last >= 0) overflow |= __builtin_mul_overflow(size[i] - 1, stride[i], &reach) ||
+                                   __builtin_add_overflow(last, reach, &last);
       }
-      fail_unless(offset >= 0 && last < st->data.numel(), "a tensor that reaches past the end of its storage");
+      fail_unless(offset >= 0 && !overflow && last < st->data.numel(),
+                  "a tensor that reaches past the end of its storage");
       return make(st->data.as_strided(size, stride, offset).clone());
     }
     if (name == "torch._utils._rebuild_parameter" && !args->items.empty()) return args->items[0];

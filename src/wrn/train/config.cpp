@@ -1,6 +1,7 @@
 #include "wrn/train/config.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <optional>
@@ -346,7 +347,10 @@ Table build_table() {
   top.field("epochs", &T::epochs, "Training epochs").at_least(1).example("10");
   top.field("seed", &T::seed, "Seed of the initialization, the data order, augmentation and dropout").example("42");
   top.field("device", &T::device, "cpu, auto (CUDA when available), cuda or cuda:N").example("auto");
-  top.field("threads", &T::threads, "Intra-op CPU threads; 0: all cores").at_least(0).example("2");
+  top.field("threads", &T::threads, "Intra-op CPU threads; 0: all cores")
+      .at_least(0)
+      .at_most(1024)
+      .example("2");
   top.field("eval_every", &T::eval_every, "Test every N epochs (and always after the last)").at_least(1).example("5");
   top.field("channels_last", &T::channels_last, "Model and batches in channels-last memory format").example("true");
   top.choice("precision", &T::precision, kPrecisions,
@@ -440,6 +444,9 @@ void check_field(const ConfigField& f, const TrainConfig& c) {
   if (!f.numbers || (!f.min && !f.max)) return;
   const auto values = f.numbers(c);
   for (double v : values) {
+    // Every ranged number is finite too: inf passes "> 0" (gamma=inf ran to non-finite weights).
+    WRN_CHECK(!std::isinf(v), "config: '{}'{} must be finite, got {}", f.key,
+              f.type == FieldType::FloatList ? " values" : "", v);
     const bool ok = (!f.min || (f.min_exclusive ? v > *f.min : v >= *f.min)) &&
                     (!f.max || (f.max_exclusive ? v < *f.max : v <= *f.max));
     WRN_CHECK(ok, "config: '{}'{} must be {}{}, got {}", f.key, f.type == FieldType::FloatList ? " values" : "",
@@ -499,6 +506,8 @@ void TrainConfig::validate() const {
             data.normalize.mean.size(), data.normalize.std.size());
   optimizer.validate("optimizer");  // finite lr and weight decay, nesterov's needs
   schedule.validate("schedule");    // increasing milestones, a constant warmup's lr
+  WRN_CHECK(schedule.min_lr <= optimizer.lr, "config: 'schedule.min_lr' ({}) must not exceed 'optimizer.lr' ({})",
+            schedule.min_lr, optimizer.lr);
   WRN_CHECK(device == "cpu" || device == "auto" || device == "cuda" || device.rfind("cuda:", 0) == 0,
             "config: 'device' is '{}', expected cpu, auto, cuda or cuda:N", device);
 }
@@ -567,13 +576,42 @@ std::string config_to_string(const TrainConfig& config) {
   return std::string(out.c_str()) + "\n";
 }
 
+namespace {
+
+// yaml-cpp keeps every pair of a mapping but operator[] finds the first: a repeated key would
+// silently lose its later value. Reports the first repeat, by its dotted path and line.
+void check_unique_keys(const YAML::Node& node, const std::string& path, const std::string& file) {
+  if (node.IsSequence()) {
+    for (size_t i = 0; i < node.size(); ++i) check_unique_keys(node[i], fmt::format("{}[{}]", path, i), file);
+    return;
+  }
+  if (!node.IsMap()) return;
+  std::set<std::string> seen;
+  for (const auto& kv : node) {
+    const auto k = kv.first.IsScalar() ? kv.first.Scalar() : emit(kv.first);
+    const auto key = path.empty() ? k : path + "." + k;
+    WRN_CHECK_FILE(seen.insert(k).second, "config file '{}': line {}: duplicate key '{}'", file,
+                   kv.first.Mark().line + 1, key);
+    check_unique_keys(kv.second, key, file);
+  }
+}
+
+}  // namespace
+
 YAML::Node load_yaml_file(const std::string& path) {
   WRN_CHECK_FILE(std::filesystem::is_regular_file(path), "config file '{}' does not exist", path);
+  YAML::Node root;
   try {
-    return YAML::LoadFile(path);
+    root = YAML::LoadFile(path);
   } catch (const YAML::Exception& e) {
     throw FileError(fmt::format("config file '{}': line {}: {}", path, e.mark.line + 1, e.msg));
   }
+  // An empty file is an empty mapping (every default); a list, a scalar or binary garbage (which
+  // YAML reads as one scalar) used to become the default config silently.
+  WRN_CHECK_FILE(root.IsNull() || root.IsMap(), "config file '{}': expected a YAML mapping of config keys, got {}",
+                 path, root.IsSequence() ? "a list" : "a single value");
+  check_unique_keys(root, "", path);
+  return root;
 }
 
 void apply_override(YAML::Node& root, const std::string& key_equals_value) {

@@ -10,12 +10,14 @@ namespace wrn::train {
 
 void ScheduleConfig::validate(const std::string& what) const {
   for (size_t i = 0; i < milestones.size(); ++i) {
-    WRN_CHECK(milestones[i] >= 0, "{}.milestones must be >= 0, got {}", what, milestones[i]);
+    WRN_CHECK(std::isfinite(milestones[i]) && milestones[i] >= 0, "{}.milestones must be finite and >= 0, got {}",
+              what, milestones[i]);
     WRN_CHECK(i == 0 || milestones[i] > milestones[i - 1], "{}.milestones must be increasing, got {} after {}",
               what, milestones[i], milestones[i - 1]);
   }
-  WRN_CHECK(gamma > 0, "{}.gamma must be positive, got {}", what, gamma);
-  WRN_CHECK(min_lr >= 0, "{}.min_lr must be >= 0, got {}", what, min_lr);
+  WRN_CHECK(std::isfinite(gamma) && gamma > 0, "{}.gamma must be a finite positive number, got {}", what, gamma);
+  WRN_CHECK(std::isfinite(min_lr) && min_lr >= 0, "{}.min_lr must be a finite number >= 0, got {}", what, min_lr);
+  WRN_CHECK(std::isfinite(warmup.lr), "{}.warmup.lr must be finite, got {}", what, warmup.lr);
   WRN_CHECK(warmup.iterations >= 0, "{}.warmup.iterations must be >= 0, got {}", what, warmup.iterations);
   WRN_CHECK(warmup.lr >= 0, "{}.warmup.lr must be >= 0, got {}", what, warmup.lr);
   WRN_CHECK(warmup.iterations == 0 || warmup.mode == WarmupMode::Linear || warmup.lr > 0,
@@ -23,13 +25,16 @@ void ScheduleConfig::validate(const std::string& what) const {
 }
 
 LrSchedule::LrSchedule(const ScheduleConfig& config, double base_lr, int64_t steps_per_epoch, int64_t epochs)
-    : config_(config), base_lr_(base_lr), steps_per_epoch_(steps_per_epoch), total_steps_(steps_per_epoch * epochs) {
+    : config_(config), base_lr_(base_lr), steps_per_epoch_(steps_per_epoch), total_steps_(0) {
   config_.validate();
   WRN_CHECK(steps_per_epoch >= 1 && epochs >= 1, "a schedule needs at least one step and one epoch");
+  WRN_CHECK(!__builtin_mul_overflow(steps_per_epoch, epochs, &total_steps_),
+            "a schedule of {} epochs of {} steps has too many steps", epochs, steps_per_epoch);
   for (double m : config_.milestones) {
-    // Epoch milestones may be fractional; rounding keeps an integer epoch exact.
-    milestone_steps_.push_back(config_.unit == ScheduleUnit::Epoch ? std::llround(m * static_cast<double>(steps_per_epoch))
-                                                       : std::llround(m));
+    // Epoch milestones may be fractional; rounding keeps an integer epoch exact. A milestone
+    // beyond int64 steps (never reached) is clamped first: llround of it is undefined.
+    const double steps = config_.unit == ScheduleUnit::Epoch ? m * static_cast<double>(steps_per_epoch) : m;
+    milestone_steps_.push_back(steps >= 0x1p62 ? (int64_t{1} << 62) : std::llround(steps));
   }
 }
 

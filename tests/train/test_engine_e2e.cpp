@@ -2,6 +2,7 @@
 //  - a run SIGKILLed in the middle of an epoch and resumed ends bitwise identical (weights,
 //    optimizer state, metrics) to the same run left alone, in fp32 and in bf16 (bf16 runs on
 //    any CPU: in hardware with AMX/AVX-512-BF16, slowly in software otherwise);
+//  - SIGTERM stops a run at a step with a checkpoint (exit 143); the resumed run is bitwise the same;
 //  - a diverging run (absurd lr) stops with a diagnostic and keeps the last good checkpoint;
 //  - `wrn eval` reproduces the run's test error;
 //  - two epochs (~2.5 min on 2 cores) of a small WRN on the full Fashion-MNIST reach >= 85% test
@@ -208,6 +209,45 @@ TEST(EngineE2E, Bf16EvalAgreesWithFp32OnNearlyEveryImageInBothPaths) {
   EXPECT_GE(agreement("fp32 plain", "fp32 optimized"), 0.995);
   EXPECT_GE(agreement("fp32 plain", "bf16 plain"), 0.97);
   EXPECT_GE(agreement("fp32 plain", "bf16 optimized"), 0.97);
+}
+
+TEST(EngineE2E, SigtermStopsAtAStepWithACheckpointAndTheResumedRunIsBitwiseIdentical) {
+  if (!have_data()) GTEST_SKIP() << "Fashion-MNIST not installed (dataset-fashion-mnist)";
+  const auto ref = scratch("sigref"), stopped = scratch("sigterm");
+  ASSERT_EQ(run(tiny_run(ref), ref + ".log"), 0) << slurp(ref + ".log");
+
+  // SIGTERM early in epoch 2 (seen from a periodic checkpoint at step >= 6 of 30): the run
+  // finishes the step it is in, saves there and stops.
+  pid_t pid = spawn(tiny_run(stopped), stopped + ".log");
+  const auto last = stopped + "/checkpoints/last.ckpt";
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(3);
+  bool in_epoch2 = false;
+  while (!in_epoch2 && std::chrono::steady_clock::now() < deadline) {
+    if (waitpid(pid, nullptr, WNOHANG) == pid) FAIL() << "the run ended before the signal";
+    try {
+      auto meta = nlohmann::json::parse(load_checkpoint(last).meta_json);
+      in_epoch2 = meta.at("epochs_done") == 1 && meta.at("step_in_epoch").get<int>() >= 6;
+    } catch (const std::exception&) {
+      // not written yet
+    }
+    if (!in_epoch2) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  ASSERT_TRUE(in_epoch2);
+  kill(pid, SIGTERM);
+  EXPECT_EQ(wait_exit(pid), 128 + SIGTERM) << slurp(stopped + ".log");
+  const auto log = slurp(stopped + ".log");
+  EXPECT_NE(log.find("wrn: stopped by SIGTERM in epoch 2 after step "), std::string::npos) << log;
+  EXPECT_NE(log.find("continue with 'wrn resume " + stopped + "'"), std::string::npos) << log;
+  auto meta = nlohmann::json::parse(load_checkpoint(last).meta_json);
+  EXPECT_EQ(meta.at("epochs_done"), 1);
+  EXPECT_GT(meta.at("step_in_epoch").get<int>(), 6) << "saved at the step the signal arrived in";
+
+  ASSERT_EQ(run({"resume", stopped, "--quiet"}, stopped + ".resume.log"), 0) << slurp(stopped + ".resume.log");
+  auto a = load_checkpoint(ref + "/checkpoints/last.ckpt");
+  auto b = load_checkpoint(last);
+  expect_bitwise_equal(a.model, b.model, "model");
+  expect_bitwise_equal(a.optimizer, b.optimizer, "optimizer");
+  EXPECT_EQ(comparable(read_metrics(ref + "/metrics.jsonl")), comparable(read_metrics(stopped + "/metrics.jsonl")));
 }
 
 TEST(EngineE2E, DivergingLossStopsWithADiagnosticAndKeepsTheCheckpoint) {

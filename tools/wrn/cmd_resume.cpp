@@ -26,6 +26,7 @@ void add_resume_command(CLI::App& app) {
   cmd->callback([args] {
     wrn::train::RunOptions options;
     options.quiet = args->quiet;
+    options.stop_on_signals = true;  // Ctrl-C / SIGTERM: finish the step, save, exit 130 / 143
     options.epochs = args->epochs;
     if (!args->precision.empty()) options.precision = wrn::parse_precision(args->precision, "--precision");
     auto r = wrn::train::resume(args->run_dir, options);

@@ -132,6 +132,7 @@ void add_train_command(CLI::App& app) {
     }
     t::RunOptions options;
     options.quiet = args->quiet;
+    options.stop_on_signals = true;  // Ctrl-C / SIGTERM: finish the step, save, exit 130 / 143
     auto r = train_with_data_hint(config, args->out, options);
     fmt::print("done: {} epochs, final test error {:.2f}%, best {:.2f}%, {:.0f} s; see {}/report.md\n",
                r.epochs_completed, r.final_test_error, r.best_test_error, r.wall_seconds, args->out);

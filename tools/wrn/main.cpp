@@ -12,6 +12,7 @@
 #include "wrn/core/error.h"
 #include "wrn/core/memory.h"
 #include "wrn/core/text.h"
+#include "wrn/train/trainer.h"  // TrainingInterrupted
 
 namespace wrn::cli {
 
@@ -131,6 +132,9 @@ int main(int argc, char** argv) {
     std::replace(msg.begin(), msg.end(), '\n', ' ');
     std::fprintf(stderr, "wrn: error: %s (see 'wrn --help')\n", msg.c_str());
     return 2;
+  } catch (const wrn::train::TrainingInterrupted& e) {
+    std::fprintf(stderr, "wrn: %s\n", e.what());
+    return 128 + e.signal();  // what a shell reports for a process ended by that signal
   } catch (const wrn::Error& e) {
     // Our messages: one line, optionally followed by indented detail lines (e.g. every
     // mismatch of a state dict), of which the first 20 are shown.

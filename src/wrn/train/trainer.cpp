@@ -24,6 +24,7 @@
 #include "wrn/train/mixed_precision.h"
 #include "wrn/train/progress.h"
 #include "wrn/train/report.h"
+#include "wrn/train/stop_signals.h"
 #include "wrn/train/tensorboard.h"
 
 namespace fs = std::filesystem;
@@ -328,10 +329,13 @@ class Engine {
     if (!fs::exists(last_path())) save_last();  // resume always has a starting point
     mixed_.use_compute();  // from here the reduced parameters run on their compute copy
     s_.model->train();
+    std::optional<StopSignalGuard> signals;
+    if (options_.stop_on_signals) signals.emplace();
     while (counters_.epochs_done < s_.config.epochs) {
       const int64_t epoch = counters_.epochs_done;  // 0-based index of the running epoch
       train_epoch(epoch);
-      evaluate_and_report(epoch);
+      evaluate_and_report(epoch);  // ends with last.ckpt at the epoch boundary
+      if (StopSignalGuard::received() && counters_.epochs_done < s_.config.epochs) interrupted();
     }
     return result();
   }
@@ -381,6 +385,10 @@ class Engine {
     for (int64_t step = counters_.step_in_epoch; step < steps_per_epoch_; ++step) {
       train_step(epoch, step, perm);
       maybe_checkpoint(step);
+      if (StopSignalGuard::received() && step + 1 < steps_per_epoch_) {  // the last step: at the epoch's end
+        save_mid_epoch();
+        interrupted();
+      }
     }
   }
 
@@ -467,11 +475,26 @@ class Engine {
     const bool more_in_epoch = step + 1 < steps_per_epoch_;
     const bool by_steps = k.every_steps > 0 && counters_.global_step % k.every_steps == 0;
     const bool by_time = k.every_seconds > 0 && seconds_since(last_save_) >= k.every_seconds;
-    if (more_in_epoch && (by_steps || by_time)) {
-      counters_.data_seconds = data_seconds_;
-      counters_.train_seconds = train_seconds_;
-      save_last();
-    }
+    if (more_in_epoch && (by_steps || by_time)) save_mid_epoch();
+  }
+
+  void save_mid_epoch() {
+    counters_.data_seconds = data_seconds_;
+    counters_.train_seconds = train_seconds_;
+    save_last();
+  }
+
+  // After a stop signal, with last.ckpt written at a step boundary.
+  [[noreturn]] void interrupted() {
+    if (progress_) progress_->end_epoch();
+    const int sig = StopSignalGuard::received();
+    const std::string where =
+        counters_.step_in_epoch > 0
+            ? fmt::format("in epoch {} after step {} of {}", counters_.epochs_done + 1, counters_.step_in_epoch,
+                          steps_per_epoch_)
+            : fmt::format("after epoch {}", counters_.epochs_done);
+    throw TrainingInterrupted(sig, fmt::format("stopped by {} {} (global step {}); saved {}; continue with 'wrn resume {}'",
+                                               signal_name(sig), where, counters_.global_step, last_path(), run_dir_));
   }
 
   // End of the epoch: train numbers, test numbers, logs, checkpoints and figures.

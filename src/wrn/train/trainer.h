@@ -42,6 +42,17 @@ class TrainingDiverged : public Error {
   using Error::Error;
 };
 
+// SIGINT or SIGTERM stopped the run (RunOptions::stop_on_signals) after checkpoints/last.ckpt
+// was written at a step boundary; `wrn resume` continues it bitwise. The message says so.
+class TrainingInterrupted : public Error {
+ public:
+  TrainingInterrupted(int signal, const std::string& message) : Error(message), signal_(signal) {}
+  int signal() const { return signal_; }
+
+ private:
+  int signal_;
+};
+
 // The checkpoints of a run directory: <run_dir>/checkpoints/last.ckpt and best.ckpt.
 std::string last_checkpoint_path(const std::string& run_dir);
 std::string best_checkpoint_path(const std::string& run_dir);
@@ -110,6 +121,10 @@ struct RunOptions {
   bool quiet = false;            // no progress bar, only errors
   std::optional<int64_t> epochs;  // resume: a new total epoch count (extends a finished run)
   std::optional<Precision> precision;  // resume: another precision than the run's (not bitwise then)
+  // SIGINT/SIGTERM finish the step, write last.ckpt and throw TrainingInterrupted (a second
+  // signal ends the process at once). Off by default: a library should not take the
+  // process's signals unasked; the wrn tool turns it on.
+  bool stop_on_signals = false;
 };
 
 // Summary of a finished run.

@@ -17,6 +17,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -248,6 +249,30 @@ TEST(EngineE2E, SigtermStopsAtAStepWithACheckpointAndTheResumedRunIsBitwiseIdent
   expect_bitwise_equal(a.model, b.model, "model");
   expect_bitwise_equal(a.optimizer, b.optimizer, "optimizer");
   EXPECT_EQ(comparable(read_metrics(ref + "/metrics.jsonl")), comparable(read_metrics(stopped + "/metrics.jsonl")));
+}
+
+TEST(EngineE2E, ResumeRepairsATornMetricsLineAndRemovesStaleTemporaries) {
+  if (!have_data()) GTEST_SKIP() << "Fashion-MNIST not installed (dataset-fashion-mnist)";
+  const auto out = scratch("torn");
+  auto args = tiny_run(out);
+  for (auto& a : args)
+    if (a == "3") a = "2";  // --epochs 2
+  ASSERT_EQ(run(args, out + ".log"), 0) << slurp(out + ".log");
+  ASSERT_EQ(read_metrics(out + "/metrics.jsonl").size(), 2u);
+  // What a kill leaves: an append of epoch 3 cut short, temporaries of interrupted writes.
+  {
+    std::ofstream(out + "/metrics.jsonl", std::ios::app) << "{\"epoch\":3,\"lr\":0.0";
+    std::ofstream(out + "/checkpoints/.last.ckpt.tmp123456") << "partial";
+    std::ofstream(out + "/.metrics.jsonl.tmp42") << "partial";
+  }
+  ASSERT_EQ(run({"resume", out, "--epochs", "3", "--quiet"}, out + ".resume.log"), 0) << slurp(out + ".resume.log");
+  const auto text = slurp(out + "/metrics.jsonl");
+  auto ms = read_metrics(out + "/metrics.jsonl");
+  ASSERT_EQ(ms.size(), 3u) << text;
+  EXPECT_EQ(ms[2].epoch, 3);
+  EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 3) << text;
+  EXPECT_FALSE(fs::exists(out + "/checkpoints/.last.ckpt.tmp123456"));
+  EXPECT_FALSE(fs::exists(out + "/.metrics.jsonl.tmp42"));
 }
 
 TEST(EngineE2E, DivergingLossStopsWithADiagnosticAndKeepsTheCheckpoint) {

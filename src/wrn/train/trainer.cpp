@@ -351,15 +351,32 @@ class Engine {
   // events and the progress display.
   void open_logs() {
     const auto metrics_path = (fs::path(run_dir_) / "metrics.jsonl").string();
+    remove_stale_temp_files();
     history_ = read_metrics(metrics_path);
-    if (static_cast<int64_t>(history_.size()) > counters_.epochs_done) {
+    if (static_cast<int64_t>(history_.size()) > counters_.epochs_done)
       history_.resize(static_cast<size_t>(counters_.epochs_done));
-      write_metrics(metrics_path, history_);
-    }
+    // Rewritten whole (by rename) on every resume: a crash inside an append leaves a torn last
+    // line, which read_metrics skips but the next append would be glued onto.
+    if (fs::exists(metrics_path)) write_metrics(metrics_path, history_);
     log_.emplace(metrics_path);
     tb_.emplace(run_dir_);
     out_ = options_.quiet ? nullptr : stderr;
     if (out_) progress_.emplace(static_cast<int>(s_.config.epochs), steps_per_epoch_, out_);
+  }
+
+  // Temporaries of writes a kill interrupted (core/atomic_file names them .NAME.tmpNNNNNN
+  // beside the target): never renamed, never read, removed when the run starts or resumes.
+  void remove_stale_temp_files() const {
+    for (const auto& dir : {fs::path(run_dir_), fs::path(run_dir_) / "checkpoints"}) {
+      std::error_code ec;
+      for (const auto& e : fs::directory_iterator(dir, ec)) {
+        const auto name = e.path().filename().string();
+        const auto tmp = name.rfind(".tmp");
+        if (name.size() > 1 && name[0] == '.' && tmp != std::string::npos && tmp + 4 < name.size() &&
+            name.find_first_not_of("0123456789", tmp + 4) == std::string::npos && e.is_regular_file(ec))
+          fs::remove(e.path(), ec);
+      }
+    }
   }
 
   void say(const std::string& line) const {

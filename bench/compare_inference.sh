@@ -181,8 +181,9 @@ if [[ $ONLY == both || $ONLY == wrn-16-4 ]]; then infer_case wrn-16-4 3x32x32 64
 if [[ $ONLY == both || $ONLY == resnet50 ]]; then infer_case resnet50 3x224x224 16 1000; fi
 
 echo
-"$PYTHON" - "$RESULTS" "$JSON" "$ROOFLINE" <<'EOF'
+PYTHONPATH="$ROOT/bench" "$PYTHON" - "$RESULTS" "$JSON" "$ROOFLINE" <<'EOF'
 import json, sys
+from roofline import print_summary_footer
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 roof = json.load(open(sys.argv[3]))
 json.dump(rows, open(sys.argv[2], "w"), indent=1)
@@ -201,7 +202,6 @@ for r in rows:
     print(f"| {r['model']} | {r['input']} | {r['batch']} | {r['threads']} | {r['precision']} | {wrn[0]} | "
           f"{wrn[1]} | {r['pytorch_images_per_second']:.1f} | {wrn[2]} | {wrn[3]} | "
           f"{pct(r['pytorch_roofline_fraction'])} |")
-c = roof["cpu"]
 print(f"\nratio = wrn optimized (fastest layout) / PyTorch at the same precision (> 1: wrn is faster);"
       f" results in {sys.argv[2]}")
 methods = {}
@@ -209,22 +209,5 @@ for r in rows:
     methods.setdefault(r["precision"], r["pytorch_method"])
 for p, m in methods.items():
     print(f"PyTorch {p}: {m}")
-print("roof = inference FLOP/s (images/s x 2 x forward MACs) / the roof at that precision: "
-      + ", ".join(f"{p} {roof[p]['roof_gflops']:.0f} GFLOP/s" for p in ("fp32", "bf16"))
-      + f" ({roof['size']}^3 GEMM, {roof['threads']} threads; torch.matmul fp32 {roof['fp32']['matmul_gflops']:.1f},"
-      f" bf16 {roof['bf16']['matmul_gflops']:.0f}; oneDNN 1x1 conv fp32 {roof['fp32']['conv1x1_gflops']:.0f},"
-      f" bf16 {roof['bf16']['conv1x1_gflops']:.0f})")
-print(f"CPU: {c['model']}, avx512_bf16 {'yes' if c['avx512_bf16'] else 'no'},"
-      f" amx_bf16 {'yes' if c['amx_bf16'] else 'no'}")
-for r in rows:
-    if r["wrn_skipped"]:
-        print(f"skipped: wrn {r['model']} {r['precision']}: {r['wrn_skipped']}")
-if rows and rows[0]["same_malloc"]:
-    print(f"malloc: the same on both sides, GLIBC_TUNABLES={rows[0]['glibc_tunables']}")
-elif rows:
-    print("malloc: NOT the same on both sides: wrn's allocator fix only (wrn sets mmap_threshold 64 MiB and"
-          " trim_threshold 512 MiB in main(), PyTorch runs with "
-          + (f"GLIBC_TUNABLES={rows[0]['glibc_tunables']}" if rows[0]["glibc_tunables"] else "glibc's defaults")
-          + "); for the same settings: GLIBC_TUNABLES=glibc.malloc.mmap_threshold=67108864:"
-          "glibc.malloc.trim_threshold=536870912 (make bench sets it)")
+print_summary_footer(roof, rows, "inference FLOP/s (images/s x 2 x forward MACs)")
 EOF

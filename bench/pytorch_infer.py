@@ -29,6 +29,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from pytorch_train import WideResNet  # noqa: E402  (the same structure as the training bench)
+from roofline import median_seconds  # noqa: E402
 
 
 def build(name, classes, in_channels):
@@ -42,18 +43,6 @@ def build(name, classes, in_channels):
     if len(parts) != 3 or parts[0] != "wrn":
         sys.exit(f"pytorch_infer: --model {name!r}: expected resnet50 or wrn-D-K")
     return WideResNet(int(parts[1]), int(parts[2]), classes, in_channels)
-
-
-def median_seconds(fn, warmup, iters):
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(iters):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    times.sort()
-    return times[len(times) // 2]
 
 
 def main():

@@ -48,15 +48,42 @@ def cpu_info():
             "cores": os.cpu_count()}
 
 
-def median_seconds(fn, reps):
-    fn()  # untimed: oneDNN primitive creation, first touch of the output
+def median_seconds(fn, warmup, iters):
+    """Median wall seconds of `iters` timed calls of fn after `warmup` untimed ones (oneDNN
+    primitive creation, first touch of the outputs). Shared with pytorch_infer.py."""
+    for _ in range(warmup):
+        fn()
     times = []
-    for _ in range(reps):
+    for _ in range(iters):
         t0 = time.perf_counter()
         fn()
         times.append(time.perf_counter() - t0)
     times.sort()
     return times[len(times) // 2]
+
+
+def print_summary_footer(roof, rows, flop_rule):
+    """The lines after a compare_*.sh table: the roof (flop_rule says how a row's FLOP/s are
+    counted), the CPU, skipped wrn rows and whether both sides ran with the same malloc settings."""
+    c = roof["cpu"]
+    print(f"roof = {flop_rule} / the roof at that precision: "
+          + ", ".join(f"{p} {roof[p]['roof_gflops']:.0f} GFLOP/s" for p in ("fp32", "bf16"))
+          + f" ({roof['size']}^3 GEMM, {roof['threads']} threads; torch.matmul fp32 {roof['fp32']['matmul_gflops']:.1f},"
+          f" bf16 {roof['bf16']['matmul_gflops']:.0f}; oneDNN 1x1 conv fp32 {roof['fp32']['conv1x1_gflops']:.0f},"
+          f" bf16 {roof['bf16']['conv1x1_gflops']:.0f})")
+    print(f"CPU: {c['model']}, avx512_bf16 {'yes' if c['avx512_bf16'] else 'no'},"
+          f" amx_bf16 {'yes' if c['amx_bf16'] else 'no'}")
+    for r in rows:
+        if r["wrn_skipped"]:
+            print(f"skipped: wrn {r['model']} {r['precision']}: {r['wrn_skipped']}")
+    if rows and rows[0]["same_malloc"]:
+        print(f"malloc: the same on both sides, GLIBC_TUNABLES={rows[0]['glibc_tunables']}")
+    elif rows:
+        print("malloc: NOT the same on both sides: wrn's allocator fix only (wrn sets mmap_threshold 64 MiB and"
+              " trim_threshold 512 MiB in main(), PyTorch runs with "
+              + (f"GLIBC_TUNABLES={rows[0]['glibc_tunables']}" if rows[0]["glibc_tunables"] else "glibc's defaults")
+              + "); for the same settings: GLIBC_TUNABLES=glibc.malloc.mmap_threshold=67108864:"
+              "glibc.malloc.trim_threshold=536870912 (make bench sets it)")
 
 
 def main():
@@ -83,8 +110,8 @@ def main():
         X = x32.to(dtype).contiguous(memory_format=torch.channels_last)
         W = w32.to(dtype).contiguous(memory_format=torch.channels_last)
         with torch.no_grad():
-            mm = flop / median_seconds(lambda: torch.matmul(A, B), a.reps) / 1e9
-            conv = flop / median_seconds(lambda: F.conv2d(X, W), a.reps) / 1e9
+            mm = flop / median_seconds(lambda: torch.matmul(A, B), 1, a.reps) / 1e9
+            conv = flop / median_seconds(lambda: F.conv2d(X, W), 1, a.reps) / 1e9
         out[name] = {"matmul_gflops": mm, "conv1x1_gflops": conv, "roof_gflops": max(mm, conv)}
     if a.text:
         c = out["cpu"]

@@ -56,17 +56,7 @@ const std::vector<Case>& cases() {
   return all;
 }
 
-wrn::models::Classifier make(const Case& c) {
-  torch::manual_seed(7);
-  wrn::models::ModelSpec spec;
-  spec.name = c.name;
-  spec.input = c.input;
-  for (const auto& s : c.settings) spec.add_setting(s);
-  auto model = wrn::models::build_model(spec);
-  wrn::test::randomize_statistics(*model);
-  model->eval();
-  return model;
-}
+wrn::models::Classifier make(const Case& c) { return wrn::test::make_model(c.name, c.settings, c.input); }
 
 std::string label(const Case& c) {
   std::string s = c.name;

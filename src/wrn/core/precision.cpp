@@ -12,24 +12,18 @@
 namespace wrn {
 
 const char* precision_name(Precision p) {
-  switch (p) {
-    case Precision::Fp32:
-      return "fp32";
-    case Precision::Bf16:
-      return "bf16";
-    case Precision::Fp16:
-      return "fp16";
-    case Precision::Auto:
-      return "auto";
-  }
+  for (const auto& [value, name] : kPrecisionNames)
+    if (value == p) return name;
   return "?";
 }
 
 Precision parse_precision(const std::string& text, const std::string& what) {
-  for (auto p : {Precision::Fp32, Precision::Bf16, Precision::Fp16, Precision::Auto})
-    if (text == precision_name(p)) return p;
-  throw ConfigError(fmt::format("{} '{}': expected fp32, bf16, fp16 or auto{}", what, text,
-                                did_you_mean(text, {"fp32", "bf16", "fp16", "auto"})));
+  std::vector<std::string> names;
+  for (const auto& [value, name] : kPrecisionNames) {
+    if (text == name) return value;
+    names.emplace_back(name);
+  }
+  throw ConfigError(fmt::format("{} '{}': expected fp32, bf16, fp16 or auto{}", what, text, did_you_mean(text, names)));
 }
 
 c10::ScalarType compute_dtype(Precision p) {

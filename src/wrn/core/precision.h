@@ -13,11 +13,18 @@
 #include <c10/core/Device.h>
 #include <c10/core/ScalarType.h>
 
+#include <array>
 #include <string>
+#include <utility>
 
 namespace wrn {
 
 enum class Precision { Fp32, Bf16, Fp16, Auto };
+
+// The names, once: precision_name/parse_precision and the config field's allowed values
+// (train/config.h's kPrecisions) read them from here.
+inline constexpr std::array<std::pair<Precision, const char*>, 4> kPrecisionNames{
+    {{Precision::Auto, "auto"}, {Precision::Fp32, "fp32"}, {Precision::Bf16, "bf16"}, {Precision::Fp16, "fp16"}}};
 
 // "fp32" | "bf16" | "fp16" | "auto".
 const char* precision_name(Precision p);

@@ -58,10 +58,12 @@ inline constexpr std::array<EnumName<data::PadMode>, 2> kPadModes{
     {{data::PadMode::Reflect, "reflect"}, {data::PadMode::Zeros, "zeros"}}};
 inline const char* to_string(data::PadMode v) { return enum_name(kPadModes, v); }
 
-inline constexpr std::array<EnumName<Precision>, 4> kPrecisions{{{Precision::Auto, "auto"},
-                                                                {Precision::Fp32, "fp32"},
-                                                                {Precision::Bf16, "bf16"},
-                                                                {Precision::Fp16, "fp16"}}};
+// core/precision.h's names in the config table's form.
+inline constexpr auto kPrecisions = [] {
+  std::array<EnumName<Precision>, kPrecisionNames.size()> out{};
+  for (size_t i = 0; i < out.size(); ++i) out[i] = {kPrecisionNames[i].first, kPrecisionNames[i].second};
+  return out;
+}();
 
 struct DataConfig {
   std::string kind = "cifar10";      // see wrn::data::dataset_kinds()

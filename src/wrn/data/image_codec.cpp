@@ -196,9 +196,15 @@ DecodedImage decode_jpeg(const std::string& bytes, const std::string& what, cons
     jpeg_destroy_decompress(&info);
     throw ConfigError(limit_error);
   }
-  // Columns: libjpeg-turbo widens the crop to iMCU boundaries; `skip` pixels are dropped.
-  JDIMENSION xoffset = static_cast<JDIMENSION>(region.left), crop_w = static_cast<JDIMENSION>(region.width);
-  if (region.left != 0 || region.width != scaled_w) jpeg_crop_scanline(&info, &xoffset, &crop_w);
+  // Columns: libjpeg-turbo widens the crop to iMCU boundaries; `skip` pixels are dropped. The
+  // request is widened by kMargin pixels first: fancy (triangle) chroma upsampling replicates
+  // the edge sample of a cropped row, so the columns next to a crop edge would differ from a
+  // whole decode's.
+  constexpr int64_t kMargin = 4;
+  const int64_t want_left = std::max<int64_t>(0, region.left - kMargin);
+  const int64_t want_right = std::min(scaled_w, region.left + region.width + kMargin);
+  JDIMENSION xoffset = static_cast<JDIMENSION>(want_left), crop_w = static_cast<JDIMENSION>(want_right - want_left);
+  if (want_left != 0 || want_right != scaled_w) jpeg_crop_scanline(&info, &xoffset, &crop_w);
   const int64_t skip = region.left - int64_t(xoffset);
   const int64_t in_components = info.output_components;  // 1, 3 or 4
   out.height = region.height;

@@ -231,11 +231,16 @@ torch::Tensor load_train_sample(const std::string& path, const Preprocessing& sp
     if (d == 1) {
       region = DecodeRegion{box.top, box.left, box.height, box.width};
     } else {
-      // The box at 1/d, widened outwards to whole scaled pixels inside the scaled image.
+      // The box at 1/d (scaled pixel i covers full pixels [d i, d i + d)), its edges rounded
+      // to the nearest scaled pixel edge: at most d / 2 full pixels off, of a box >= 2 d x
+      // the output size.
       const int64_t sh = ceil_div(info.height, d), sw = ceil_div(info.width, d);
-      const int64_t top = box.top / d, left = box.left / d;
-      const int64_t bottom = std::min(sh, ceil_div(box.top + box.height, d));
-      const int64_t right = std::min(sw, ceil_div(box.left + box.width, d));
+      auto edge = [d](int64_t full, int64_t limit) {
+        return std::min(limit, py_round(double(full) / double(d)));
+      };
+      const int64_t top = edge(box.top, sh - 1), left = edge(box.left, sw - 1);
+      const int64_t bottom = std::max(top + 1, edge(box.top + box.height, sh));
+      const int64_t right = std::max(left + 1, edge(box.left + box.width, sw));
       region = DecodeRegion{top, left, bottom - top, right - left};
     }
   } else {

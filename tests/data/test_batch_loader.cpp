@@ -281,6 +281,23 @@ TEST(BatchLoader, AWrongSampleShapeNamesTheIndexAndIsNeverSkipped) {
   EXPECT_THROW(loader.start(0, identity(4), 0), ConfigError);
 }
 
+// A batch that cannot be allocated (4 TiB) fails next() with the allocator's error; the
+// worker thread survives it (an exception escaping a std::thread would end the process).
+TEST(BatchLoader, AnAllocationFailureFailsItsBatch) {
+  std::atomic<int64_t> calls{0};
+  BatchLoader loader(
+      [&](int64_t, int64_t) {
+        ++calls;
+        return torch::zeros({1, 1 << 20, 1 << 20}, torch::kUInt8);
+      },
+      {1, 1 << 20, 1 << 20}, with_workers(2));
+  loader.start(0, identity(8), 4);
+  EXPECT_THROW(loader.next(), std::exception);
+  EXPECT_THROW(loader.next(), std::exception);
+  EXPECT_FALSE(loader.has_next());
+  EXPECT_EQ(calls.load(), 0);
+}
+
 TEST(BatchLoader, DropLastIfOne) {
   BatchLoader loader(pattern, kShape, with_workers(2));
   struct Case {

@@ -110,8 +110,19 @@ struct BatchLoader::State {
         slot->count = batch_count(cursor_batch);
         std::vector<int64_t> batch_shape{slot->count};
         batch_shape.insert(batch_shape.end(), shape.begin(), shape.end());
-        slot->images = torch::empty(batch_shape, torch::TensorOptions().dtype(torch::kUInt8).pinned_memory(options.pin_memory));
         slot->errors.resize(static_cast<size_t>(slot->count));
+        try {
+          slot->images =
+              torch::empty(batch_shape, torch::TensorOptions().dtype(torch::kUInt8).pinned_memory(options.pin_memory));
+        } catch (...) {
+          // Out of memory: the batch fails with that error in next(), not the process here.
+          std::fill(slot->errors.begin(), slot->errors.end(), std::current_exception());
+          slot->done = slot->count;
+          slots.push_back(std::move(slot));
+          ++cursor_batch;
+          ready_cv.notify_all();
+          continue;
+        }
         slots.push_back(std::move(slot));
       }
       std::shared_ptr<Slot> slot = slots.back();

@@ -82,7 +82,9 @@ void run_predict(const PredictArgs& a) {
 void add_predict_command(CLI::App& app) {
   auto args = std::make_shared<PredictArgs>();
   auto* cmd = app.add_subcommand("predict", "Top classes of PNG/JPEG images with a trained checkpoint");
-  cmd->footer("Example:\n  wrn predict --checkpoint runs/demo/checkpoints/best.ckpt shoe.png photos/ --top 3");
+  cmd->footer("Each image gets the checkpoint's preprocessing (channels, eval transform, size, normalization: "
+              "`wrn info CKPT` shows it), the same as `wrn eval` on those files.\n"
+              "Example:\n  wrn predict --checkpoint runs/demo/checkpoints/best.ckpt shoe.png photos/ --top 3");
   cmd->add_option("--checkpoint", args->checkpoint, "A wrn checkpoint (.ckpt)")->required();
   cmd->add_option("inputs", args->inputs, "Image files and/or directories (walked recursively, sorted)")->required();
   cmd->add_option("--top", args->top, "Classes per image")->check(CLI::PositiveNumber);

@@ -57,7 +57,14 @@ void add_train_command(CLI::App& app) {
   };
   auto args = std::make_shared<Args>();
   auto* cmd = app.add_subcommand("train", "Train a network (from a preset or a YAML config) into a run directory");
-  cmd->footer("Example:\n  wrn train --preset demo --set optimizer.lr=0.05 --epochs 5 --out runs/try");
+  cmd->footer(
+      "Example:\n  wrn train --preset demo --set optimizer.lr=0.05 --epochs 5 --out runs/try\n"
+      "  wrn train --set data.kind=folder --data DIR --set data.image_size=64 --out runs/mine\n"
+      "Image folders: DIR/train/<class>/*.png|jpg with DIR/val/ or DIR/test/ (or a val.txt list of path<TAB>label).\n"
+      "Preprocessing (stored in the checkpoint; eval, predict and export apply it): data.channels (1|3),\n"
+      "data.image_size (H or HxW), data.train_transform pad_crop|random_resized_crop|none (+ data.augment.flip),\n"
+      "data.eval_transform resize|resize_center_crop (data.eval_resize), data.normalize. data.storage\n"
+      "auto|memory|stream, data.workers, data.val_fraction, data.on_bad_image fail|skip. See --print-config.");
   cmd->add_option("--preset,--config", args->preset,
                   "Preset name (see --list-presets) or path to a YAML config file");
   cmd->add_option("--set", args->sets, "Override a config field: a.b=value (e.g. optimizer.lr=0.05); repeatable");

@@ -570,6 +570,12 @@ class Engine {
       labels = s_.train.memory.labels.index_select(0, idx);
     }
     const int64_t taken = labels.size(0);
+    if (taken < 2) {  // skipped files left fewer than BatchNorm needs: no update, the step still counts
+      ++counters_.global_step;
+      counters_.step_in_epoch = step + 1;
+      if (progress_) progress_->step(taken);
+      return;
+    }
     auto x = to_input(s_.normalizer(data::augment_batch(images, augment_, aug_gen_)), c.channels_last)
                  .to(mixed_.dtype());
     data_seconds_ += seconds_since(t0);

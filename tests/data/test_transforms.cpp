@@ -78,7 +78,16 @@ at::Generator seeded(uint64_t seed) { return at::make_generator<at::CPUGenerator
 TEST(TransformsGolden, DecodeCropCenterCropFlipExactResizesWithinOne) {
   const auto& doc = golden();
   ASSERT_EQ(doc["images"].size(), 4u);
-  int64_t worst = 0, resizes = 0;
+  int64_t worst = 0, resizes = 0, values = 0, differing = 0;
+  // The largest difference of a resize output from torchvision's; counts the values that differ.
+  auto resized_diff = [&](const torch::Tensor& ours, const torch::Tensor& theirs) {
+    const int64_t d = max_diff(ours, theirs);
+    if (ours.sizes() == theirs.sizes()) {
+      values += ours.numel();
+      differing += ours.ne(theirs).sum().item<int64_t>();
+    }
+    return d;
+  };
   for (const auto& im : doc["images"]) {
     SCOPED_TRACE(im["file"].get<std::string>());
     const auto shape = im["shape"].get<std::vector<int64_t>>();
@@ -104,7 +113,7 @@ TEST(TransformsGolden, DecodeCropCenterCropFlipExactResizesWithinOne) {
 
     for (const auto& cc : im["resize"]) {
       const auto s = cc["size"].get<std::vector<int64_t>>();
-      const int64_t d = max_diff(resize_image(t, s[0], s[1]), from_hex_like(cc["out"], c, s[0], s[1]));
+      const int64_t d = resized_diff(resize_image(t, s[0], s[1]), from_hex_like(cc["out"], c, s[0], s[1]));
       EXPECT_LE(d, 1) << "resize to " << s[0] << "x" << s[1];
       worst = std::max(worst, d);
       ++resizes;
@@ -113,7 +122,7 @@ TEST(TransformsGolden, DecodeCropCenterCropFlipExactResizesWithinOne) {
       const auto out = resize_shorter_side(t, cc["size"].get<int64_t>());
       const auto s = cc["shape"].get<std::vector<int64_t>>();
       ASSERT_EQ(out.sizes(), at::IntArrayRef(s)) << "Resize(" << cc["size"] << ")";
-      const int64_t d = max_diff(out, from_hex(cc["out"], s));
+      const int64_t d = resized_diff(out, from_hex(cc["out"], s));
       EXPECT_LE(d, 1);
       worst = std::max(worst, d);
     }
@@ -125,7 +134,7 @@ TEST(TransformsGolden, DecodeCropCenterCropFlipExactResizesWithinOne) {
       spec.width = s[1];
       spec.eval = EvalTransform::ResizeCenterCrop;
       spec.eval_resize = cc["resize"];
-      const int64_t d = max_diff(eval_transform(decoded, spec), from_hex_like(cc["out"], c, s[0], s[1]));
+      const int64_t d = resized_diff(eval_transform(decoded, spec), from_hex_like(cc["out"], c, s[0], s[1]));
       EXPECT_LE(d, 1) << "Resize(" << spec.eval_resize << ") + CenterCrop";
       worst = std::max(worst, d);
     }
@@ -141,13 +150,16 @@ TEST(TransformsGolden, DecodeCropCenterCropFlipExactResizesWithinOne) {
       spec.ratio_min = cc["ratio"][0];
       spec.ratio_max = cc["ratio"][1];
       auto gen = seeded(cc["seed"].get<uint64_t>());
-      const int64_t d = max_diff(train_transform(decoded, spec, gen), from_hex_like(cc["out"], c, s[0], s[1]));
+      const int64_t d = resized_diff(train_transform(decoded, spec, gen), from_hex_like(cc["out"], c, s[0], s[1]));
       EXPECT_LE(d, 1) << "RandomResizedCrop + flip, seed " << cc["seed"];
       worst = std::max(worst, d);
     }
   }
   EXPECT_GT(resizes, 0);
-  std::printf("worst resize difference from torchvision: %lld\n", static_cast<long long>(worst));
+  // Measured: 9 of 7,452 values differ, by 1.
+  std::printf("resizes vs torchvision: worst difference %lld, %lld of %lld values differ\n",
+              static_cast<long long>(worst), static_cast<long long>(differing), static_cast<long long>(values));
+  EXPECT_LT(differing * 100, values) << "more than 1% of the resized values differ from torchvision";
 }
 
 TEST(TransformsGolden, RandomResizedCropBoxesAndFlipDrawsEqualTorchvision) {

@@ -66,8 +66,24 @@ AxisWeights axis_weights(int64_t in, int64_t out) {
 // Resizes the uint8 image whose pixel (c, y, x) is src[c * sc + y * sy + x * sx], of
 // channels x height x width, to uint8 [channels, out_h, out_w] (mirrored left-right when
 // `flip`, which is torchvision's hflip of the result).
-torch::Tensor resize_strided(const uint8_t* src, int64_t channels, int64_t height, int64_t width, int64_t sc,
-                             int64_t sy, int64_t sx, int64_t out_h, int64_t out_w, bool flip) {
+//
+// kFma: the multiply-adds fused, as GCC contracts ATen's `output += t * wts` in the kernels it
+// builds for AVX2 / AVX-512 (-mfma), which LibTorch runs on a CPU with FMA; without, the
+// separate multiply and add of its default build.
+template <bool kFma>
+inline float madd(float a, float b, float acc) {
+  if constexpr (kFma) {
+    return __builtin_fmaf(a, b, acc);
+  } else {
+    return acc + a * b;
+  }
+}
+
+template <bool kFma>
+__attribute__((always_inline)) inline torch::Tensor resize_strided_impl(const uint8_t* src, int64_t channels,
+                                                                         int64_t height, int64_t width, int64_t sc,
+                                                                         int64_t sy, int64_t sx, int64_t out_h,
+                                                                         int64_t out_w, bool flip) {
   const int64_t C = channels;
   // Width pass into float32 rows of [out_w][C] (or the source as float when the width stays).
   const bool do_w = width != out_w, do_h = height != out_h;
@@ -83,7 +99,7 @@ torch::Tensor resize_strided(const uint8_t* src, int64_t channels, int64_t heigh
         for (int64_t c = 0; c < C; ++c) {
           const uint8_t* p = src + c * sc + y * sy + x0 * sx;
           float acc = static_cast<float>(p[0]) * w[0];
-          for (int64_t j = 1; j < n; ++j) acc += static_cast<float>(p[j * sx]) * w[j];
+          for (int64_t j = 1; j < n; ++j) acc = madd<kFma>(static_cast<float>(p[j * sx]), w[j], acc);
           row[ox * C + c] = acc;
         }
       }
@@ -109,7 +125,7 @@ torch::Tensor resize_strided(const uint8_t* src, int64_t channels, int64_t heigh
       for (int64_t j = 1; j < n; ++j) {
         const float* r = mid.data() + (y0 + j) * row_len;
         const float wj = w[j];
-        for (int64_t k = 0; k < row_len; ++k) dst[k] += r[k] * wj;
+        for (int64_t k = 0; k < row_len; ++k) dst[k] = madd<kFma>(r[k], wj, dst[k]);
       }
     }
     rows = final_rows.data();
@@ -128,6 +144,19 @@ torch::Tensor resize_strided(const uint8_t* src, int64_t channels, int64_t heigh
     }
   }
   return out;
+}
+
+__attribute__((target("fma"))) torch::Tensor resize_strided_fma(const uint8_t* src, int64_t channels, int64_t height,
+                                                               int64_t width, int64_t sc, int64_t sy, int64_t sx,
+                                                               int64_t out_h, int64_t out_w, bool flip) {
+  return resize_strided_impl<true>(src, channels, height, width, sc, sy, sx, out_h, out_w, flip);
+}
+
+torch::Tensor resize_strided(const uint8_t* src, int64_t channels, int64_t height, int64_t width, int64_t sc,
+                             int64_t sy, int64_t sx, int64_t out_h, int64_t out_w, bool flip) {
+  static const bool fma = __builtin_cpu_supports("fma");
+  if (fma) return resize_strided_fma(src, channels, height, width, sc, sy, sx, out_h, out_w, flip);
+  return resize_strided_impl<false>(src, channels, height, width, sc, sy, sx, out_h, out_w, flip);
 }
 
 // resize_strided of a uint8 [C, H, W] tensor of any strides (a crop view needs no copy).

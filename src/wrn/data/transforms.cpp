@@ -242,8 +242,8 @@ torch::Tensor eval_from_bytes(const std::string& bytes, const ImageInfo& info, c
     options.jpeg_scale_denom = scale_denominator(double(info.height), double(info.width), resize_h, resize_w);
   }
   if (options.jpeg_scale_denom == 1) return eval_transform(decode_image(bytes, path, options), spec);
-  auto chw = image_to_tensor(decode_image(bytes, path, options), spec.channels);
-  auto resized = resize_any(chw, resize_h, resize_w);
+  const DecodedImage image = decode_image(bytes, path, options);
+  auto resized = resize_box(image, spec.channels, CropBox{0, 0, image.height, image.width}, resize_h, resize_w, false);
   if (spec.eval == EvalTransform::Resize) return resized;
   return center_crop_padded(resized, spec.height, spec.width);
 }
@@ -343,10 +343,10 @@ at::Generator sample_generator(uint64_t seed, int64_t epoch, int64_t index) {
 
 torch::Tensor eval_transform(const DecodedImage& image, const Preprocessing& spec) {
   WRN_CHECK(image.height > 0 && image.width > 0, "eval_transform: empty image");
-  auto chw = image_to_tensor(image, spec.channels);
-  if (spec.eval == EvalTransform::Resize) return resize_any(chw, spec.height, spec.width);
-  const auto [h, w] = shorter_side_size(chw.size(1), chw.size(2), eval_shorter_side(spec));
-  return center_crop_padded(resize_any(chw, h, w), spec.height, spec.width);
+  const CropBox whole{0, 0, image.height, image.width};
+  if (spec.eval == EvalTransform::Resize) return resize_box(image, spec.channels, whole, spec.height, spec.width, false);
+  const auto [h, w] = shorter_side_size(image.height, image.width, eval_shorter_side(spec));
+  return center_crop_padded(resize_box(image, spec.channels, whole, h, w, false), spec.height, spec.width);
 }
 
 torch::Tensor train_transform(const DecodedImage& image, const Preprocessing& spec, at::Generator& generator) {

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <memory>
 #include <vector>
 
 #include "wrn/core/error.h"
@@ -88,19 +89,43 @@ __attribute__((always_inline)) inline torch::Tensor resize_strided_impl(const ui
   // Width pass into float32 rows of [out_w][C] (or the source as float when the width stays).
   const bool do_w = width != out_w, do_h = height != out_h;
   const int64_t mid_w = do_w ? out_w : width;
-  std::vector<float> mid(size_t(height * mid_w * C));
+  // Uninitialized buffers (every value is written before it is read).
+  std::unique_ptr<float[]> mid(new float[size_t(height * mid_w * C)]);
   if (do_w) {
     const AxisWeights wx = axis_weights(width, out_w);
+    // One source row as float32 [width][C] (converted once, not once per tap), then per output
+    // pixel the C channels together.
+    std::unique_ptr<float[]> line(new float[size_t(width * C)]);
     for (int64_t y = 0; y < height; ++y) {
-      float* row = mid.data() + y * mid_w * C;
+      if (sc == 1 && sx == C) {  // an interleaved (HWC) row: one contiguous run
+        const uint8_t* in = src + y * sy;
+        float* l = line.get();
+        for (int64_t k = 0; k < width * C; ++k) l[k] = static_cast<float>(in[k]);
+      } else {
+        for (int64_t x = 0; x < width; ++x)
+          for (int64_t c = 0; c < C; ++c) line[size_t(x * C + c)] = static_cast<float>(src[c * sc + y * sy + x * sx]);
+      }
+      float* row = mid.get() + y * mid_w * C;
       for (int64_t ox = 0; ox < out_w; ++ox) {
         const float* w = wx.weights.data() + ox * wx.taps;
-        const int64_t x0 = wx.start[size_t(ox)], n = wx.size[size_t(ox)];
-        for (int64_t c = 0; c < C; ++c) {
-          const uint8_t* p = src + c * sc + y * sy + x0 * sx;
-          float acc = static_cast<float>(p[0]) * w[0];
-          for (int64_t j = 1; j < n; ++j) acc = madd<kFma>(static_cast<float>(p[j * sx]), w[j], acc);
-          row[ox * C + c] = acc;
+        const int64_t n = wx.size[size_t(ox)];
+        const float* p = line.get() + wx.start[size_t(ox)] * C;
+        if (C == 3) {
+          float a0 = p[0] * w[0], a1 = p[1] * w[0], a2 = p[2] * w[0];
+          for (int64_t j = 1; j < n; ++j) {
+            a0 = madd<kFma>(p[3 * j], w[j], a0);
+            a1 = madd<kFma>(p[3 * j + 1], w[j], a1);
+            a2 = madd<kFma>(p[3 * j + 2], w[j], a2);
+          }
+          row[ox * 3] = a0;
+          row[ox * 3 + 1] = a1;
+          row[ox * 3 + 2] = a2;
+        } else {
+          for (int64_t c = 0; c < C; ++c) {
+            float acc = p[c] * w[0];
+            for (int64_t j = 1; j < n; ++j) acc = madd<kFma>(p[j * C + c], w[j], acc);
+            row[ox * C + c] = acc;
+          }
         }
       }
     }
@@ -111,35 +136,35 @@ __attribute__((always_inline)) inline torch::Tensor resize_strided_impl(const ui
   }
   // Height pass, over whole rows of out_w * C floats.
   const int64_t row_len = mid_w * C;
-  std::vector<float> final_rows;
-  const float* rows = mid.data();
+  std::unique_ptr<float[]> final_rows;
+  const float* rows = mid.get();
   if (do_h) {
     const AxisWeights wy = axis_weights(height, out_h);
-    final_rows.assign(size_t(out_h * row_len), 0.0f);
+    final_rows.reset(new float[size_t(out_h * row_len)]);
     for (int64_t oy = 0; oy < out_h; ++oy) {
       const float* w = wy.weights.data() + oy * wy.taps;
       const int64_t y0 = wy.start[size_t(oy)], n = wy.size[size_t(oy)];
-      float* dst = final_rows.data() + oy * row_len;
-      const float* first = mid.data() + y0 * row_len;
+      float* dst = final_rows.get() + oy * row_len;
+      const float* first = mid.get() + y0 * row_len;
       for (int64_t k = 0; k < row_len; ++k) dst[k] = first[k] * w[0];
       for (int64_t j = 1; j < n; ++j) {
-        const float* r = mid.data() + (y0 + j) * row_len;
+        const float* r = mid.get() + (y0 + j) * row_len;
         const float wj = w[j];
         for (int64_t k = 0; k < row_len; ++k) dst[k] = madd<kFma>(r[k], wj, dst[k]);
       }
     }
-    rows = final_rows.data();
+    rows = final_rows.get();
   }
   // Round half to even (torch.round), clamp, to uint8 [C, out_h, out_w].
   auto out = torch::empty({C, out_h, out_w}, torch::kUInt8);
   uint8_t* o = out.data_ptr<uint8_t>();
-  for (int64_t y = 0; y < out_h; ++y) {
-    const float* r = rows + y * row_len;
-    for (int64_t x = 0; x < out_w; ++x) {
-      const int64_t ox = flip ? out_w - 1 - x : x;
-      for (int64_t c = 0; c < C; ++c) {
-        const float v = std::nearbyint(r[x * C + c]);
-        o[(c * out_h + y) * out_w + ox] = static_cast<uint8_t>(v < 0.0f ? 0.0f : v > 255.0f ? 255.0f : v);
+  for (int64_t c = 0; c < C; ++c) {
+    for (int64_t y = 0; y < out_h; ++y) {
+      const float* r = rows + y * row_len + c;
+      uint8_t* dst = o + (c * out_h + y) * out_w;
+      for (int64_t x = 0; x < out_w; ++x) {
+        const float v = std::min(255.0f, std::max(0.0f, std::nearbyint(r[x * C])));
+        dst[flip ? out_w - 1 - x : x] = static_cast<uint8_t>(v);
       }
     }
   }

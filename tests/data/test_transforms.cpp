@@ -347,6 +347,53 @@ TEST(Transforms, DecodeRegionAndScaleOfAJpeg) {
   EXPECT_THROW(decode_image(bytes, jpg, o), ConfigError);
 }
 
+// A progressive JPEG of uint8 [C, H, W] (C = 1 or 3), 4:2:0 for colour.
+void write_progressive_jpeg(const std::string& path, const torch::Tensor& chw) {
+  auto hwc = chw.permute({1, 2, 0}).contiguous();
+  FILE* f = std::fopen(path.c_str(), "wb");
+  ASSERT_NE(f, nullptr);
+  jpeg_compress_struct info;
+  jpeg_error_mgr err;
+  info.err = jpeg_std_error(&err);
+  jpeg_create_compress(&info);
+  jpeg_stdio_dest(&info, f);
+  info.image_width = JDIMENSION(chw.size(2));
+  info.image_height = JDIMENSION(chw.size(1));
+  info.input_components = int(chw.size(0));
+  info.in_color_space = chw.size(0) == 3 ? JCS_RGB : JCS_GRAYSCALE;
+  jpeg_set_defaults(&info);
+  jpeg_set_quality(&info, 90, TRUE);
+  jpeg_simple_progression(&info);
+  jpeg_start_compress(&info, TRUE);
+  const size_t stride = size_t(chw.size(2) * chw.size(0));
+  while (info.next_scanline < info.image_height) {
+    JSAMPROW row = hwc.data_ptr<uint8_t>() + info.next_scanline * stride;
+    jpeg_write_scanlines(&info, &row, 1);
+  }
+  jpeg_finish_compress(&info);
+  jpeg_destroy_compress(&info);
+  std::fclose(f);
+}
+
+TEST(Transforms, RegionDecodeOfProgressiveAndGreyJpegsEqualsTheWholeDecode) {
+  TempDir dir;
+  for (int64_t c : {1, 3}) {
+    const auto path = dir.file("p" + std::to_string(c) + ".jpg");
+    write_progressive_jpeg(path, smooth_image(c, 77, 101));
+    const auto bytes = read_all(path);
+    const auto whole = image_to_tensor(decode_image(bytes, path));
+    for (const auto& r : {DecodeRegion{0, 0, 77, 40}, DecodeRegion{9, 17, 33, 61}, DecodeRegion{76, 100, 1, 1},
+                          DecodeRegion{40, 0, 37, 101}}) {
+      DecodeOptions o;
+      o.region = r;
+      EXPECT_EQ(max_diff(image_to_tensor(decode_image(bytes, path, o)),
+                         whole.narrow(1, r.top, r.height).narrow(2, r.left, r.width)),
+                0)
+          << c << " channels, region " << r.height << "x" << r.width << " at (" << r.top << ", " << r.left << ")";
+    }
+  }
+}
+
 // ---- codec: files written with libjpeg / libpng ----------------------------------------
 
 // A 4-component JPEG (CMYK, or YCCK in the file) of uint8 [4, h, w]; libjpeg writes the Adobe

@@ -11,7 +11,7 @@
 # WARMUP warm-up epochs (files in the page cache) and report the median of EPOCHS.
 # ratio = wrn / torchvision, of images/s and of images per CPU second (user + system CPU time of
 # the timed epochs: wrn's process, every thread; torchvision's main process and its workers,
-# from /proc), which other load on a shared machine changes much less than wall time.
+# from /proc): a second view on a busy machine (contention raises the CPU time too, less so).
 #
 # Usage (it needs the cores to itself; on the shared machine hold the build lock):
 #   flock /tmp/wrn-build.lock bash bench/compare_data.sh

@@ -94,8 +94,8 @@ void add_bench_data_command(CLI::App* bench) {
                "(median of {} epochs after {} warm-up)\n",
                paths.size(), args->dir, list.class_names.size(), 3, args->size, args->size, args->batch,
                loader.options().workers, args->epochs, args->warmup);
-    // User + system CPU seconds of the process (every thread): images per CPU second does not
-    // depend on what else the machine runs, as long as it is not swapping.
+    // User + system CPU seconds of the process (every thread): images per CPU second depends
+    // much less than images/s on what else a shared machine runs (contention still raises it).
     auto cpu_seconds = [] {
       rusage u{};
       getrusage(RUSAGE_SELF, &u);

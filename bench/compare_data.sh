@@ -9,7 +9,9 @@
 # Both produce uint8 batches of BATCH images of 3xSIZExSIZE, in order, WORKERS workers (threads
 # for wrn, processes for torchvision, persistent between epochs); both time whole epochs after
 # WARMUP warm-up epochs (files in the page cache) and report the median of EPOCHS.
-# ratio = wrn / torchvision.
+# ratio = wrn / torchvision, of images/s and of images per CPU second (user + system CPU time of
+# the timed epochs: wrn's process, every thread; torchvision's main process and its workers,
+# from /proc): a second view on a busy machine (contention raises the CPU time too, less so).
 #
 # Usage (it needs the cores to itself; on the shared machine hold the build lock):
 #   flock /tmp/wrn-build.lock bash bench/compare_data.sh
@@ -52,10 +54,13 @@ echo "$wrn_out"
 
 tv=$(sed -n 's/^images\/s //p' <<<"$tv_out")
 wrn=$(sed -n 's/^images\/s //p' <<<"$wrn_out")
+tv_cpu=$(sed -n 's/^images\/cpu-s //p' <<<"$tv_out")
+wrn_cpu=$(sed -n 's/^images\/cpu-s //p' <<<"$wrn_out")
 cpu=$(lscpu | sed -n 's/^Model name: *//p' | head -1)
 echo
-printf '%-34s %10s\n' "pipeline ($WORKERS workers)" "images/s"
-printf '%-34s %10s\n' "torchvision DataLoader (PIL)" "$tv"
-printf '%-34s %10s\n' "wrn bench data" "$wrn"
-awk -v a="$wrn" -v b="$tv" 'BEGIN { printf "ratio wrn / torchvision: %.2fx\n", a / b }'
+printf '%-34s %10s %14s\n' "pipeline ($WORKERS workers)" "images/s" "images/CPU-s"
+printf '%-34s %10s %14s\n' "torchvision DataLoader (PIL)" "$tv" "${tv_cpu:-?}"
+printf '%-34s %10s %14s\n' "wrn bench data" "$wrn" "${wrn_cpu:-?}"
+awk -v a="$wrn" -v b="$tv" 'BEGIN { printf "ratio wrn / torchvision: %.2fx images/s", a / b }'
+awk -v a="${wrn_cpu:-0}" -v b="${tv_cpu:-0}" 'BEGIN { if (b > 0) printf ", %.2fx images per CPU second", a / b; print "" }'
 echo "CPU: $cpu ($(nproc) cores visible); load average before: $load_before"

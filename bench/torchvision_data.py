@@ -10,12 +10,24 @@ starting the worker processes (the most favourable setting for torchvision).
     /usr/bin/python3 bench/torchvision_data.py DIR --workers 2 [--size 224] [--batch 64]
 """
 import argparse
+import os
 import statistics
 import time
 
 import torch
 from torch.utils.data import DataLoader, Subset
 from torchvision import datasets, transforms
+
+
+def cpu_seconds(pids):
+    """User + system CPU seconds of the processes (this one and the loader's workers)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / tick
 
 
 def main():
@@ -39,19 +51,29 @@ def main():
     print(f"torchvision: {len(data)} images of {a.dir}, 3x{a.size}x{a.size} RandomResizedCrop + flip + "
           f"PILToTensor, batch {a.batch}, {a.workers} workers (median of {a.epochs} epochs after {a.warmup} "
           f"warm-up)")
-    rates = []
+    rates, per_cpu = [], []
     for epoch in range(a.warmup + a.epochs):
+        # The persistent workers of the previous epoch (CPU time is only counted from epoch 1 on).
+        it = getattr(loader, "_iterator", None)
+        pids = [os.getpid()] + ([w.pid for w in it._workers] if it is not None else [])
+        cpu0 = cpu_seconds(pids)
         start = time.perf_counter()
         n = 0
         for images, _ in loader:
             n += images.shape[0]
         seconds = time.perf_counter() - start
+        cpu = cpu_seconds(pids) - cpu0
         timed = epoch >= a.warmup
         print(f"epoch {epoch}{'' if timed else ' (warm-up)'}: {n} images in {seconds:.2f} s: "
-              f"{n / seconds:.1f} images/s")
+              f"{n / seconds:.1f} images/s, {cpu:.2f} CPU s"
+              + ("" if it is not None or a.workers == 0 else " (workers not counted)"))
         if timed:
             rates.append(n / seconds)
+            if it is not None or a.workers == 0:
+                per_cpu.append(n / cpu)
     print(f"images/s {statistics.median(rates):.1f}")
+    if per_cpu:
+        print(f"images/cpu-s {statistics.median(per_cpu):.1f}")
 
 
 if __name__ == "__main__":

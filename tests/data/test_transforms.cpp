@@ -5,8 +5,10 @@
 //
 // Tolerances: crop, center crop, flip and the random-resized-crop boxes and flip draws are
 // exact; resizes (F.resize(antialias=True) on uint8 tensors, Resize(int), Resize + CenterCrop,
-// RandomResizedCrop + flip) are within 1 grey level of torchvision (the same ATen kernel runs
-// in both; the bound allows float rounding to land on the other side of .5). The PIL path
+// RandomResizedCrop + flip) are within 1 grey level of torchvision, with fewer than 1% of the
+// values off by that 1 (wrn's resize is ATen's kernel written out, same float32 weights and
+// order; a multiply-add fused on one side only can round to the other side of .5; measured:
+// none differ). The PIL path
 // (PIL images through the same transforms, what torchvision's ImageFolder gives) differs from
 // the tensor path by at most 1 on these images too (the script prints it: pil_resize_worst).
 #include <gtest/gtest.h>
@@ -78,7 +80,16 @@ at::Generator seeded(uint64_t seed) { return at::make_generator<at::CPUGenerator
 TEST(TransformsGolden, DecodeCropCenterCropFlipExactResizesWithinOne) {
   const auto& doc = golden();
   ASSERT_EQ(doc["images"].size(), 4u);
-  int64_t worst = 0, resizes = 0;
+  int64_t worst = 0, resizes = 0, values = 0, differing = 0;
+  // The largest difference of a resize output from torchvision's; counts the values that differ.
+  auto resized_diff = [&](const torch::Tensor& ours, const torch::Tensor& theirs) {
+    const int64_t d = max_diff(ours, theirs);
+    if (ours.sizes() == theirs.sizes()) {
+      values += ours.numel();
+      differing += ours.ne(theirs).sum().item<int64_t>();
+    }
+    return d;
+  };
   for (const auto& im : doc["images"]) {
     SCOPED_TRACE(im["file"].get<std::string>());
     const auto shape = im["shape"].get<std::vector<int64_t>>();
@@ -104,7 +115,7 @@ TEST(TransformsGolden, DecodeCropCenterCropFlipExactResizesWithinOne) {
 
     for (const auto& cc : im["resize"]) {
       const auto s = cc["size"].get<std::vector<int64_t>>();
-      const int64_t d = max_diff(resize_image(t, s[0], s[1]), from_hex_like(cc["out"], c, s[0], s[1]));
+      const int64_t d = resized_diff(resize_image(t, s[0], s[1]), from_hex_like(cc["out"], c, s[0], s[1]));
       EXPECT_LE(d, 1) << "resize to " << s[0] << "x" << s[1];
       worst = std::max(worst, d);
       ++resizes;
@@ -113,7 +124,7 @@ TEST(TransformsGolden, DecodeCropCenterCropFlipExactResizesWithinOne) {
       const auto out = resize_shorter_side(t, cc["size"].get<int64_t>());
       const auto s = cc["shape"].get<std::vector<int64_t>>();
       ASSERT_EQ(out.sizes(), at::IntArrayRef(s)) << "Resize(" << cc["size"] << ")";
-      const int64_t d = max_diff(out, from_hex(cc["out"], s));
+      const int64_t d = resized_diff(out, from_hex(cc["out"], s));
       EXPECT_LE(d, 1);
       worst = std::max(worst, d);
     }
@@ -125,7 +136,7 @@ TEST(TransformsGolden, DecodeCropCenterCropFlipExactResizesWithinOne) {
       spec.width = s[1];
       spec.eval = EvalTransform::ResizeCenterCrop;
       spec.eval_resize = cc["resize"];
-      const int64_t d = max_diff(eval_transform(decoded, spec), from_hex_like(cc["out"], c, s[0], s[1]));
+      const int64_t d = resized_diff(eval_transform(decoded, spec), from_hex_like(cc["out"], c, s[0], s[1]));
       EXPECT_LE(d, 1) << "Resize(" << spec.eval_resize << ") + CenterCrop";
       worst = std::max(worst, d);
     }
@@ -141,13 +152,17 @@ TEST(TransformsGolden, DecodeCropCenterCropFlipExactResizesWithinOne) {
       spec.ratio_min = cc["ratio"][0];
       spec.ratio_max = cc["ratio"][1];
       auto gen = seeded(cc["seed"].get<uint64_t>());
-      const int64_t d = max_diff(train_transform(decoded, spec, gen), from_hex_like(cc["out"], c, s[0], s[1]));
+      const int64_t d = resized_diff(train_transform(decoded, spec, gen), from_hex_like(cc["out"], c, s[0], s[1]));
       EXPECT_LE(d, 1) << "RandomResizedCrop + flip, seed " << cc["seed"];
       worst = std::max(worst, d);
     }
   }
   EXPECT_GT(resizes, 0);
-  std::printf("worst resize difference from torchvision: %lld\n", static_cast<long long>(worst));
+  // Measured (x86-64 with FMA, Debian LibTorch 1.13.1): 0 of 65,774 values differ; with unfused
+  // multiply-adds (as on a CPU without FMA) 17 differed, by 1.
+  std::printf("resizes vs torchvision: worst difference %lld, %lld of %lld values differ\n",
+              static_cast<long long>(worst), static_cast<long long>(differing), static_cast<long long>(values));
+  EXPECT_LT(differing * 100, values) << "more than 1% of the resized values differ from torchvision";
 }
 
 TEST(TransformsGolden, RandomResizedCropBoxesAndFlipDrawsEqualTorchvision) {
@@ -330,6 +345,53 @@ TEST(Transforms, DecodeRegionAndScaleOfAJpeg) {
   EXPECT_THROW(decode_image(bytes, jpg, o), ConfigError);
   o.jpeg_scale_denom = 3;
   EXPECT_THROW(decode_image(bytes, jpg, o), ConfigError);
+}
+
+// A progressive JPEG of uint8 [C, H, W] (C = 1 or 3), 4:2:0 for colour.
+void write_progressive_jpeg(const std::string& path, const torch::Tensor& chw) {
+  auto hwc = chw.permute({1, 2, 0}).contiguous();
+  FILE* f = std::fopen(path.c_str(), "wb");
+  ASSERT_NE(f, nullptr);
+  jpeg_compress_struct info;
+  jpeg_error_mgr err;
+  info.err = jpeg_std_error(&err);
+  jpeg_create_compress(&info);
+  jpeg_stdio_dest(&info, f);
+  info.image_width = JDIMENSION(chw.size(2));
+  info.image_height = JDIMENSION(chw.size(1));
+  info.input_components = int(chw.size(0));
+  info.in_color_space = chw.size(0) == 3 ? JCS_RGB : JCS_GRAYSCALE;
+  jpeg_set_defaults(&info);
+  jpeg_set_quality(&info, 90, TRUE);
+  jpeg_simple_progression(&info);
+  jpeg_start_compress(&info, TRUE);
+  const size_t stride = size_t(chw.size(2) * chw.size(0));
+  while (info.next_scanline < info.image_height) {
+    JSAMPROW row = hwc.data_ptr<uint8_t>() + info.next_scanline * stride;
+    jpeg_write_scanlines(&info, &row, 1);
+  }
+  jpeg_finish_compress(&info);
+  jpeg_destroy_compress(&info);
+  std::fclose(f);
+}
+
+TEST(Transforms, RegionDecodeOfProgressiveAndGreyJpegsEqualsTheWholeDecode) {
+  TempDir dir;
+  for (int64_t c : {1, 3}) {
+    const auto path = dir.file("p" + std::to_string(c) + ".jpg");
+    write_progressive_jpeg(path, smooth_image(c, 77, 101));
+    const auto bytes = read_all(path);
+    const auto whole = image_to_tensor(decode_image(bytes, path));
+    for (const auto& r : {DecodeRegion{0, 0, 77, 40}, DecodeRegion{9, 17, 33, 61}, DecodeRegion{76, 100, 1, 1},
+                          DecodeRegion{40, 0, 37, 101}}) {
+      DecodeOptions o;
+      o.region = r;
+      EXPECT_EQ(max_diff(image_to_tensor(decode_image(bytes, path, o)),
+                         whole.narrow(1, r.top, r.height).narrow(2, r.left, r.width)),
+                0)
+          << c << " channels, region " << r.height << "x" << r.width << " at (" << r.top << ", " << r.left << ")";
+    }
+  }
 }
 
 // ---- codec: files written with libjpeg / libpng ----------------------------------------

@@ -7,6 +7,8 @@
 
 #include <torch/utils.h>
 
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <chrono>
 #include <functional>
@@ -92,20 +94,34 @@ void add_bench_data_command(CLI::App* bench) {
                "(median of {} epochs after {} warm-up)\n",
                paths.size(), args->dir, list.class_names.size(), 3, args->size, args->size, args->batch,
                loader.options().workers, args->epochs, args->warmup);
-    std::vector<double> rates;
+    // User + system CPU seconds of the process (every thread): images per CPU second depends
+    // much less than images/s on what else a shared machine runs (contention still raises it).
+    auto cpu_seconds = [] {
+      rusage u{};
+      getrusage(RUSAGE_SELF, &u);
+      return double(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + 1e-6 * double(u.ru_utime.tv_usec + u.ru_stime.tv_usec);
+    };
+    std::vector<double> rates, per_cpu;
     for (int epoch = 0; epoch < args->warmup + args->epochs; ++epoch) {
+      const double cpu0 = cpu_seconds();
       const auto start = std::chrono::steady_clock::now();
       loader.start(epoch, order, args->batch);
       int64_t images = 0;
       while (loader.has_next()) images += loader.next().images.size(0);
       const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      const double cpu = cpu_seconds() - cpu0;
       const bool timed = epoch >= args->warmup;
-      fmt::print("epoch {}{}: {} images in {:.2f} s: {:.1f} images/s\n", epoch, timed ? "" : " (warm-up)", images,
-                 seconds, double(images) / seconds);
-      if (timed) rates.push_back(double(images) / seconds);
+      fmt::print("epoch {}{}: {} images in {:.2f} s: {:.1f} images/s, {:.2f} CPU s\n", epoch,
+                 timed ? "" : " (warm-up)", images, seconds, double(images) / seconds, cpu);
+      if (timed) {
+        rates.push_back(double(images) / seconds);
+        per_cpu.push_back(double(images) / cpu);
+      }
     }
     std::sort(rates.begin(), rates.end());
+    std::sort(per_cpu.begin(), per_cpu.end());
     fmt::print("images/s {:.1f}\n", rates[rates.size() / 2]);
+    fmt::print("images/cpu-s {:.1f}\n", per_cpu[per_cpu.size() / 2]);
   });
 }
 

@@ -1,10 +1,10 @@
 #include "wrn/data/transforms.h"
 
 #include <ATen/CPUGeneratorImpl.h>
-#include <ATen/ops/_upsample_bilinear2d_aa.h>
 
 #include <algorithm>
 #include <cmath>
+#include <memory>
 #include <vector>
 
 #include "wrn/core/error.h"
@@ -20,21 +20,195 @@ void check_image(const torch::Tensor& chw, const char* what) {
             c10::toString(chw.scalar_type()));
 }
 
-// torchvision's tensor resize (F.resize(..., antialias=True)): uint8 -> float32, interpolate
-// with antialias (torch.nn.functional.interpolate calls _upsample_bilinear2d_aa for both
-// directions; enlarging, its triangle filter of support 1 is plain bilinear with
-// align_corners=False), round, back to uint8. `chw` may be a view (a crop): the float
-// conversion is the one copy.
-torch::Tensor resize_any(const torch::Tensor& chw, int64_t height, int64_t width) {
+// torchvision's tensor resize, F.resize(..., antialias=True) on uint8: to float32,
+// torch.nn.functional.interpolate(antialias=True) (ATen's _upsample_bilinear2d_aa, for
+// enlarging too: its triangle filter of support 1 is then plain bilinear, align_corners=False),
+// round half to even, back to uint8. This is ATen 1.13's separable kernel written out for
+// uint8 sources of any strides (a crop of a decoded HWC buffer needs no copy): the same
+// float32 weights (HelperInterpBase::_compute_weights_aa with HelperInterpLinear::aa_filter),
+// the width pass first and then the height pass, each skipped when that size is unchanged,
+// float32 sums in the same order. ATen's vectorized build may contract a multiply-add where
+// this does not, so a value may round to the other side of .5: within 1 grey level.
+struct AxisWeights {
+  std::vector<int64_t> start, size;  // per output index: first input index and tap count
+  std::vector<float> weights;        // per output index, `taps` entries (zeros after size)
+  int64_t taps = 0;
+};
+
+AxisWeights axis_weights(int64_t in, int64_t out) {
+  AxisWeights a;
+  const float scale = static_cast<float>(in) / static_cast<float>(out);  // area_pixel_compute_scale
+  const float support = scale >= 1.0f ? 1.0f * scale : 1.0f;             // (interp_size 2 * 0.5) * scale
+  a.taps = static_cast<int64_t>(std::ceil(support)) * 2 + 1;
+  const float invscale = scale >= 1.0f ? 1.0f / scale : 1.0f;
+  a.start.resize(size_t(out));
+  a.size.resize(size_t(out));
+  a.weights.assign(size_t(out * a.taps), 0.0f);
+  for (int64_t i = 0; i < out; ++i) {
+    const float center = static_cast<float>(scale * (i + 0.5));
+    const int64_t xmin = std::max(static_cast<int64_t>(center - support + 0.5), int64_t(0));
+    const int64_t xsize = std::min(static_cast<int64_t>(center + support + 0.5), in) - xmin;
+    float* w = a.weights.data() + i * a.taps;
+    float total = 0.0f;
+    for (int64_t j = 0; j < xsize; ++j) {
+      float x = static_cast<float>((static_cast<float>(j + xmin) - center + 0.5) * invscale);
+      if (x < 0.0f) x = -x;
+      w[j] = x < 1.0f ? 1.0f - x : 0.0f;
+      total += w[j];
+    }
+    if (total != 0.0f)
+      for (int64_t j = 0; j < xsize; ++j) w[j] /= total;
+    a.start[size_t(i)] = xmin;
+    a.size[size_t(i)] = xsize;
+  }
+  return a;
+}
+
+// Resizes the uint8 image whose pixel (c, y, x) is src[c * sc + y * sy + x * sx], of
+// channels x height x width, to uint8 [channels, out_h, out_w] (mirrored left-right when
+// `flip`, which is torchvision's hflip of the result).
+//
+// kFma: the multiply-adds fused, as GCC contracts ATen's `output += t * wts` in the kernels it
+// builds for AVX2 / AVX-512 (-mfma), which LibTorch runs on a CPU with FMA; without, the
+// separate multiply and add of its default build.
+template <bool kFma>
+inline float madd(float a, float b, float acc) {
+  if constexpr (kFma) {
+    return __builtin_fmaf(a, b, acc);
+  } else {
+    return acc + a * b;
+  }
+}
+
+template <bool kFma>
+__attribute__((always_inline)) inline torch::Tensor resize_strided_impl(const uint8_t* src, int64_t channels,
+                                                                         int64_t height, int64_t width, int64_t sc,
+                                                                         int64_t sy, int64_t sx, int64_t out_h,
+                                                                         int64_t out_w, bool flip) {
+  const int64_t C = channels;
+  // Width pass into float32 rows of [out_w][C] (or the source as float when the width stays).
+  const bool do_w = width != out_w, do_h = height != out_h;
+  const int64_t mid_w = do_w ? out_w : width;
+  // Uninitialized buffers (every value is written before it is read).
+  std::unique_ptr<float[]> mid(new float[size_t(height * mid_w * C)]);
+  if (do_w) {
+    const AxisWeights wx = axis_weights(width, out_w);
+    // One source row as float32 [width][C] (converted once, not once per tap), then per output
+    // pixel the C channels together.
+    std::unique_ptr<float[]> line(new float[size_t(width * C)]);
+    for (int64_t y = 0; y < height; ++y) {
+      if (sc == 1 && sx == C) {  // an interleaved (HWC) row: one contiguous run
+        const uint8_t* in = src + y * sy;
+        float* l = line.get();
+        for (int64_t k = 0; k < width * C; ++k) l[k] = static_cast<float>(in[k]);
+      } else {
+        for (int64_t x = 0; x < width; ++x)
+          for (int64_t c = 0; c < C; ++c) line[size_t(x * C + c)] = static_cast<float>(src[c * sc + y * sy + x * sx]);
+      }
+      float* row = mid.get() + y * mid_w * C;
+      for (int64_t ox = 0; ox < out_w; ++ox) {
+        const float* w = wx.weights.data() + ox * wx.taps;
+        const int64_t n = wx.size[size_t(ox)];
+        const float* p = line.get() + wx.start[size_t(ox)] * C;
+        if (C == 3) {
+          float a0 = p[0] * w[0], a1 = p[1] * w[0], a2 = p[2] * w[0];
+          for (int64_t j = 1; j < n; ++j) {
+            a0 = madd<kFma>(p[3 * j], w[j], a0);
+            a1 = madd<kFma>(p[3 * j + 1], w[j], a1);
+            a2 = madd<kFma>(p[3 * j + 2], w[j], a2);
+          }
+          row[ox * 3] = a0;
+          row[ox * 3 + 1] = a1;
+          row[ox * 3 + 2] = a2;
+        } else {
+          for (int64_t c = 0; c < C; ++c) {
+            float acc = p[c] * w[0];
+            for (int64_t j = 1; j < n; ++j) acc = madd<kFma>(p[j * C + c], w[j], acc);
+            row[ox * C + c] = acc;
+          }
+        }
+      }
+    }
+  } else {
+    for (int64_t y = 0; y < height; ++y)
+      for (int64_t x = 0; x < width; ++x)
+        for (int64_t c = 0; c < C; ++c) mid[size_t((y * width + x) * C + c)] = src[c * sc + y * sy + x * sx];
+  }
+  // Height pass, over whole rows of out_w * C floats.
+  const int64_t row_len = mid_w * C;
+  std::unique_ptr<float[]> final_rows;
+  const float* rows = mid.get();
+  if (do_h) {
+    const AxisWeights wy = axis_weights(height, out_h);
+    final_rows.reset(new float[size_t(out_h * row_len)]);
+    for (int64_t oy = 0; oy < out_h; ++oy) {
+      const float* w = wy.weights.data() + oy * wy.taps;
+      const int64_t y0 = wy.start[size_t(oy)], n = wy.size[size_t(oy)];
+      float* dst = final_rows.get() + oy * row_len;
+      const float* first = mid.get() + y0 * row_len;
+      for (int64_t k = 0; k < row_len; ++k) dst[k] = first[k] * w[0];
+      for (int64_t j = 1; j < n; ++j) {
+        const float* r = mid.get() + (y0 + j) * row_len;
+        const float wj = w[j];
+        for (int64_t k = 0; k < row_len; ++k) dst[k] = madd<kFma>(r[k], wj, dst[k]);
+      }
+    }
+    rows = final_rows.get();
+  }
+  // Round half to even (torch.round), clamp, to uint8 [C, out_h, out_w].
+  auto out = torch::empty({C, out_h, out_w}, torch::kUInt8);
+  uint8_t* o = out.data_ptr<uint8_t>();
+  for (int64_t c = 0; c < C; ++c) {
+    for (int64_t y = 0; y < out_h; ++y) {
+      const float* r = rows + y * row_len + c;
+      uint8_t* dst = o + (c * out_h + y) * out_w;
+      for (int64_t x = 0; x < out_w; ++x) {
+        const float v = std::min(255.0f, std::max(0.0f, std::nearbyint(r[x * C])));
+        dst[flip ? out_w - 1 - x : x] = static_cast<uint8_t>(v);
+      }
+    }
+  }
+  return out;
+}
+
+__attribute__((target("fma"))) torch::Tensor resize_strided_fma(const uint8_t* src, int64_t channels, int64_t height,
+                                                               int64_t width, int64_t sc, int64_t sy, int64_t sx,
+                                                               int64_t out_h, int64_t out_w, bool flip) {
+  return resize_strided_impl<true>(src, channels, height, width, sc, sy, sx, out_h, out_w, flip);
+}
+
+torch::Tensor resize_strided(const uint8_t* src, int64_t channels, int64_t height, int64_t width, int64_t sc,
+                             int64_t sy, int64_t sx, int64_t out_h, int64_t out_w, bool flip) {
+  static const bool fma = __builtin_cpu_supports("fma");
+  if (fma) return resize_strided_fma(src, channels, height, width, sc, sy, sx, out_h, out_w, flip);
+  return resize_strided_impl<false>(src, channels, height, width, sc, sy, sx, out_h, out_w, flip);
+}
+
+// resize_strided of a uint8 [C, H, W] tensor of any strides (a crop view needs no copy).
+torch::Tensor resize_any(const torch::Tensor& chw, int64_t height, int64_t width, bool flip = false) {
   WRN_CHECK(height > 0 && width > 0, "resize: the size must be positive, got {}x{}", height, width);
-  if (chw.size(1) == height && chw.size(2) == width) return chw.clone(at::MemoryFormat::Contiguous);
-  auto x = chw.unsqueeze(0).to(torch::kFloat32, /*non_blocking=*/false, /*copy=*/false,
-                                at::MemoryFormat::Contiguous);
-  const std::vector<int64_t> size{height, width};
-  auto y = at::_upsample_bilinear2d_aa(x, at::IntArrayRef(size), /*align_corners=*/false);
-  // The triangle filter's weights are non-negative and sum to 1: the values stay in [0, 255]
-  // (torchvision clamps only for bicubic); the clamp is a guard against rounding.
-  return y.round_().clamp_(0, 255).to(torch::kUInt8).squeeze(0);
+  if (chw.size(1) == height && chw.size(2) == width)
+    return flip ? chw.flip({2}) : chw.clone(at::MemoryFormat::Contiguous);
+  return resize_strided(chw.data_ptr<uint8_t>(), chw.size(0), chw.size(1), chw.size(2), chw.stride(0), chw.stride(1),
+                        chw.stride(2), height, width, flip);
+}
+
+// The box of a decoded HWC image resized to height x width (+ flip), with `channels` (0 or
+// the image's: straight from its buffer; else image_to_tensor's conversion first).
+torch::Tensor resize_box(const DecodedImage& image, int64_t channels, const CropBox& box, int64_t height,
+                         int64_t width, bool flip) {
+  if (channels != 0 && channels != image.channels) {
+    auto chw = image_to_tensor(image, channels);
+    return resize_any(chw.narrow(1, box.top, box.height).narrow(2, box.left, box.width), height, width, flip);
+  }
+  const int64_t C = image.channels;
+  const uint8_t* base = image.pixels.data() + (box.top * image.width + box.left) * C;
+  if (box.height == height && box.width == width) {
+    auto chw = torch::from_blob(const_cast<uint8_t*>(base), {C, box.height, box.width}, {1, image.width * C, C},
+                                torch::kUInt8);
+    return flip ? chw.flip({2}) : chw.clone(at::MemoryFormat::Contiguous);
+  }
+  return resize_strided(base, C, box.height, box.width, 1, image.width * C, C, height, width, flip);
 }
 
 // The output size of torchvision's Resize(size) with an int (_compute_resized_output_size).
@@ -93,8 +267,8 @@ torch::Tensor eval_from_bytes(const std::string& bytes, const ImageInfo& info, c
     options.jpeg_scale_denom = scale_denominator(double(info.height), double(info.width), resize_h, resize_w);
   }
   if (options.jpeg_scale_denom == 1) return eval_transform(decode_image(bytes, path, options), spec);
-  auto chw = image_to_tensor(decode_image(bytes, path, options), spec.channels);
-  auto resized = resize_any(chw, resize_h, resize_w);
+  const DecodedImage image = decode_image(bytes, path, options);
+  auto resized = resize_box(image, spec.channels, CropBox{0, 0, image.height, image.width}, resize_h, resize_w, false);
   if (spec.eval == EvalTransform::Resize) return resized;
   return center_crop_padded(resized, spec.height, spec.width);
 }
@@ -194,21 +368,19 @@ at::Generator sample_generator(uint64_t seed, int64_t epoch, int64_t index) {
 
 torch::Tensor eval_transform(const DecodedImage& image, const Preprocessing& spec) {
   WRN_CHECK(image.height > 0 && image.width > 0, "eval_transform: empty image");
-  auto chw = image_to_tensor(image, spec.channels);
-  if (spec.eval == EvalTransform::Resize) return resize_any(chw, spec.height, spec.width);
-  const auto [h, w] = shorter_side_size(chw.size(1), chw.size(2), eval_shorter_side(spec));
-  return center_crop_padded(resize_any(chw, h, w), spec.height, spec.width);
+  const CropBox whole{0, 0, image.height, image.width};
+  if (spec.eval == EvalTransform::Resize) return resize_box(image, spec.channels, whole, spec.height, spec.width, false);
+  const auto [h, w] = shorter_side_size(image.height, image.width, eval_shorter_side(spec));
+  return center_crop_padded(resize_box(image, spec.channels, whole, h, w, false), spec.height, spec.width);
 }
 
 torch::Tensor train_transform(const DecodedImage& image, const Preprocessing& spec, at::Generator& generator) {
   if (spec.train != TrainTransform::RandomResizedCrop) return eval_transform(image, spec);
   WRN_CHECK(image.height > 0 && image.width > 0, "train_transform: empty image");
-  auto chw = image_to_tensor(image, spec.channels);
-  const CropBox box = random_resized_crop_box(chw.size(1), chw.size(2), spec.scale_min, spec.scale_max,
+  const CropBox box = random_resized_crop_box(image.height, image.width, spec.scale_min, spec.scale_max,
                                               spec.ratio_min, spec.ratio_max, generator);
-  auto out = resize_any(chw.narrow(1, box.top, box.height).narrow(2, box.left, box.width), spec.height, spec.width);
-  if (spec.augment.flip && draw_flip(generator)) out = out.flip({2});
-  return out;
+  const bool flip = spec.augment.flip && draw_flip(generator);
+  return resize_box(image, spec.channels, box, spec.height, spec.width, flip);
 }
 
 torch::Tensor load_eval_sample(const std::string& path, const Preprocessing& spec) {
@@ -246,10 +418,9 @@ torch::Tensor load_train_sample(const std::string& path, const Preprocessing& sp
   } else {
     region = DecodeRegion{box.top, box.left, box.height, box.width};
   }
-  auto chw = image_to_tensor(decode_image(bytes, path, options), spec.channels);
-  auto out = resize_any(chw, spec.height, spec.width);
-  if (spec.augment.flip && draw_flip(generator)) out = out.flip({2});
-  return out;
+  const DecodedImage image = decode_image(bytes, path, options);
+  const bool flip = spec.augment.flip && draw_flip(generator);
+  return resize_box(image, spec.channels, CropBox{0, 0, image.height, image.width}, spec.height, spec.width, flip);
 }
 
 }  // namespace wrn::data

@@ -42,6 +42,17 @@ CheckpointModel load_checkpoint_model(const std::string& path, const std::string
   out.model->eval();
   if (!ck.normalizer.empty()) out.normalizer.load_state(ck.normalizer);
   out.meta_json = ck.meta_json;
+  // exportmeta stand-in until the lead's CheckpointModel change (the spec read from the
+  // checkpoint's meta "preprocessing") is merged: the input shape and the normalization.
+  out.preprocessing.channels = out.spec.input.channels;
+  out.preprocessing.height = out.spec.input.height;
+  out.preprocessing.width = out.spec.input.width;
+  if (out.normalizer.fitted()) {
+    out.preprocessing.mean = out.normalizer.mean();
+    out.preprocessing.std = out.normalizer.std();
+    out.preprocessing.zca = out.normalizer.has_zca();
+  }
+  // end of the stand-in
 
   // Class names: stored by training (and import), else the standard ones of the data set.
   auto meta = nlohmann::json::parse(ck.meta_json.empty() ? "{}" : ck.meta_json, nullptr, false);

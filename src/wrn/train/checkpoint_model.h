@@ -6,6 +6,7 @@
 #include <string>
 
 #include "wrn/data/augment.h"
+#include "wrn/data/preprocessing.h"
 #include "wrn/models/registry.h"
 #include "wrn/train/config.h"
 
@@ -16,6 +17,7 @@ struct CheckpointModel {
   models::ModelSpec spec;  // resolved: name, settings, classes and input of the stored weights
   models::Classifier model;
   data::Normalizer normalizer;  // unfitted when the checkpoint holds none
+  data::Preprocessing preprocessing;  // how an image becomes an input (what every export carries)
   std::vector<std::string> class_names;  // from the checkpoint, else the built-in data set's; may be empty
   std::string meta_json;                 // the checkpoint's bookkeeping (epochs done, best error, ...)
 };

@@ -24,7 +24,7 @@ int main(int argc, char** argv) {
 
     // The evaluation transform (resize to the input, the training normalization) and names.
     wrn::infer::PredictorOptions options;
-    options.preprocess.input = m.spec.input;
+    options.preprocess.spec = m.preprocessing;  // the images as training saw them
     options.preprocess.normalizer = m.normalizer;
     options.class_names = m.class_names;  // empty: class indices
     wrn::infer::Predictor predictor(m.model, options);  // folds BatchNorm into the convolutions

@@ -144,7 +144,7 @@ TEST(Bf16Inference, PredictorRunsBothPathsInBf16) {
   for (bool optimized : {true, false}) {
     auto m = make({"wrn-10-2", {}, {1, 28, 28}});
     wrn::infer::PredictorOptions o;
-    o.preprocess.input = {1, 28, 28};
+    o.preprocess = wrn::infer::Preprocess::for_input({1, 28, 28});
     o.optimized = optimized;
     o.fuse.dtype = torch::kBFloat16;
     wrn::infer::Predictor p(m, o);

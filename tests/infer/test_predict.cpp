@@ -42,7 +42,7 @@ torch::Tensor reference_probs(const wrn::models::Classifier& model, const torch:
 
 PredictorOptions options_for(wrn::models::InputShape input) {
   PredictorOptions o;
-  o.preprocess.input = input;
+  o.preprocess = Preprocess::for_input(input);
   return o;
 }
 
@@ -123,8 +123,7 @@ TEST(Predictor, ConvertsChannelsAndUsesClassNames) {
 }
 
 TEST(Preprocess, ResizesSmallInputsAndCentreCropsImageNetInputs) {
-  Preprocess small;
-  small.input = {3, 32, 32};
+  auto small = Preprocess::for_input({3, 32, 32});
   wrn::data::DecodedImage img{40, 50, 3, std::vector<uint8_t>(40 * 50 * 3, 77)};
   auto r = small.resize(img);
   EXPECT_EQ(r.sizes(), (std::vector<int64_t>{3, 32, 32}));
@@ -133,8 +132,7 @@ TEST(Preprocess, ResizesSmallInputsAndCentreCropsImageNetInputs) {
 
   // ImageNet: shorter side -> 256, centre 224 crop. A 300 x 600 image whose outer quarters
   // (left and right 150 columns) are black and centre white: after the crop only white is left.
-  Preprocess big;
-  big.input = {3, 224, 224};
+  auto big = Preprocess::for_input({3, 224, 224});
   wrn::data::DecodedImage wide{300, 600, 3, std::vector<uint8_t>(300 * 600 * 3, 0)};
   for (int64_t y = 0; y < 300; ++y)
     for (int64_t x = 150; x < 450; ++x)

@@ -111,7 +111,7 @@ TEST(Presets, EveryShippedPresetLoadsAndValidates) {
   setenv("WRN_PRESET_DIR", WRN_SOURCE_DIR "/presets", 1);
   auto names = preset_names();
   for (const char* want : {"demo", "wrn-cifar10", "wrn-cifar10-dropout", "wrn-cifar100", "wrn-cifar100-dropout",
-                           "wrn-cifar10-zca", "wrn-svhn", "resnet-cifar", "preact-cifar", "resnet-imagenet",
+                           "wrn-cifar10-zca", "wrn-svhn", "resnet-cifar", "preact-cifar", "resnet-imagenet", "wrn-imagenet",
                            "wrn-fashion-mnist"}) {
     EXPECT_NE(std::find(names.begin(), names.end(), want), names.end()) << want;
   }

@@ -1,6 +1,8 @@
 // wrn bench infer: images/s of the plain eval-mode forward and of the optimized inference
 // path (FusedClassifier: BN folded, in-place ReLU, InferenceMode) in each memory layout,
 // in one process with the same threads, each after a warm-up.
+// wrn bench data: images/s of the streaming training pipeline (data::BatchLoader workers
+// running data::load_train_sample: decode, random-resized crop, flip) over an image folder.
 #include <fmt/format.h>
 
 #include <torch/utils.h>
@@ -16,6 +18,9 @@
 #include "wrn/models/precision.h"
 #include "wrn/core/error.h"
 #include "wrn/core/threads.h"
+#include "wrn/data/batch_loader.h"
+#include "wrn/data/image_list.h"
+#include "wrn/data/transforms.h"
 #include "wrn/infer/fused_model.h"
 
 namespace {
@@ -33,6 +38,77 @@ double time_call(const std::function<void()>& fn, int warmup, int iters) {
   return t[t.size() / 2];
 }
 
+// `wrn bench data`: whole epochs of the streaming loader, after warm-up epochs (page cache,
+// allocator); the images/s of each timed epoch and their median.
+void add_bench_data_command(CLI::App* bench) {
+  struct Args {
+    std::string dir;
+    int workers = 0;
+    int64_t size = 224;
+    int64_t images = 0;
+    int64_t batch = 64;
+    int epochs = 3;
+    int warmup = 1;
+    uint64_t seed = 0;
+  };
+  auto args = std::make_shared<Args>();
+  auto* cmd = bench->add_subcommand(
+      "data", "Images/s of the streaming training pipeline: decode + random-resized crop + flip");
+  cmd->footer("The folder holds one sub-folder of .png / .jpg images per class (ImageFolder layout).\n"
+              "Example:\n  wrn bench data --dir data/imagenette/train --workers 2 --size 224");
+  cmd->add_option("--dir", args->dir, "Image folder (class sub-folders)")->required();
+  cmd->add_option("--workers", args->workers, "Loader worker threads (0: the hardware threads)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--size", args->size, "Output side (random_resized_crop to SIZE x SIZE)")->check(CLI::PositiveNumber);
+  cmd->add_option("--images", args->images, "Use the first N images (0: all)")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--batch", args->batch, "Images per batch")->check(CLI::PositiveNumber);
+  cmd->add_option("--epochs", args->epochs, "Timed epochs (median reported)")->check(CLI::PositiveNumber);
+  cmd->add_option("--warmup", args->warmup, "Untimed epochs first")->check(CLI::NonNegativeNumber);
+  cmd->add_option("--seed", args->seed, "Seed of the crops and flips");
+  cmd->callback([args] {
+    auto list = wrn::data::list_image_folder(args->dir);
+    std::vector<std::string> paths = list.paths;
+    if (args->images > 0 && args->images < int64_t(paths.size())) paths.resize(size_t(args->images));
+    WRN_CHECK(!paths.empty(), "--dir {}: no images", args->dir);
+    wrn::data::Preprocessing spec;
+    spec.channels = 3;
+    spec.height = spec.width = args->size;
+    spec.train = wrn::data::TrainTransform::RandomResizedCrop;
+    spec.augment.flip = true;
+    spec.eval = wrn::data::EvalTransform::Resize;
+    spec.validate();
+    wrn::data::LoaderOptions options;
+    options.workers = args->workers;
+    const uint64_t seed = args->seed;
+    wrn::data::BatchLoader loader(
+        [&paths, &spec, seed](int64_t index, int64_t epoch) {
+          auto generator = wrn::data::sample_generator(seed, epoch, index);
+          return wrn::data::load_train_sample(paths[size_t(index)], spec, generator);
+        },
+        {3, args->size, args->size}, options);
+    std::vector<int64_t> order(paths.size());
+    for (size_t i = 0; i < order.size(); ++i) order[i] = int64_t(i);
+    fmt::print("data: {} images of {} ({} classes), {}x{}x{} random_resized_crop + flip, batch {}, {} workers "
+               "(median of {} epochs after {} warm-up)\n",
+               paths.size(), args->dir, list.class_names.size(), 3, args->size, args->size, args->batch,
+               loader.options().workers, args->epochs, args->warmup);
+    std::vector<double> rates;
+    for (int epoch = 0; epoch < args->warmup + args->epochs; ++epoch) {
+      const auto start = std::chrono::steady_clock::now();
+      loader.start(epoch, order, args->batch);
+      int64_t images = 0;
+      while (loader.has_next()) images += loader.next().images.size(0);
+      const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      const bool timed = epoch >= args->warmup;
+      fmt::print("epoch {}{}: {} images in {:.2f} s: {:.1f} images/s\n", epoch, timed ? "" : " (warm-up)", images,
+                 seconds, double(images) / seconds);
+      if (timed) rates.push_back(double(images) / seconds);
+    }
+    std::sort(rates.begin(), rates.end());
+    fmt::print("images/s {:.1f}\n", rates[rates.size() / 2]);
+  });
+}
+
 void add_bench_command(CLI::App& app) {
   struct Args {
     wrn::cli::ModelArgs model;
@@ -46,7 +122,8 @@ void add_bench_command(CLI::App& app) {
   auto args = std::make_shared<Args>();
   auto* bench = app.add_subcommand("bench", "Micro-benchmarks");
   bench->require_subcommand(1);
-  bench->footer("Example:\n  wrn bench infer --model wrn-16-4 --batch 64 --threads 2");
+  bench->footer("Examples:\n  wrn bench infer --model wrn-16-4 --batch 64 --threads 2\n"
+                "  wrn bench data --dir data/imagenette/train --workers 2");
   auto* cmd = bench->add_subcommand("infer", "Images/s of the plain forward and the optimized inference path");
   cmd->footer("Example:\n  wrn bench infer --model wrn-16-4 --batch 64 --threads 2");
   cmd->add_option("--model", args->model.name, "Model name (see 'wrn models')")->required();
@@ -101,6 +178,7 @@ void add_bench_command(CLI::App& app) {
                  "optimized (" + wrn::infer::layout_name(fused.layout()) + ")", n / t, t * 1e3, plain / t);
     }
   });
+  add_bench_data_command(bench);  // after infer: `wrn bench <TAB>` lists infer first
 }
 
 WRN_REGISTER_COMMAND(80, add_bench_command);

@@ -13,9 +13,18 @@
 #include "wrn/infer/fused_model.h"
 #include "wrn/models/precision.h"
 #include "wrn/train/curves_plot.h"
+#include "wrn/train/data_setup.h"
 #include "wrn/train/trainer.h"
 
 namespace {
+
+// A CSV field (RFC 4180): quoted when it holds a comma, quote or line break.
+std::string csv_field(const std::string& text) {
+  if (text.find_first_of(",\"\r\n") == std::string::npos) return text;
+  std::string out = "\"";
+  for (char c : text) out += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return out + "\"";
+}
 
 void add_eval_command(CLI::App& app) {
   struct Args {
@@ -38,7 +47,8 @@ void add_eval_command(CLI::App& app) {
   cmd->add_flag("--optimized", args->optimized,
                 "Run the BN-folded inference path that predict uses (default: the plain eval-mode forward)");
   cmd->add_option("--predictions", args->predictions,
-                  "Also write each image's true and predicted class to this CSV (index,label,predicted)");
+                  "Also write each image's true and predicted class to this CSV (index,label,predicted[,file]; "
+                  "-1: an image skipped by data.on_bad_image skip)");
   cmd->add_option("--png", args->png, "Confusion-matrix PNG (default: confusion.png in the run directory)");
   cmd->add_flag("--no-png", args->no_png, "Do not write the confusion-matrix PNG");
   cmd->add_flag("--json", args->json, "Print one JSON object");
@@ -81,14 +91,19 @@ void add_eval_command(CLI::App& app) {
     eo.with_confusion = true;
     eo.with_predictions = !args->predictions.empty();
     eo.input_dtype = fused ? torch::kFloat : dtype;  // the fused path casts its float input itself
+    eo.loader = t::loader_options(config);
     auto r = fused ? t::evaluate([&](const torch::Tensor& x) { return fused->forward(x); },
-                                 fused->num_classes(), setup.test, setup.normalizer, eo)
-                   : t::evaluate(*setup.model, setup.test, setup.normalizer, eo);
+                                 fused->num_classes(), setup.test, setup.preprocessing, setup.normalizer, eo)
+                   : t::evaluate(*setup.model, setup.test, setup.preprocessing, setup.normalizer, eo);
     if (!args->predictions.empty()) {
-      std::string csv = "index,label,predicted\n";
+      // Image folders: the file of each row too (what `wrn predict` prints for the same image).
+      const auto& files = setup.test.files.paths;
+      std::string csv = files.empty() ? "index,label,predicted\n" : "index,label,predicted,file\n";
       auto labels = setup.test.labels.cpu();
-      for (size_t i = 0; i < r.predictions.size(); ++i)
-        csv += fmt::format("{},{},{}\n", i, labels[int64_t(i)].item<int64_t>(), r.predictions[i]);
+      for (size_t i = 0; i < r.predictions.size(); ++i) {
+        csv += fmt::format("{},{},{}", i, labels[int64_t(i)].item<int64_t>(), r.predictions[i]);
+        csv += files.empty() ? "\n" : "," + csv_field(files[i]) + "\n";
+      }
       wrn::write_file_atomically(args->predictions, csv);
     }
     const auto& names = setup.test.class_names;

@@ -39,7 +39,7 @@ void run_predict(const PredictArgs& a) {
   auto model = loaded.model;
 
   wrn::infer::PredictorOptions options;
-  options.preprocess.input = spec.input;
+  options.preprocess.spec = loaded.preprocessing;  // as training saw the images (checkpoint_model.h)
   options.preprocess.normalizer = loaded.normalizer;
   options.class_names = loaded.class_names;
   if (!a.labels.empty()) {

@@ -50,6 +50,8 @@ class Normalizer {
   const std::vector<double>& std() const { return std_; }
   bool fitted() const { return mean_t_.defined(); }
   bool has_zca() const { return zca_.defined(); }
+  // Where the cached tensors live (the CPU when unfitted).
+  torch::Device device() const { return mean_t_.defined() ? mean_t_.device() : torch::Device(torch::kCPU); }
   // Moves the cached tensors to `device`, so operator() there copies nothing per batch
   // (operator() still works on any device, moving them per call otherwise).
   void to(const torch::Device& device);

@@ -5,22 +5,18 @@
 #include <algorithm>
 #include <atomic>
 #include <exception>
-#include <filesystem>
 #include <thread>
 
 #include "wrn/core/error.h"
-#include "wrn/core/text.h"
 #include "wrn/core/threads.h"
 #include "wrn/data/augment.h"
-#include "wrn/data/file_bytes.h"
 #include "wrn/data/image_codec.h"
+#include "wrn/data/image_list.h"
 #include "wrn/data/readers.h"
 
 namespace wrn::data {
 
 namespace {
-
-namespace fs = std::filesystem;
 
 // Decodes images[begin, end) into `out` on `threads` threads. Decoding uses only libpng /
 // libjpeg (no LibTorch), so the workers never start nested intra-op thread pools.
@@ -56,35 +52,10 @@ Dataset load_image_folder(const std::string& root, const ImageFolderOptions& opt
             options.height, options.width);
   WRN_CHECK(options.channels == 0 || options.channels == 1 || options.channels == 3,
             "image folder: channels must be 0 (auto), 1 or 3, got {}", options.channels);
-  WRN_CHECK_FILE(detail::is_directory(root), "{}: directory not found", root);
-
-  // Classes: sorted sub-folder names, or the given order.
-  std::vector<std::string> folders;
-  for (const auto& entry : fs::directory_iterator(root))
-    if (entry.is_directory()) folders.push_back(entry.path().filename().string());
-  std::sort(folders.begin(), folders.end());
-  WRN_CHECK_FILE(!folders.empty(), "{}: no class sub-folders (expected {}/<class>/<images>)", root,
-                 root);
-  const std::vector<std::string> classes = options.class_names.empty() ? folders : options.class_names;
-
-  std::vector<std::string> paths;
-  std::vector<int64_t> labels;
-  for (const auto& folder : folders) {
-    const auto it = std::find(classes.begin(), classes.end(), folder);
-    WRN_CHECK_FILE(it != classes.end(), "{}: class folder '{}' is not one of the {} known classes{}",
-                   (fs::path(root) / folder).string(), folder, classes.size(),
-                   did_you_mean(folder, classes));
-    std::vector<std::string> files;
-    for (const auto& entry : fs::directory_iterator(fs::path(root) / folder))
-      if (entry.is_regular_file() && is_image_file_name(entry.path().string())) files.push_back(entry.path().string());
-    std::sort(files.begin(), files.end());
-    WRN_CHECK_FILE(!files.empty(), "{}: no .png/.jpg/.jpeg images in this class folder",
-                   (fs::path(root) / folder).string());
-    for (auto& f : files) {
-      paths.push_back(std::move(f));
-      labels.push_back(it - classes.begin());
-    }
-  }
+  // Which files, in label order (image_list.h): no decoding yet.
+  const ImageList list = list_image_folder(root, options.class_names);
+  const std::vector<std::string>& paths = list.paths;
+  const std::vector<std::string>& classes = list.class_names;
 
   const int threads = options.threads > 0 ? options.threads : hardware_threads();
   const auto n = static_cast<int64_t>(paths.size());
@@ -126,7 +97,7 @@ Dataset load_image_folder(const std::string& root, const ImageFolderOptions& opt
   Dataset set;
   set.name = "folder:" + root;
   set.images = images;
-  set.labels = torch::tensor(labels, torch::kInt64);
+  set.labels = torch::tensor(list.labels, torch::kInt64);
   set.class_names = classes;
   return set;
 }

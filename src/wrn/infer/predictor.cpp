@@ -55,7 +55,7 @@ std::vector<Prediction> Predictor::predict_files(const std::vector<std::string>&
     for (size_t i = start; i < end; ++i) {
       out[i].file = files[i];
       try {
-        images.push_back(options_.preprocess.resize(data::read_image(files[i])));
+        images.push_back(options_.preprocess.load(files[i]));
         slots.push_back(i);
       } catch (const Error& e) {
         out[i].error = one_line_message(e);

@@ -17,7 +17,7 @@
 namespace wrn::infer {
 
 struct PredictorOptions {
-  Preprocess preprocess;                 // input shape and normalization of the model
+  Preprocess preprocess;                 // the model's preprocessing spec and normalization
   std::vector<std::string> class_names;  // empty: classes are named by their index
   bool optimized = true;                 // FusedClassifier (false: plain eval-mode forward)
   FuseOptions fuse;                      // fuse.dtype: the precision of both paths (bf16 casts the model)
@@ -37,7 +37,7 @@ struct Prediction {
   std::optional<std::string> error;
 };
 
-// Contract: requires a trained classifier whose input matches options.preprocess.input and,
+// Contract: requires a trained classifier whose input matches options.preprocess.input() and,
 // when class_names is non-empty, exactly num_classes() names (else ConfigError). The model is
 // put in eval mode. predict_* never throw for a bad image file: the file's Prediction
 // carries a one-line error naming it (FileError message); they throw for a bad top_k/batch.

@@ -1,32 +1,36 @@
-// The evaluation transform of a model: how a decoded image becomes the model's input.
+// The evaluation transform of a model: how an image file becomes the model's input, by the
+// preprocessing spec it was trained with (data/preprocessing.h): channels, the eval geometry
+// (resize, or resize_center_crop), then the training normalization. The same functions make
+// `wrn eval`'s images of an image folder, so predict and eval see a file identically.
 #pragma once
 
 #include <torch/types.h>
 
 #include <cstdint>
+#include <string>
 
 #include "wrn/data/augment.h"
 #include "wrn/data/image_codec.h"
+#include "wrn/data/preprocessing.h"
 #include "wrn/models/network.h"
 
 namespace wrn::infer {
 
-// Contract: describes the deterministic transform used at evaluation time.
-//   1. channels: grey -> RGB by replication, RGB -> grey with ITU-R 601 luma weights;
-//   2. size: for ImageNet-sized inputs (InputShape::imagenet_sized()) the shorter side
-//      is resized to round(side * 256 / 224) and the centre input.height x input.width is
-//      cropped (torchvision's Resize(256) + CenterCrop(224)); smaller inputs are resized
-//      straight to the input size (bilinear, antialiased, rounded back to 8 bits as the
-//      training store holds them);
-//   3. normalization: the training Normalizer (per-channel mean/std on 0..255, ZCA if fitted);
-//      an unfitted Normalizer scales to [0, 1].
 struct Preprocess {
-  models::InputShape input;   // the model's input
-  data::Normalizer normalizer;
+  data::Preprocessing spec;     // channels, height x width and the eval transform
+  data::Normalizer normalizer;  // unfitted: pixels scaled to [0, 1]
 
-  // uint8 [C, H, W] of the input size (steps 1 and 2). Throws ConfigError for an empty image.
+  // A spec for a bare input shape (no checkpoint): resize_center_crop 256/224-style for
+  // inputs of 128 pixels and more (InputShape::imagenet_sized()), resize below.
+  static Preprocess for_input(const models::InputShape& input, data::Normalizer normalizer = {});
+
+  models::InputShape input() const { return {spec.channels, spec.height, spec.width}; }
+  // uint8 [C, H, W] of the spec's size from a decoded image (data::eval_transform).
   torch::Tensor resize(const data::DecodedImage& image) const;
-  // float [N, C, H, W] from a uint8 batch of resize() outputs (step 3).
+  // The same from a file (data::load_eval_sample, as eval's image-folder splits are made).
+  // Throws FileError naming the file.
+  torch::Tensor load(const std::string& path) const;
+  // float [N, C, H, W] from a uint8 batch of resize()/load() outputs.
   torch::Tensor normalize(const torch::Tensor& batch_u8) const;
 };
 

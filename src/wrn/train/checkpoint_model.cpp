@@ -4,6 +4,8 @@
 #include <yaml-cpp/yaml.h>
 
 #include "wrn/core/error.h"
+#include "wrn/data/preprocessing.h"
+#include <cmath>
 #include "wrn/data/dataset.h"
 #include "wrn/io/checkpoint.h"
 
@@ -21,6 +23,10 @@ CheckpointModel load_checkpoint_model(const std::string& path, const std::string
   const auto& conv1 = io::find_tensor(ck.model, "conv1.weight", path);
   if (!input_override.empty()) {
     spec.input = models::InputShape::parse(input_override, "--input");
+  } else if (!out.config.data.image_size.empty() && out.config.data.channels > 0) {
+    // Training resolved the data's size and channels into the config: the model's input.
+    const auto [h, w] = data::parse_image_size(out.config.data.image_size, path + " data.image_size");
+    spec.input = {out.config.data.channels, h, w};
   } else if (!out.config.model.input.empty()) {
     spec.input = models::InputShape::parse(out.config.model.input, path + " model.input");
   } else {
@@ -42,20 +48,39 @@ CheckpointModel load_checkpoint_model(const std::string& path, const std::string
   out.model->eval();
   if (!ck.normalizer.empty()) out.normalizer.load_state(ck.normalizer);
   out.meta_json = ck.meta_json;
-  // exportmeta stand-in until the lead's CheckpointModel change (the spec read from the
-  // checkpoint's meta "preprocessing") is merged: the input shape and the normalization.
-  out.preprocessing.channels = out.spec.input.channels;
-  out.preprocessing.height = out.spec.input.height;
-  out.preprocessing.width = out.spec.input.width;
-  if (out.normalizer.fitted()) {
+  auto meta = nlohmann::json::parse(ck.meta_json.empty() ? "{}" : ck.meta_json, nullptr, false);
+
+  const auto& in = out.spec.input;
+  if (meta.is_object() && meta.contains("preprocessing") && meta["preprocessing"].is_string()) {
+    out.preprocessing = data::Preprocessing::from_json(meta["preprocessing"].get<std::string>(), path);
+  } else {
+    auto options = static_cast<const data::ImageOptions&>(out.config.data);
+    options.image_size.clear();
+    options.channels = 0;
+    if (!YAML::Load(ck.config_yaml)["data"]["eval_transform"] && in.imagenet_sized()) {
+      options.eval_transform = data::EvalTransform::ResizeCenterCrop;
+      options.eval_resize = 0;
+    }
+    out.preprocessing = data::Preprocessing::resolve(options, out.config.data.augment, in.channels, in.height, in.width);
     out.preprocessing.mean = out.normalizer.mean();
     out.preprocessing.std = out.normalizer.std();
     out.preprocessing.zca = out.normalizer.has_zca();
   }
-  // end of the stand-in
+  if (out.preprocessing.channels != in.channels || out.preprocessing.height != in.height ||
+      out.preprocessing.width != in.width) {
+    // --input asked for another size: the same transforms at that size.
+    WRN_CHECK(out.preprocessing.channels == in.channels, "--input: {} has {} channels but the images of {} have {}",
+              in.str(), in.channels, path, out.preprocessing.channels);
+    if (out.preprocessing.eval == data::EvalTransform::ResizeCenterCrop) {
+      out.preprocessing.eval_resize = std::lround(double(out.preprocessing.eval_resize) * std::min(in.height, in.width) /
+                                                  std::min(out.preprocessing.height, out.preprocessing.width));
+    }
+    out.preprocessing.height = in.height;
+    out.preprocessing.width = in.width;
+    out.preprocessing.validate();
+  }
 
   // Class names: stored by training (and import), else the standard ones of the data set.
-  auto meta = nlohmann::json::parse(ck.meta_json.empty() ? "{}" : ck.meta_json, nullptr, false);
   if (meta.is_object() && meta.contains("class_names") && meta["class_names"].is_array()) {
     for (const auto& n : meta["class_names"]) out.class_names.push_back(n.is_string() ? n.get<std::string>() : n.dump());
   }

@@ -17,7 +17,11 @@ struct CheckpointModel {
   models::ModelSpec spec;  // resolved: name, settings, classes and input of the stored weights
   models::Classifier model;
   data::Normalizer normalizer;  // unfitted when the checkpoint holds none
-  data::Preprocessing preprocessing;  // how an image becomes an input (what every export carries)
+  // How images become this model's input (channels and size = spec.input): the checkpoint's
+  // stored spec, else (runs from before it was stored) the config's transforms at spec.input,
+  // with the eval transform of those runs' predict (resize_center_crop 256/224 for inputs of
+  // 128 pixels and more, resize below).
+  data::Preprocessing preprocessing;
   std::vector<std::string> class_names;  // from the checkpoint, else the built-in data set's; may be empty
   std::string meta_json;                 // the checkpoint's bookkeeping (epochs done, best error, ...)
 };
@@ -25,7 +29,7 @@ struct CheckpointModel {
 // The model name and settings come from the checkpoint's config; classes and input channels
 // from the stored weights; height x width from `input_override` (CxHxW, named "--input" in
 // messages), the config's model.input, the built-in data set's image size, or the model's
-// default. Throws FileError naming `path` for a missing, corrupt or mismatched checkpoint.
+// default; an --input override also resizes preprocessing. Throws FileError naming `path` for a missing, corrupt or mismatched checkpoint.
 CheckpointModel load_checkpoint_model(const std::string& path, const std::string& input_override = "");
 
 }  // namespace wrn::train

@@ -280,10 +280,59 @@ Table build_table() {
   data.field("test_batch_size", &DataConfig::test_batch_size, "Test batch size; 0: 2 x batch_size")
       .at_least(0)
       .example("256");
-  data.field("limit_train", &DataConfig::limit_train, "> 0: only the first N training images (smoke runs)")
+  data.field("limit_train", &DataConfig::limit_train,
+             "> 0: a seeded subset of N training images, class proportions kept (smoke runs)")
       .at_least(0)
       .example("1000");
-  data.field("limit_test", &DataConfig::limit_test, "> 0: only the first N test images").at_least(0).example("500");
+  data.field("limit_test", &DataConfig::limit_test, "> 0: a seeded subset of N test images, class proportions kept")
+      .at_least(0)
+      .example("500");
+  data.field("val_fraction", &DataConfig::val_fraction,
+             "> 0: this share of the train split (per class, seeded) is held out as a validation split that "
+             "chooses best.ckpt; the test split is then only reported")
+      .at_least(0)
+      .below(1)
+      .example("0.1");
+  data.field("image_size", &DataConfig::image_size,
+             "Model input size H or HxW; empty: the data set's (image folders: the first training image's)")
+      .example("224");
+  data.field("channels", &DataConfig::channels,
+             "1 (grey) or 3 (RGB), images converted to it; 0: the data set's (image folders: 1 if the sampled "
+             "training images are all grey)")
+      .at_least(0)
+      .at_most(3)
+      .example("3");
+  data.choice("train_transform", &DataConfig::train_transform, kTrainTransforms,
+              "pad_crop: eval geometry, then data.augment's padded random crop; random_resized_crop: torchvision's "
+              "RandomResizedCrop(image_size, crop_scale, crop_ratio) of the original image; none. All flip when "
+              "data.augment.flip")
+      .example("random_resized_crop");
+  data.field("crop_scale", &DataConfig::crop_scale, "random_resized_crop: [min, max] area fraction")
+      .above(0)
+      .at_most(1)
+      .example("[0.25, 1]");
+  data.field("crop_ratio", &DataConfig::crop_ratio, "random_resized_crop: [min, max] aspect ratio (width / height)")
+      .above(0)
+      .example("[0.5, 2]");
+  data.choice("eval_transform", &DataConfig::eval_transform, kEvalTransforms,
+              "resize: straight to image_size; resize_center_crop: shorter side to eval_resize, then the center "
+              "crop (torchvision's ImageNet evaluation)")
+      .example("resize_center_crop");
+  data.field("eval_resize", &DataConfig::eval_resize,
+             "resize_center_crop: the shorter side before the crop; 0: round(size * 256 / 224)")
+      .at_least(0)
+      .example("256");
+  data.choice("storage", &DataConfig::storage, kStorages,
+              "Image folders: memory (decoded once), stream (decoded each epoch by data.workers threads), auto "
+              "(stream when the decoded set would exceed a quarter of the RAM, or for random_resized_crop)")
+      .example("stream");
+  data.field("workers", &DataConfig::workers, "Decoding threads when streaming; 0: the hardware threads")
+      .at_least(0)
+      .at_most(256)
+      .example("4");
+  data.choice("on_bad_image", &DataConfig::on_bad_image, kOnBadImage,
+              "An image that cannot be decoded: fail (naming it) or skip (counted and listed in report.md)")
+      .example("skip");
 
   Section<AugmentConfig> aug(F, S, "data.augment", "Random crop and flip of each training batch",
                              [](T& c) -> AugmentConfig& { return c.data.augment; });
@@ -506,6 +555,13 @@ void TrainConfig::validate() const {
             data.normalize.mean.size(), data.normalize.std.size());
   optimizer.validate("optimizer");  // finite lr and weight decay, nesterov's needs
   schedule.validate("schedule");    // increasing milestones, a constant warmup's lr
+  WRN_CHECK(data.channels == 0 || data.channels == 1 || data.channels == 3,
+            "config: 'data.channels' must be 0 (the data's), 1 or 3, got {}", data.channels);
+  if (!data.image_size.empty()) data::parse_image_size(data.image_size, "config: 'data.image_size'");
+  WRN_CHECK(data.crop_scale.size() == 2 && data.crop_scale[0] <= data.crop_scale[1],
+            "config: 'data.crop_scale' must be [min, max] with min <= max");
+  WRN_CHECK(data.crop_ratio.size() == 2 && data.crop_ratio[0] <= data.crop_ratio[1],
+            "config: 'data.crop_ratio' must be [min, max] with min <= max");
   WRN_CHECK(schedule.min_lr <= optimizer.lr, "config: 'schedule.min_lr' ({}) must not exceed 'optimizer.lr' ({})",
             schedule.min_lr, optimizer.lr);
   WRN_CHECK(device == "cpu" || device == "auto" || device == "cuda" || device.rfind("cuda:", 0) == 0,

@@ -25,6 +25,7 @@
 
 #include "wrn/core/precision.h"
 #include "wrn/data/augment.h"
+#include "wrn/data/preprocessing.h"
 #include "wrn/train/enum_names.h"
 #include "wrn/train/lr_schedule.h"
 #include "wrn/train/presets.h"  // preset_dir, preset_names, find_preset
@@ -65,15 +66,37 @@ inline constexpr auto kPrecisions = [] {
   return out;
 }();
 
-struct DataConfig {
+inline constexpr std::array<EnumName<data::TrainTransform>, 3> kTrainTransforms{
+    {{data::TrainTransform::PadCrop, "pad_crop"},
+     {data::TrainTransform::RandomResizedCrop, "random_resized_crop"},
+     {data::TrainTransform::None, "none"}}};
+inline constexpr std::array<EnumName<data::EvalTransform>, 2> kEvalTransforms{
+    {{data::EvalTransform::Resize, "resize"}, {data::EvalTransform::ResizeCenterCrop, "resize_center_crop"}}};
+
+// Where an image folder's decoded images live during training.
+enum class Storage { Auto, Memory, Stream };
+inline constexpr std::array<EnumName<Storage>, 3> kStorages{
+    {{Storage::Auto, "auto"}, {Storage::Memory, "memory"}, {Storage::Stream, "stream"}}};
+inline const char* to_string(Storage v) { return enum_name(kStorages, v); }
+
+enum class OnBadImage { Fail, Skip };
+inline constexpr std::array<EnumName<OnBadImage>, 2> kOnBadImage{{{OnBadImage::Fail, "fail"}, {OnBadImage::Skip, "skip"}}};
+
+// The image options (data::ImageOptions: image_size, channels, train/eval transforms) are
+// members of the data section itself: data.image_size, data.channels, ...
+struct DataConfig : data::ImageOptions {
   std::string kind = "cifar10";      // see wrn::data::dataset_kinds()
   std::string dir;                   // empty: wrn::data::default_data_dir(kind)
   std::string train_split = "train";
   std::string test_split = "test";
   int64_t batch_size = 128;
   int64_t test_batch_size = 0;       // 0: 2 x batch_size
-  int64_t limit_train = 0;           // > 0: only the first N training images (tests, smoke runs)
-  int64_t limit_test = 0;            // > 0: only the first N test images
+  int64_t limit_train = 0;           // > 0: a seeded, stratified subset of N training images
+  int64_t limit_test = 0;            // > 0: a seeded, stratified subset of N test images
+  double val_fraction = 0;           // > 0: this share of the train split held out (stratified) to choose best.ckpt
+  Storage storage = Storage::Auto;   // image folders: decoded in memory, or streamed from the files
+  int workers = 0;                   // streaming decode threads; 0: the hardware threads
+  OnBadImage on_bad_image = OnBadImage::Fail;
   AugmentConfig augment;
   NormalizeConfig normalize;
 };

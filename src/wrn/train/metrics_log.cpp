@@ -40,6 +40,10 @@ nlohmann::ordered_json ordered(const EpochMetrics& m) {
   o["test_loss"] = number_or_null(m.test_loss);
   o["test_top1_err"] = number_or_null(m.test_top1_err);
   o["test_top5_err"] = number_or_null(m.test_top5_err);
+  if (std::isfinite(m.val_top1_err)) {
+    o["val_loss"] = number_or_null(m.val_loss);
+    o["val_top1_err"] = number_or_null(m.val_top1_err);
+  }
   o["seconds"] = number_or_null(m.seconds);
   o["images_per_second"] = number_or_null(m.images_per_second);
   return o;
@@ -52,7 +56,7 @@ std::string to_line(const EpochMetrics& m) { return ordered(m).dump() + "\n"; }
 bool EpochMetrics::operator==(const EpochMetrics& o) const {
   return epoch == o.epoch && same(lr, o.lr) && same(train_loss, o.train_loss) &&
          same(train_top1_err, o.train_top1_err) && same(test_loss, o.test_loss) &&
-         same(test_top1_err, o.test_top1_err) && same(test_top5_err, o.test_top5_err) &&
+         same(test_top1_err, o.test_top1_err) && same(test_top5_err, o.test_top5_err) && same(val_loss, o.val_loss) && same(val_top1_err, o.val_top1_err) &&
          same(seconds, o.seconds) && same(images_per_second, o.images_per_second);
 }
 
@@ -70,6 +74,10 @@ void from_json(const nlohmann::json& j, EpochMetrics& m) {
   m.test_loss = get_number(j, "test_loss");
   m.test_top1_err = get_number(j, "test_top1_err");
   m.test_top5_err = get_number(j, "test_top5_err");
+  if (j.contains("val_top1_err")) {
+    m.val_loss = get_number(j, "val_loss");
+    m.val_top1_err = get_number(j, "val_top1_err");
+  }
   m.seconds = get_number(j, "seconds");
   m.images_per_second = get_number(j, "images_per_second");
 }

@@ -1,13 +1,15 @@
 // The per-epoch metrics log of a run directory: metrics.jsonl, one JSON object a line.
 //
 // Each line holds the keys epoch, lr, train_loss, train_top1_err, test_loss, test_top1_err,
-// test_top5_err, seconds, images_per_second. Error rates are in percent (0..100).
+// test_top5_err, seconds, images_per_second (and val_loss, val_top1_err with a validation
+// split). Error rates are in percent (0..100).
 // Losses may be non-finite when training diverged; they are written as JSON null and read
 // back as NaN, so the file stays valid JSON Lines.
 #pragma once
 
 #include <nlohmann/json.hpp>
 
+#include <cmath>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -23,6 +25,9 @@ struct EpochMetrics {
   double test_loss = 0.0;
   double test_top1_err = 0.0;  // percent
   double test_top5_err = 0.0;  // percent
+  // The held-out validation split (data.val_fraction), NaN without one; written only when set.
+  double val_loss = std::nan("");
+  double val_top1_err = std::nan("");  // percent
   double seconds = 0.0;        // wall time of the epoch (train + test)
   double images_per_second = 0.0;  // training throughput
 

@@ -40,8 +40,18 @@ void fill_results(ReportInputs& in, const std::vector<EpochMetrics>& metrics) {
   in.best_epoch = 0;
   double seconds = 0, ips = 0;
   int ips_n = 0;
+  bool on_val = false;
+  for (const auto& m : metrics) on_val = on_val || std::isfinite(m.val_top1_err);
+  in.best_chosen_on = on_val ? "validation" : "test";
+  in.best_val_error = std::numeric_limits<double>::quiet_NaN();
   for (const auto& m : metrics) {
-    if (std::isfinite(m.test_top1_err) && !(m.test_top1_err >= in.best_test_error)) {
+    if (on_val) {
+      if (std::isfinite(m.val_top1_err) && !(m.val_top1_err >= in.best_val_error)) {
+        in.best_val_error = m.val_top1_err;
+        in.best_test_error = m.test_top1_err;
+        in.best_epoch = m.epoch;
+      }
+    } else if (std::isfinite(m.test_top1_err) && !(m.test_top1_err >= in.best_test_error)) {
       in.best_test_error = m.test_top1_err;
       in.best_epoch = m.epoch;
     }
@@ -82,8 +92,13 @@ std::string render_report(const ReportInputs& in) {
       final_line += fmt::format("; ours − paper = {:+.2f} points", in.final_test_error - in.paper->test_error);
   }
   md += final_line + "\n";
-  md += fmt::format("- **Best test error (top-1):** {}{}\n", percent(in.best_test_error),
-                    in.best_epoch > 0 ? fmt::format(" (epoch {})", in.best_epoch) : std::string());
+  if (in.best_chosen_on == "validation") {
+    md += fmt::format("- **Best epoch, chosen on the validation split:** {} (validation error {}, test error {})\n",
+                      in.best_epoch, percent(in.best_val_error), percent(in.best_test_error));
+  } else {
+    md += fmt::format("- **Best test error (top-1):** {}{} (chosen on the test split)\n", percent(in.best_test_error),
+                      in.best_epoch > 0 ? fmt::format(" (epoch {})", in.best_epoch) : std::string());
+  }
   md += fmt::format("- **Final test error (top-5):** {}\n", percent(in.final_test_top5_error));
   md += fmt::format("- **Final train loss:** {}\n",
                     std::isfinite(in.final_train_loss) ? fmt::format("{:.4f}", in.final_train_loss) : "n/a");

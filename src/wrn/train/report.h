@@ -37,6 +37,10 @@ struct ReportInputs {
   double final_test_top5_error = std::numeric_limits<double>::quiet_NaN();  // percent
   double best_test_error = std::numeric_limits<double>::quiet_NaN();        // top-1, percent
   int best_epoch = 0;
+  // The split that chose the best epoch: "test", or "validation" when the metrics carry a
+  // validation error (best_test_error is then the test error of the epoch best on validation).
+  std::string best_chosen_on = "test";
+  double best_val_error = std::numeric_limits<double>::quiet_NaN();
   double final_train_loss = std::numeric_limits<double>::quiet_NaN();
   double wall_seconds = std::numeric_limits<double>::quiet_NaN();       // all epochs of the run
   double images_per_second = std::numeric_limits<double>::quiet_NaN();  // mean training throughput

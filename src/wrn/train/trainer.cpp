@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <map>
 
 #include "wrn/core/atomic_file.h"
 #include "wrn/core/error.h"
@@ -20,6 +21,7 @@
 #include "wrn/io/weights_file.h"
 #include "wrn/models/summary.h"
 #include "wrn/train/curves_plot.h"
+#include "wrn/train/data_setup.h"
 #include "wrn/train/loss_scaler.h"
 #include "wrn/train/mixed_precision.h"
 #include "wrn/train/progress.h"
@@ -42,13 +44,6 @@ uint64_t mix_seed(uint64_t seed, uint64_t epoch, uint64_t role) {
   z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
   z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
   return z ^ (z >> 31);
-}
-
-data::Dataset load_limited(const TrainConfig& c, const std::string& split, int64_t limit) {
-  const auto dir = c.data.dir.empty() ? data::default_data_dir(c.data.kind) : c.data.dir;
-  auto d = data::load_split(c.data.kind, dir, split);
-  if (limit > 0 && limit < d.size()) d = d.subset(torch::arange(limit, torch::kLong));
-  return d;
 }
 
 torch::Tensor to_input(const torch::Tensor& x, bool channels_last) {
@@ -95,35 +90,42 @@ EvalResult evaluate(models::ClassifierImpl& model, const data::Dataset& d, const
   return r;
 }
 
-EvalResult evaluate(const ForwardFn& forward, int64_t classes, const data::Dataset& d,
-                    const data::Normalizer& normalizer, const EvalOptions& options) {
+namespace {
+
+// Fills `images` (uint8), `labels` and `indices` (the rows' sample indices, int64 CPU) with
+// the next batch; false at the end.
+using NextBatch = std::function<bool(torch::Tensor& images, torch::Tensor& labels, torch::Tensor& indices)>;
+
+// `n`: the split's size (predictions of samples never returned, e.g. skipped files, are -1).
+EvalResult evaluate_batches(const ForwardFn& forward, int64_t classes, int64_t n, const torch::Device& device,
+                            const NextBatch& next, const data::Normalizer& normalizer, const EvalOptions& options) {
   torch::NoGradGuard no_grad;
-  const int64_t n = d.size(), batch_size = options.batch_size;
-  WRN_CHECK(batch_size > 0, "evaluation batch size must be positive, got {}", batch_size);
-  auto opts = torch::TensorOptions().device(d.images.device());
+  auto opts = torch::TensorOptions().device(device);
   auto loss = torch::zeros({}, opts.dtype(torch::kDouble));
   auto c1 = torch::zeros({}, opts.dtype(torch::kLong)), c5 = torch::zeros({}, opts.dtype(torch::kLong));
   torch::Tensor confusion, predictions;
   if (options.with_confusion) confusion = torch::zeros({classes * classes}, opts.dtype(torch::kLong));
-  if (options.with_predictions) predictions = torch::empty({n}, opts.dtype(torch::kLong));
-  for (int64_t start = 0; start < n; start += batch_size) {
-    const int64_t len = std::min(batch_size, n - start);
-    auto x = to_input(normalizer(d.images.narrow(0, start, len)), options.channels_last).to(options.input_dtype);
-    auto y = d.labels.narrow(0, start, len);
+  auto predicted = torch::full({n}, -1, torch::kLong);
+  int64_t seen = 0;
+  torch::Tensor images, y, indices;
+  while (next(images, y, indices)) {
+    auto x = to_input(normalizer(images.to(device)), options.channels_last).to(options.input_dtype);
+    y = y.to(device);
     auto logits = forward(x).to(torch::kFloat);
     auto s = batch_stats(logits, y);
     loss += s.loss_sum;
     c1 += s.correct1;
     c5 += s.correct5;
+    seen += y.size(0);
     if (options.with_confusion || options.with_predictions) {
       auto top1 = logits.argmax(1);
       if (options.with_confusion) confusion.index_add_(0, y * classes + top1, torch::ones_like(y));
-      if (options.with_predictions) predictions.narrow(0, start, len).copy_(top1);
+      if (options.with_predictions) predicted.index_copy_(0, indices, top1.cpu());
     }
   }
   EvalResult r;
-  r.images = n;
-  const double dn = std::max<int64_t>(n, 1);
+  r.images = seen;
+  const double dn = std::max<int64_t>(seen, 1);
   r.loss = loss.item<double>() / dn;
   r.top1_err = 100.0 * (1.0 - static_cast<double>(c1.item<int64_t>()) / dn);
   r.top5_err = 100.0 * (1.0 - static_cast<double>(c5.item<int64_t>()) / dn);
@@ -138,10 +140,58 @@ EvalResult evaluate(const ForwardFn& forward, int64_t classes, const data::Datas
       r.per_class_accuracy.push_back(total ? 100.0 * acc[t][t] / total : std::nan(""));
     }
   }
-  if (options.with_predictions) {
-    auto p = predictions.cpu();
-    r.predictions.assign(p.data_ptr<int64_t>(), p.data_ptr<int64_t>() + n);
-  }
+  if (options.with_predictions) r.predictions.assign(predicted.data_ptr<int64_t>(), predicted.data_ptr<int64_t>() + n);
+  return r;
+}
+
+}  // namespace
+
+EvalResult evaluate(const ForwardFn& forward, int64_t classes, const data::Dataset& d,
+                    const data::Normalizer& normalizer, const EvalOptions& options) {
+  const int64_t n = d.size(), batch_size = options.batch_size;
+  WRN_CHECK(batch_size > 0, "evaluation batch size must be positive, got {}", batch_size);
+  int64_t start = 0;
+  auto next = [&](torch::Tensor& images, torch::Tensor& labels, torch::Tensor& indices) {
+    if (start >= n) return false;
+    const int64_t len = std::min(batch_size, n - start);
+    images = d.images.narrow(0, start, len);
+    labels = d.labels.narrow(0, start, len);
+    indices = torch::arange(start, start + len, torch::kLong);
+    start += len;
+    return true;
+  };
+  return evaluate_batches(forward, classes, n, d.images.device(), next, normalizer, options);
+}
+
+EvalResult evaluate(const ForwardFn& forward, int64_t classes, const data::SplitData& split,
+                    const data::Preprocessing& spec, const data::Normalizer& normalizer, const EvalOptions& options) {
+  if (!split.streamed()) return evaluate(forward, classes, split.memory, normalizer, options);
+  WRN_CHECK(options.batch_size > 0, "evaluation batch size must be positive, got {}", options.batch_size);
+  // Streamed: decoded by the evaluation transform on the loader's threads, in file order.
+  data::BatchLoader loader([&](int64_t index, int64_t) { return split.eval_sample(index, spec); },
+                           {spec.channels, spec.height, spec.width}, options.loader);
+  std::vector<int64_t> order(static_cast<size_t>(split.size()));
+  for (size_t i = 0; i < order.size(); ++i) order[i] = int64_t(i);
+  loader.start(0, order, options.batch_size);
+  auto next = [&](torch::Tensor& images, torch::Tensor& labels, torch::Tensor& indices) {
+    if (!loader.has_next()) return false;
+    auto b = loader.next();
+    images = b.images;
+    indices = b.indices;
+    labels = split.labels.index_select(0, b.indices);
+    return true;
+  };
+  return evaluate_batches(forward, classes, split.size(), normalizer.device(), next, normalizer, options);
+}
+
+EvalResult evaluate(models::ClassifierImpl& model, const data::SplitData& split, const data::Preprocessing& spec,
+                    const data::Normalizer& normalizer, const EvalOptions& options) {
+  torch::NoGradGuard no_grad;
+  const bool was_training = model.is_training();
+  model.eval();
+  auto r = evaluate([&](const torch::Tensor& x) { return model.forward(x); }, model.num_classes(), split, spec,
+                    normalizer, options);
+  if (was_training) model.train();
   return r;
 }
 
@@ -153,30 +203,74 @@ std::string best_checkpoint_path(const std::string& run_dir) {
   return (fs::path(run_dir) / "checkpoints" / "best.ckpt").string();
 }
 
+namespace {
+
+// model.input and the data's image options describe one shape: the one given sets the other.
+TrainConfig with_input_agreed(TrainConfig c) {
+  if (c.model.input.empty()) return c;
+  const auto input = models::InputShape::parse(c.model.input, "model.input");
+  if (c.data.channels == 0) c.data.channels = input.channels;
+  if (c.data.image_size.empty()) c.data.image_size = fmt::format("{}x{}", input.height, input.width);
+  const auto [h, w] = data::parse_image_size(c.data.image_size, "data.image_size");
+  WRN_CHECK(input.channels == c.data.channels && input.height == h && input.width == w,
+            "config: 'model.input' {} does not match the data's {}x{}x{} (data.channels, data.image_size); "
+            "set one of them", c.model.input, c.data.channels, h, w);
+  return c;
+}
+
+// The normalizer of a streamed train split: fitted on a seeded sample of its images.
+data::Normalizer fit_normalizer(const data::SplitData& train, const data::Preprocessing& spec, const TrainConfig& c) {
+  if (!train.streamed()) return data::Normalizer::fit(train.memory, c.data.normalize);
+  const auto& n = c.data.normalize;
+  WRN_CHECK(!n.zca, "config: 'data.normalize.zca' needs the whole train set in memory (data.storage memory)");
+  if (!n.mean.empty() && !n.std.empty()) return data::Normalizer::fit(data::decode_all(train.subset({0, 1}), spec, loader_options(c)).memory, n);
+  constexpr int64_t kSample = 5000;
+  std::vector<int64_t> pick;
+  if (train.size() <= kSample) {
+    for (int64_t i = 0; i < train.size(); ++i) pick.push_back(i);
+  } else {
+    auto gen = at::make_generator<at::CPUGeneratorImpl>(c.seed ^ 0x6e6f726dULL);  // "norm"
+    auto perm = torch::randperm(train.size(), gen, torch::kLong).narrow(0, 0, kSample);
+    perm = std::get<0>(perm.sort()).contiguous();
+    pick.assign(perm.data_ptr<int64_t>(), perm.data_ptr<int64_t>() + kSample);
+  }
+  return data::Normalizer::fit(data::decode_all(train.subset(pick), spec, loader_options(c)).memory, n);
+}
+
+std::string size_text(int64_t h, int64_t w) { return h == w ? std::to_string(h) : fmt::format("{}x{}", h, w); }
+
+}  // namespace
+
 RunSetup RunSetup::create(const TrainConfig& config, bool load_train,
                           const std::vector<torch::Tensor>* normalizer_state) {
   RunSetup s;
-  s.config = config;
+  s.config = with_input_agreed(config);
   s.device = parse_device(config.device);
   s.precision = resolve_precision(config.precision, s.device);
   s.config.precision = s.precision.value;
-  data::Dataset train_cpu;
-  if (load_train) train_cpu = load_limited(config, config.data.train_split, config.data.limit_train);
-  auto test_cpu = load_limited(config, config.data.test_split, config.data.limit_test);
+  auto run_data = load_run_data(s.config, load_train);
+  s.preprocessing = run_data.spec;
+  s.storage = run_data.storage_reason;
+  // What the data resolved goes back into the config (config.yaml, checkpoints): eval, predict
+  // and export read the same spec.
+  s.config.data.image_size = size_text(s.preprocessing.height, s.preprocessing.width);
+  s.config.data.channels = s.preprocessing.channels;
+  s.config.data.eval_resize = s.preprocessing.eval_resize;
   if (normalizer_state) {
     s.normalizer.load_state(*normalizer_state);
   } else {
     WRN_CHECK(load_train, "the normalizer needs the train set or a saved state");
-    s.normalizer = data::Normalizer::fit(train_cpu, config.data.normalize);
+    s.normalizer = fit_normalizer(run_data.train, s.preprocessing, s.config);
   }
+  s.preprocessing.mean = s.normalizer.mean();
+  s.preprocessing.std = s.normalizer.std();
+  s.preprocessing.zca = s.normalizer.has_zca();
   s.normalizer.to(s.device);
-  const auto& ref = load_train ? train_cpu : test_cpu;
+  const auto& ref = load_train ? run_data.train : run_data.test;
   models::ModelSpec spec;
   spec.name = config.model.name;
   spec.classes = config.model.classes > 0 ? config.model.classes : ref.num_classes();
-  spec.input = config.model.input.empty()
-                   ? models::InputShape{ref.images.size(1), ref.images.size(2), ref.images.size(3)}
-                   : models::InputShape::parse(config.model.input, "model.input");
+  spec.input = {s.preprocessing.channels, s.preprocessing.height, s.preprocessing.width};
   spec.settings = config.model.settings;
   s.spec = models::resolve_spec(spec);
   WRN_CHECK(s.spec.classes >= ref.num_classes(), "model.classes is {}, but the data set '{}' has {} classes",
@@ -189,8 +283,13 @@ RunSetup RunSetup::create(const TrainConfig& config, bool load_train,
     for (auto& p : s.model->parameters())
       if (p.dim() == 4) p.set_data(to_channels_last(p));  // C == 1 too (see core/memory.h)
   }
-  if (load_train) s.train = train_cpu.to(s.device);
-  s.test = test_cpu.to(s.device);
+  auto on_device = [&](data::SplitData split) {
+    if (!split.streamed() && split.size() > 0) split.memory = split.memory.to(s.device);
+    return split;
+  };
+  s.train = on_device(std::move(run_data.train));
+  s.val = on_device(std::move(run_data.val));
+  s.test = on_device(std::move(run_data.test));
   return s;
 }
 
@@ -256,6 +355,20 @@ class Engine {
     schedule_ = std::make_unique<LrSchedule>(c.schedule, c.optimizer.lr, steps_per_epoch_, c.epochs);
     test_batch_ = c.data.test_batch_size > 0 ? c.data.test_batch_size : 2 * c.data.batch_size;
     augment_ = c.data.augment;
+    const auto& spec = s_.preprocessing;
+    if (spec.train != data::TrainTransform::PadCrop) augment_.pad = 0;  // none: flip only
+    if (spec.train == data::TrainTransform::RandomResizedCrop) augment_.flip = false;  // drawn per sample
+    for (const auto& [file, message] : s_.train.skipped) skipped_.emplace(file, message);
+    // Streamed, or per-sample transforms: batches come from the loader's workers.
+    if (s_.train.streamed() || spec.train == data::TrainTransform::RandomResizedCrop) {
+      auto lo = loader_options(c);
+      lo.pin_memory = s_.device.is_cuda();
+      const auto* train = &s_.train;
+      const uint64_t seed = c.seed;
+      loader_ = std::make_unique<data::BatchLoader>(
+          [train, seed, spec](int64_t index, int64_t epoch) { return train->train_sample(index, epoch, seed, spec); },
+          std::vector<int64_t>{spec.channels, spec.height, spec.width}, lo);
+    }
     aug_gen_ = at::make_generator<at::CPUGeneratorImpl>(c.seed);
     auto dopts = torch::TensorOptions().device(s_.device);
     loss_sum_ = torch::zeros({}, dopts.dtype(torch::kDouble));
@@ -295,6 +408,7 @@ class Engine {
     auto meta = counters_.to_json();
     meta["class_names"] = s_.test.class_names;  // for predict (image folders have no standard names)
     meta["precision"] = precision_name(s_.config.precision);
+    meta["preprocessing"] = s_.preprocessing.to_json();  // what eval, predict and export apply
     ck.meta_json = meta.dump();
     {
       MixedPrecisionWeights::MasterScope master(mixed_);  // checkpoints hold the fp32 master weights
@@ -390,6 +504,9 @@ class Engine {
                     s_.test.size(), c.data.kind, schedule_->describe()));
     say(fmt::format("  {} epochs x {} steps of {} images; run directory {}", c.epochs, steps_per_epoch_, batch_,
                     run_dir_));
+    say(fmt::format("  images {}", s_.preprocessing.describe()));
+    say(fmt::format("  data {}{}", s_.storage,
+                    s_.val.size() > 0 ? fmt::format("; {} validation images choose best.ckpt", s_.val.size()) : ""));
     say(fmt::format("  precision {} ({}){}", precision_name(c.precision), s_.precision.reason,
                     c.precision == Precision::Fp32 ? ""
                                                    : "; fp32 master weights, BatchNorm and loss"));
@@ -423,7 +540,12 @@ class Engine {
       zero_running_sums();
     }
     auto order_gen = at::make_generator<at::CPUGeneratorImpl>(mix_seed(c.seed, static_cast<uint64_t>(epoch), 0));
-    auto perm = torch::randperm(n_train_, order_gen, torch::TensorOptions().dtype(torch::kLong)).to(s_.device);
+    auto perm = torch::randperm(n_train_, order_gen, torch::TensorOptions().dtype(torch::kLong));
+    if (loader_) {
+      loader_->start(epoch, std::vector<int64_t>(perm.data_ptr<int64_t>(), perm.data_ptr<int64_t>() + n_train_), batch_,
+                     counters_.step_in_epoch, /*drop_last_if_one=*/true);
+    }
+    perm = perm.to(s_.device);
     if (progress_) {
       progress_->start_epoch(static_cast<int>(epoch + 1));
       for (int64_t i = 0; i < counters_.step_in_epoch; ++i) progress_->step(0);
@@ -436,9 +558,18 @@ class Engine {
     const auto& c = s_.config;
     const auto t0 = Clock::now();
     const int64_t begin = step * batch_, len = std::min(batch_, n_train_ - begin);
-    auto idx = perm.narrow(0, begin, len);
-    auto images = s_.train.images.index_select(0, idx);
-    auto labels = s_.train.labels.index_select(0, idx);
+    torch::Tensor images, labels;
+    if (loader_) {
+      auto b = loader_->next();
+      for (const auto& [index, message] : b.skipped) note_skipped(index, message);
+      images = b.images.to(s_.device, /*non_blocking=*/true);
+      labels = s_.train.labels.index_select(0, b.indices).to(s_.device, /*non_blocking=*/true);
+    } else {
+      auto idx = perm.narrow(0, begin, len);
+      images = s_.train.memory.images.index_select(0, idx);
+      labels = s_.train.memory.labels.index_select(0, idx);
+    }
+    const int64_t taken = labels.size(0);
     auto x = to_input(s_.normalizer(data::augment_batch(images, augment_, aug_gen_)), c.channels_last)
                  .to(mixed_.dtype());
     data_seconds_ += seconds_since(t0);
@@ -466,13 +597,13 @@ class Engine {
       auto st = batch_stats(logits, labels);
       loss_sum_ += st.loss_sum;
       correct_ += st.correct1;
-      seen_ += len;
+      seen_ += taken;
     }
     ++counters_.global_step;
     counters_.step_in_epoch = step + 1;
     counters_.last_lr = lr;
     train_seconds_ += seconds_since(t0);
-    if (progress_) progress_->step(len, check_every_step() ? std::optional<double>(loss.item<double>()) : std::nullopt);
+    if (progress_) progress_->step(taken, check_every_step() ? std::optional<double>(loss.item<double>()) : std::nullopt);
   }
 
   bool check_every_step() const { return !s_.device.is_cuda(); }
@@ -520,8 +651,9 @@ class Engine {
     const auto m = epoch_metrics(epoch, do_eval);
     report_epoch(m);
     close_epoch(epoch);
-    if (do_eval && m.test_top1_err < counters_.best_test_error) {
-      counters_.best_test_error = m.test_top1_err;
+    const double chooser = s_.val.size() > 0 ? m.val_top1_err : m.test_top1_err;  // validation when held out
+    if (do_eval && chooser < counters_.best_test_error) {
+      counters_.best_test_error = chooser;
       counters_.best_epoch = m.epoch;
       if (s_.config.checkpoint.keep_best) io::save_checkpoint(best_path(), make_checkpoint());
     }
@@ -543,7 +675,13 @@ class Engine {
       eo.batch_size = test_batch_;
       eo.channels_last = s_.config.channels_last;
       eo.input_dtype = mixed_.dtype();
-      auto r = evaluate(*s_.model, s_.test, s_.normalizer, eo);
+      eo.loader = loader_options(s_.config);
+      if (s_.val.size() > 0) {
+        auto v = evaluate(*s_.model, s_.val, s_.preprocessing, s_.normalizer, eo);
+        m.val_loss = v.loss;
+        m.val_top1_err = v.top1_err;
+      }
+      auto r = evaluate(*s_.model, s_.test, s_.preprocessing, s_.normalizer, eo);
       m.test_loss = r.loss;
       m.test_top1_err = r.top1_err;
       m.test_top5_err = r.top5_err;
@@ -632,17 +770,27 @@ class Engine {
                          {"momentum", fmt::format("{}{}", c.optimizer.momentum, c.optimizer.nesterov ? " (Nesterov)" : "")},
                          {"weight decay", fmt::format("{}", c.optimizer.weight_decay)},
                          {"epochs", std::to_string(c.epochs)},
-                         {"augmentation", fmt::format("crop pad {} ({}), flip {}", c.data.augment.pad,
-                                                      to_string(c.data.augment.pad_mode),
-                                                      c.data.augment.flip ? "yes" : "no")},
+                         {"preprocessing", s_.preprocessing.describe()},
+                         {"data", s_.storage},
                          {"seed", std::to_string(c.seed)},
                          {"precision", fmt::format("{} ({})", precision_name(c.precision), s_.precision.reason)}};
     for (const auto& [k, v] : c.model.settings) r.hyperparameters.emplace_back("model " + k, v);
     r.epochs_planned = static_cast<int>(c.epochs);
     if (c.paper.present()) r.paper = PaperReference{c.paper.error, c.paper.source};
     r.notes = c.description;
+    if (!skipped_.empty()) {
+      r.notes += fmt::format("{}{} training images could not be read and were skipped (data.on_bad_image skip):\n",
+                             r.notes.empty() ? "" : "\n\n", skipped_.size());
+      for (const auto& [file, message] : skipped_) r.notes += fmt::format("- {}\n", message);
+    }
     fill_results(r, history);
     write_report((fs::path(run_dir_) / "report.md").string(), r);
+  }
+
+  // A training image the loader skipped (data.on_bad_image skip): listed once in the report.
+  void note_skipped(int64_t index, const std::string& message) {
+    const auto& file = s_.train.streamed() ? s_.train.files.paths[size_t(index)] : std::to_string(index);
+    if (skipped_.emplace(file, message).second && out_) say(fmt::format("  skipped: {}", message));
   }
 
   RunSetup s_;
@@ -656,6 +804,8 @@ class Engine {
   int64_t n_train_ = 0, batch_ = 0, steps_per_epoch_ = 0, test_batch_ = 0;
   data::AugmentOptions augment_;
   at::Generator aug_gen_;
+  std::unique_ptr<data::BatchLoader> loader_;  // streamed or per-sample-transformed training batches
+  std::map<std::string, std::string> skipped_;
   torch::Tensor loss_sum_, correct_;
   int64_t seen_ = 0;
   Counters counters_;

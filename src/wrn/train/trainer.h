@@ -27,7 +27,10 @@
 
 #include "wrn/core/error.h"
 #include "wrn/data/augment.h"
+#include "wrn/data/batch_loader.h"
 #include "wrn/data/dataset.h"
+#include "wrn/data/preprocessing.h"
+#include "wrn/data/split_data.h"
 #include "wrn/models/registry.h"
 #include "wrn/io/checkpoint.h"
 #include "wrn/train/config.h"
@@ -66,6 +69,7 @@ struct EvalResult {
   std::vector<std::vector<int64_t>> confusion;  // [true][predicted], when asked for
   std::vector<double> per_class_accuracy;       // percent, when the confusion matrix was asked for
   std::vector<int64_t> predictions;             // top-1 class of each image in order, when asked for
+                                                // (-1 for an image left out: data.on_bad_image skip)
 };
 
 struct EvalOptions {
@@ -76,6 +80,7 @@ struct EvalOptions {
   // The batches are cast to it before the forward: BFloat16 for a model whose convolutions run
   // in bf16 (models::cast_for_inference, MixedPrecisionWeights). Loss and counts stay float32.
   c10::ScalarType input_dtype = c10::kFloat;
+  data::LoaderOptions loader;    // a streamed split: its decoding threads
 };
 
 // Runs `model` (eval mode, no autograd) over `data` in batches. `data` and the model are on
@@ -89,6 +94,12 @@ using ForwardFn = std::function<torch::Tensor(const torch::Tensor&)>;
 EvalResult evaluate(const ForwardFn& forward, int64_t classes, const data::Dataset& data,
                     const data::Normalizer& normalizer, const EvalOptions& options);
 
+// The same over a split in memory or streamed (decoded by `spec`'s evaluation transform).
+EvalResult evaluate(models::ClassifierImpl& model, const data::SplitData& split, const data::Preprocessing& spec,
+                    const data::Normalizer& normalizer, const EvalOptions& options);
+EvalResult evaluate(const ForwardFn& forward, int64_t classes, const data::SplitData& split,
+                    const data::Preprocessing& spec, const data::Normalizer& normalizer, const EvalOptions& options);
+
 // Mean cross-entropy and top-k correct counts of one batch of logits.
 struct BatchStats {
   torch::Tensor loss_sum;  // double scalar: sum of per-image losses
@@ -100,9 +111,13 @@ BatchStats batch_stats(const torch::Tensor& logits, const torch::Tensor& labels)
 // The pieces a run (or `wrn eval`) needs, built from a config: device, data, normalizer and
 // model (on the device, with FlatParameters-ready parameters).
 struct RunSetup {
-  TrainConfig config;
+  TrainConfig config;         // with the data's image size and channels resolved (data.image_size, ...)
   torch::Device device{torch::kCPU};
-  data::Dataset train, test;  // on `device`
+  // In memory: on `device`. val: data.val_fraction of the train split (empty without), the
+  // split that chooses best.ckpt when present.
+  data::SplitData train, val, test;
+  data::Preprocessing preprocessing;  // resolved, with the normalizer's mean and std
+  std::string storage;                // how the splits are held, and why (data_setup.h)
   data::Normalizer normalizer;
   models::ModelSpec spec;     // resolved
   models::Classifier model;
@@ -110,7 +125,9 @@ struct RunSetup {
   ResolvedPrecision precision;
 
   // Loads the data (train only when `load_train`), fits the normalizer (unless
-  // `normalizer_state` is given), seeds the default generator and builds the model.
+  // `normalizer_state` is given; a streamed train split: on a seeded sample of up to 5,000
+  // images), seeds the default generator and builds the model. model.input, when set, must
+  // agree with data.image_size and data.channels (and sets them when those are unset).
   // Throws ConfigError / FileError from the layers below.
   static RunSetup create(const TrainConfig& config, bool load_train,
                          const std::vector<torch::Tensor>* normalizer_state = nullptr);

@@ -12,6 +12,8 @@
 #include "wrn/io/safetensors.h"
 #include "wrn/io/state_dict.h"
 #include "wrn/models/registry.h"
+#include "wrn/io/checkpoint.h"
+#include "wrn/train/checkpoint_model.h"
 #include "wrn/train/config.h"
 #include "wrn/train/export_metadata.h"
 #include "wrn/train/import_weights.h"
@@ -190,6 +192,21 @@ TEST(ImportWeights, KeepsTheExportsPreprocessingAndClassNames) {
   auto config = wrn::train::config_from_yaml(YAML::Load(r.checkpoint.config_yaml));
   EXPECT_EQ(config.data.normalize.mean, p.mean);
   EXPECT_EQ(config.model.input, "3x40x48");
+  EXPECT_EQ(config.data.image_size, "40x48");
+  EXPECT_EQ(config.data.channels, 3);
+  EXPECT_EQ(config.data.train_transform, wrn::data::TrainTransform::RandomResizedCrop);
+  EXPECT_EQ(config.data.eval_transform, wrn::data::EvalTransform::ResizeCenterCrop);
+  EXPECT_EQ(config.data.eval_resize, 56);
+  EXPECT_EQ(config.data.crop_scale, (std::vector<double>{p.scale_min, p.scale_max}));
+  EXPECT_EQ(config.data.augment.pad, 0);
+  // The checkpoint it writes loads back with the same spec (CheckpointModel.preprocessing).
+  const auto ck_path = (fs::temp_directory_path() / ("wrn_import_" + std::to_string(::getpid()) + ".ckpt")).string();
+  wrn::io::save_checkpoint(ck_path, r.checkpoint);
+  const auto loaded = wrn::train::load_checkpoint_model(ck_path);
+  EXPECT_EQ(loaded.preprocessing, p);
+  EXPECT_EQ(loaded.class_names, names);
+  EXPECT_EQ(wrn::train::export_metadata(loaded).at("wrn.preprocessing"), p.to_json());
+  fs::remove(ck_path);
 
   // --labels and --mean/--std win, and the stored spec takes the normalization the checkpoint has.
   o.class_names = {"x", "y", "z"};

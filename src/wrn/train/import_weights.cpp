@@ -159,6 +159,16 @@ ImportResult import_weights(const ImportOptions& options) {
   config.data.normalize.mean = mean;
   config.data.normalize.std = std;
   config.data.normalize.zca = false;
+  if (preprocessing) {  // the export's image options, so that config.yaml says what the checkpoint meta does
+    config.data.image_size = fmt::format("{}x{}", preprocessing->height, preprocessing->width);
+    config.data.channels = preprocessing->channels;
+    config.data.train_transform = preprocessing->train;
+    config.data.eval_transform = preprocessing->eval;
+    config.data.eval_resize = preprocessing->eval_resize;
+    config.data.crop_scale = {preprocessing->scale_min, preprocessing->scale_max};
+    config.data.crop_ratio = {preprocessing->ratio_min, preprocessing->ratio_max};
+    config.data.augment = preprocessing->augment;
+  }
 
   auto& ck = result.checkpoint;
   ck.config_yaml = config_to_string(config);

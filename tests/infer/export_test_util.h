@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "wrn/data/preprocessing.h"
 #include "wrn/models/registry.h"
 
 namespace wrn::test {
@@ -47,6 +48,28 @@ inline models::Classifier make_model(const std::string& name, const std::vector<
   randomize_statistics(*model);
   model->eval();
   return model;
+}
+
+// A preprocessing spec far from the defaults in every field, so an export that drops or
+// rounds one shows: 3x40x48, random_resized_crop, resize 56 + center crop, mean/std set.
+inline data::Preprocessing sample_preprocessing() {
+  data::Preprocessing p;
+  p.channels = 3;
+  p.height = 40;
+  p.width = 48;
+  p.train = data::TrainTransform::RandomResizedCrop;
+  p.augment.pad = 0;
+  p.augment.flip = false;
+  p.scale_min = 0.25;
+  p.scale_max = 0.9;
+  p.ratio_min = 0.5;
+  p.ratio_max = 2.0;
+  p.eval = data::EvalTransform::ResizeCenterCrop;
+  p.eval_resize = 56;
+  p.mean = {125.3, 122.95, 113.87};
+  p.std = {63.0, 62.1, 66.7};
+  p.validate();
+  return p;
 }
 
 // max|a - b| / max|b|.

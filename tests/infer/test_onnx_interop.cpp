@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <opencv2/core.hpp>
 #include <opencv2/dnn.hpp>
@@ -201,6 +202,55 @@ TEST(OnnxExport, UnwritablePathThrowsFileErrorAndLeavesNothing) {
   wrn::write_file_atomically(good, std::string("old"));
   export_onnx(model, {3, 32, 32}, good);
   EXPECT_EQ(wrn::read_file(good), wrn::infer::encode_onnx(model, {3, 32, 32}));
+}
+
+// The export metadata as ModelProto.metadata_props (field 14, key/value pairs), each key once,
+// read back by the protobuf classes and by read_onnx_metadata.
+TEST(OnnxExport, CarriesTheExportMetadataAsMetadataProps) {
+  const InputShape input{3, 40, 48};
+  auto model = make_model("wrn-10-1", {}, input);
+  const auto spec = wrn::test::sample_preprocessing();
+  OnnxExportOptions options;
+  options.metadata = {{"wrn.model", "wrn-10-1"},
+                      {"wrn.classes", "10"},
+                      {"wrn.input", input.str()},
+                      {"wrn.preprocessing", spec.to_json()},
+                      {"wrn.class_names", R"(["a","b \"c\"","d"])"}};
+  TempDir dir("wrn-onnx-meta");
+  const std::string path = dir.file("model.onnx");
+  export_onnx(model, input, path, options);
+  check_structure(path, input, 10, 13);
+
+  const auto proto = read_proto(path);
+  std::map<std::string, std::string> props;
+  for (const auto& kv : proto.metadata_props()) {
+    EXPECT_TRUE(props.emplace(kv.key(), kv.value()).second) << "twice: " << kv.key();
+  }
+  EXPECT_EQ(props.at("wrn.family"), "wide_resnet");
+  for (const auto& [k, v] : options.metadata) EXPECT_EQ(props.at(k), v) << k;
+  EXPECT_EQ(props.size(), options.metadata.size() + 1);
+  EXPECT_EQ(wrn::data::Preprocessing::from_json(props.at("wrn.preprocessing"), path), spec);
+  EXPECT_EQ(wrn::infer::read_onnx_metadata(path), props);
+
+  // Without metadata: the family and the input, as before.
+  const auto plain = dir.file("plain.onnx");
+  export_onnx(model, input, plain);
+  EXPECT_EQ(wrn::infer::read_onnx_metadata(plain),
+            (std::map<std::string, std::string>{{"wrn.family", "wide_resnet"}, {"wrn.input", "3x40x48"}}));
+
+  // Not an ONNX model: one line naming the file.
+  const std::string bad = dir.file("bad.onnx");
+  wrn::write_file_atomically(bad, std::string("hello"));
+  for (const auto& p : {bad, dir.file("missing.onnx")}) {
+    try {
+      wrn::infer::read_onnx_metadata(p);
+      ADD_FAILURE() << "no error for " << p;
+    } catch (const wrn::FileError& e) {
+      const std::string what = e.what();
+      EXPECT_NE(what.find(p), std::string::npos) << what;
+      EXPECT_EQ(what.find('\n'), std::string::npos) << what;
+    }
+  }
 }
 
 // Developer check with Python (scripts/check_exports.py): with WRN_EXPORT_CHECK_DIR set,

@@ -5,6 +5,8 @@
 #include <torch/csrc/jit/serialization/import.h>
 #include <torch/torch.h>
 
+#include <map>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -81,6 +83,56 @@ TEST(TorchScriptExport, CarriesMetadataAndFreeImageSize) {
   bool found = false;
   for (const auto& p : loaded.named_parameters()) found = found || p.name == "layer1_0_conv1_weight";
   EXPECT_TRUE(found);
+}
+
+// The export metadata (wrn.preprocessing, wrn.class_names, ...) in extra/wrn.json and in the
+// wrn_metadata attribute, read back as Python and C++ users read them.
+TEST(TorchScriptExport, CarriesTheExportMetadataInExtraFilesAndAnAttribute) {
+  const InputShape input{3, 40, 48};
+  auto model = make_model("wrn-10-1", {}, input);
+  const auto spec = wrn::test::sample_preprocessing();
+  const std::map<std::string, std::string> metadata = {{"wrn.model", "wrn-10-1"},
+                                                       {"wrn.classes", "10"},
+                                                       {"wrn.input", input.str()},
+                                                       {"wrn.preprocessing", spec.to_json()},
+                                                       {"wrn.class_names", R"(["a","b \"c\"","d"])"}};
+  TempDir dir("wrn-ts-meta");
+  const std::string path = dir.file("model.ts");
+  wrn::infer::export_torchscript(model, input, path, metadata);
+
+  torch::jit::ExtraFilesMap extra{{"wrn.json", ""}};
+  auto loaded = torch::jit::load(path, c10::nullopt, extra);
+  const auto j = nlohmann::json::parse(extra["wrn.json"]);
+  EXPECT_EQ(j.at("family"), "wide_resnet");
+  EXPECT_EQ(j.at("input"), "3x40x48");
+  for (const auto& [k, v] : metadata) EXPECT_EQ(j.at(k).get<std::string>(), v) << k;
+  EXPECT_EQ(wrn::data::Preprocessing::from_json(j.at("wrn.preprocessing").get<std::string>(), path), spec);
+
+  std::map<std::string, std::string> attr;
+  for (const auto& e : loaded.attr("wrn_metadata").toGenericDict())
+    attr[e.key().toStringRef()] = e.value().toStringRef();
+  EXPECT_EQ(attr, metadata);
+
+  auto read = wrn::infer::read_torchscript_metadata(path);
+  EXPECT_EQ(read.at("family"), "wide_resnet");
+  for (const auto& [k, v] : metadata) EXPECT_EQ(read.at(k), v) << k;
+
+  // Still the model: the metadata changes nothing in forward.
+  auto x = torch::randn({2, 3, 40, 48});
+  torch::NoGradGuard no_grad;
+  EXPECT_LT(rel_err(loaded.forward({x}).toTensor(), model->forward(x)), 1e-4);
+
+  // Not an archive: one line naming the file.
+  const std::string bad = dir.file("bad.ts");
+  wrn::write_file_atomically(bad, std::string("not a zip"));
+  try {
+    wrn::infer::read_torchscript_metadata(bad);
+    ADD_FAILURE() << "no error for " << bad;
+  } catch (const wrn::FileError& e) {
+    const std::string what = e.what();
+    EXPECT_EQ(what.rfind(bad + ": ", 0), 0u) << what;
+    EXPECT_EQ(what.find('\n'), std::string::npos) << what;
+  }
 }
 
 TEST(TorchScriptExport, UnwritablePathThrowsFileErrorAndLeavesNothing) {

@@ -5,8 +5,10 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "../data/data_test_util.h"
 #include "run_tool.h"
@@ -112,6 +114,52 @@ TEST_F(CliInterchange, ExportsOnnxAndTorchScript) {
     EXPECT_NE(r.out.find("wrn-10-1 10 classes, input 1x28x28"), std::string::npos) << r.out;
     EXPECT_GT(fs::file_size(path("m." + fmt)), 10000u) << fmt;
   }
+}
+
+// safetensors, ONNX and TorchScript carry the same metadata (model, input, the preprocessing
+// spec, class names), which `wrn info FILE` shows; a .pt carries none and says so.
+TEST_F(CliInterchange, EveryExportCarriesThePreprocessingAndClassNames) {
+  std::string preprocess_line;
+  for (const std::string fmt : {"safetensors", "onnx", "torchscript"}) {
+    const auto file = path("meta." + fmt);
+    auto r = run_tool("export --checkpoint " + checkpoint + " --format " + fmt + " --out " + file);
+    ASSERT_EQ(r.status, 0) << r.out;
+    r = run_tool("info " + file);
+    ASSERT_EQ(r.status, 0) << r.out;
+    EXPECT_NE(r.out.find("export     " + file + " (" + fmt + ")\n"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("model      wrn-10-1, 10 classes, input 1x28x28\n"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("classes    T-shirt/top, Trouser, Pullover,"), std::string::npos) << r.out;
+    const auto at = r.out.find("preprocess 1x28x28 (grey); train: ");
+    ASSERT_NE(at, std::string::npos) << r.out;
+    const auto line = r.out.substr(at, r.out.find('\n', at) - at);
+    EXPECT_NE(line.find("; normalize mean "), std::string::npos) << line;
+    if (preprocess_line.empty()) preprocess_line = line;
+    EXPECT_EQ(line, preprocess_line) << fmt;
+    r = run_tool("info " + file + " --json");
+    ASSERT_EQ(r.status, 0) << r.out;
+    const auto j = nlohmann::json::parse(r.out);
+    EXPECT_EQ(j.at("format"), fmt);
+    EXPECT_EQ(j.at("metadata").at("wrn.model"), "wrn-10-1");
+    EXPECT_EQ(j.at("class_names").size(), 10u);
+    EXPECT_EQ("preprocess " + j.at("preprocessing").get<std::string>(), preprocess_line);
+  }
+  // Import without --labels keeps the export's class names (else the config's data set,
+  // CIFAR-10 by default, would name them).
+  auto r = run_tool("import --from " + path("meta.safetensors") + " --out " + path("meta.ckpt"));
+  ASSERT_EQ(r.status, 0) << r.out;
+  r = run_tool("info " + path("meta.ckpt") + " --json --threads 1");
+  ASSERT_EQ(r.status, 0) << r.out;
+  EXPECT_EQ(nlohmann::json::parse(r.out).at("class_names").at(1), "Trouser") << r.out;
+
+  r = run_tool("export --checkpoint " + checkpoint + " --format pt --out " + path("meta.pt"));
+  ASSERT_EQ(r.status, 0) << r.out;
+  r = run_tool("info " + path("meta.pt"));
+  EXPECT_EQ(r.status, 1);
+  EXPECT_EQ(r.out.rfind("wrn: error: " + path("meta.pt") + ": not a wrn checkpoint", 0), 0u) << r.out;
+  EXPECT_NE(r.out.find("carries none"), std::string::npos) << r.out;
+  EXPECT_EQ(std::count(r.out.begin(), r.out.end(), '\n'), 1) << r.out;
+  r = run_tool("export --help");
+  EXPECT_NE(r.out.find("carries no preprocessing"), std::string::npos) << r.out;
 }
 
 TEST_F(CliInterchange, ImportListsEveryMismatchAndWritesNothing) {

@@ -6,12 +6,16 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <nlohmann/json.hpp>
 
 #include "wrn/core/error.h"
 #include "wrn/io/safetensors.h"
 #include "wrn/io/state_dict.h"
 #include "wrn/models/registry.h"
+#include "wrn/io/checkpoint.h"
+#include "wrn/train/checkpoint_model.h"
 #include "wrn/train/config.h"
+#include "wrn/train/export_metadata.h"
 #include "wrn/train/import_weights.h"
 
 namespace fs = std::filesystem;
@@ -115,4 +119,158 @@ TEST(ImportWeights, AnotherClassCountFineTunes) {
   o.class_names = {"a"};
   EXPECT_NE(error_of<wrn::ConfigError>(o).find("1 names for a model with 5 classes"), std::string::npos);
   fs::remove(o.from);
+}
+
+namespace {
+
+// Far from the defaults in every field: 3x40x48, random_resized_crop, resize 56 + center crop.
+wrn::data::Preprocessing sample_preprocessing() {
+  wrn::data::Preprocessing p;
+  p.height = 40;
+  p.width = 48;
+  p.train = wrn::data::TrainTransform::RandomResizedCrop;
+  p.augment.pad = 0;
+  p.scale_min = 0.25;
+  p.ratio_max = 2.0;
+  p.eval = wrn::data::EvalTransform::ResizeCenterCrop;
+  p.eval_resize = 56;
+  p.mean = {125.3, 122.95, 113.87};
+  p.std = {63.0, 62.1, 66.7};
+  p.validate();
+  return p;
+}
+
+wrn::models::ModelSpec tiny_spec() {
+  wrn::models::ModelSpec spec;
+  spec.name = "wrn-10-1";
+  spec.classes = 3;
+  spec.input = {3, 40, 48};
+  spec.settings = {{"dropout", "0.3"}};
+  return wrn::models::resolve_spec(spec);
+}
+
+nlohmann::json checkpoint_meta(const wrn::train::ImportResult& r) { return nlohmann::json::parse(r.checkpoint.meta_json); }
+
+}  // namespace
+
+TEST(ExportMetadata, OneMapWithEveryKey) {
+  const auto p = sample_preprocessing();
+  const auto meta = wrn::train::export_metadata(tiny_spec(), p, {"cat", "dog", "a \"b\""});
+  EXPECT_EQ(meta.at("wrn.model"), "wrn-10-1");
+  EXPECT_EQ(meta.at("wrn.classes"), "3");
+  EXPECT_EQ(meta.at("wrn.input"), "3x40x48");
+  EXPECT_EQ(nlohmann::json::parse(meta.at("wrn.settings")), nlohmann::json({{"dropout", "0.3"}}));
+  EXPECT_EQ(wrn::data::Preprocessing::from_json(meta.at("wrn.preprocessing"), "x"), p);
+  EXPECT_EQ(wrn::train::metadata_class_names(meta, "x"), (std::vector<std::string>{"cat", "dog", "a \"b\""}));
+  EXPECT_EQ(nlohmann::json::parse(meta.at("wrn.mean")).get<std::vector<double>>(), p.mean);
+  EXPECT_EQ(meta.at("wrn.zca"), "false");
+  // No class names, no normalization: no keys for them.
+  auto plain = p;
+  plain.mean.clear();
+  plain.std.clear();
+  const auto less = wrn::train::export_metadata(tiny_spec(), plain, {});
+  EXPECT_EQ(less.count("wrn.class_names"), 0u);
+  EXPECT_EQ(less.count("wrn.mean"), 0u);
+  EXPECT_TRUE(wrn::train::metadata_class_names(less, "x").empty());
+  EXPECT_EQ(*wrn::train::metadata_preprocessing(less, "x"), plain);
+  EXPECT_FALSE(wrn::train::metadata_preprocessing({}, "x").has_value());
+}
+
+// An export's spec and class names survive import: the checkpoint meta holds them as the
+// trainer writes them ("preprocessing": to_json(), "class_names": [...]).
+TEST(ImportWeights, KeepsTheExportsPreprocessingAndClassNames) {
+  const auto p = sample_preprocessing();
+  const std::vector<std::string> names = {"cat", "dog", "bird"};
+  ImportOptions o;
+  o.from = write_weights("wrn-10-1", wrn::train::export_metadata(tiny_spec(), p, names), 3);
+  auto r = import_weights(o);
+  EXPECT_EQ(r.spec.input.str(), "3x40x48");
+  auto meta = checkpoint_meta(r);
+  ASSERT_TRUE(meta.contains("preprocessing") && meta["preprocessing"].is_string()) << meta.dump();
+  EXPECT_EQ(wrn::data::Preprocessing::from_json(meta["preprocessing"].get<std::string>(), "ck"), p);
+  EXPECT_EQ(meta.at("class_names").get<std::vector<std::string>>(), names);
+  auto config = wrn::train::config_from_yaml(YAML::Load(r.checkpoint.config_yaml));
+  EXPECT_EQ(config.data.normalize.mean, p.mean);
+  EXPECT_EQ(config.model.input, "3x40x48");
+  EXPECT_EQ(config.data.image_size, "40x48");
+  EXPECT_EQ(config.data.channels, 3);
+  EXPECT_EQ(config.data.train_transform, wrn::data::TrainTransform::RandomResizedCrop);
+  EXPECT_EQ(config.data.eval_transform, wrn::data::EvalTransform::ResizeCenterCrop);
+  EXPECT_EQ(config.data.eval_resize, 56);
+  EXPECT_EQ(config.data.crop_scale, (std::vector<double>{p.scale_min, p.scale_max}));
+  EXPECT_EQ(config.data.augment.pad, 0);
+  // The checkpoint it writes loads back with the same spec (CheckpointModel.preprocessing).
+  const auto ck_path = (fs::temp_directory_path() / ("wrn_import_" + std::to_string(::getpid()) + ".ckpt")).string();
+  wrn::io::save_checkpoint(ck_path, r.checkpoint);
+  const auto loaded = wrn::train::load_checkpoint_model(ck_path);
+  EXPECT_EQ(loaded.preprocessing, p);
+  EXPECT_EQ(loaded.class_names, names);
+  EXPECT_EQ(wrn::train::export_metadata(loaded).at("wrn.preprocessing"), p.to_json());
+  fs::remove(ck_path);
+
+  // --labels and --mean/--std win, and the stored spec takes the normalization the checkpoint has.
+  o.class_names = {"x", "y", "z"};
+  o.mean = {1, 2, 3};
+  o.std = {4, 5, 6};
+  meta = checkpoint_meta(import_weights(o));
+  EXPECT_EQ(meta.at("class_names").get<std::vector<std::string>>(), o.class_names);
+  auto expected = p;
+  expected.mean = o.mean;
+  expected.std = o.std;
+  EXPECT_EQ(wrn::data::Preprocessing::from_json(meta["preprocessing"].get<std::string>(), "ck"), expected);
+
+  // A new classifier (fine-tuning) has no names from the file.
+  o = ImportOptions{};
+  o.from = write_weights("wrn-10-1", wrn::train::export_metadata(tiny_spec(), p, names), 3);
+  o.model.classes = 5;
+  r = import_weights(o);
+  EXPECT_TRUE(r.new_classifier);
+  EXPECT_FALSE(checkpoint_meta(r).contains("class_names"));
+  fs::remove(o.from);
+}
+
+// wrn.preprocessing alone (no wrn.input, no wrn.mean) still gives the input and the normalization.
+TEST(ImportWeights, PreprocessingAloneGivesTheInputAndNormalization) {
+  const auto p = sample_preprocessing();
+  ImportOptions o;
+  o.from = write_weights("wrn-10-1", {{"wrn.model", "wrn-10-1"}, {"wrn.preprocessing", p.to_json()}});
+  const auto r = import_weights(o);
+  EXPECT_EQ(r.spec.input.str(), "3x40x48");
+  const auto config = wrn::train::config_from_yaml(YAML::Load(r.checkpoint.config_yaml));
+  EXPECT_EQ(config.data.normalize.mean, p.mean);
+  EXPECT_EQ(config.data.normalize.std, p.std);
+  EXPECT_FALSE(checkpoint_meta(r).contains("class_names"));
+  fs::remove(o.from);
+}
+
+TEST(ImportWeights, BadPreprocessingOrClassNamesIsAOneLineFileError) {
+  auto grey = sample_preprocessing();
+  grey.channels = 1;
+  grey.mean = {120};
+  grey.std = {60};
+  struct Bad {
+    std::string key, value, expect;
+  };
+  for (const auto& b : std::vector<Bad>{
+           {"wrn.preprocessing", "not json\nat all", "wrn.preprocessing"},
+           {"wrn.preprocessing", R"({"channels": 3})", "wrn.preprocessing"},
+           {"wrn.preprocessing", [] {
+              auto j = nlohmann::json::parse(sample_preprocessing().to_json());
+              j["eval_resize"] = 10;  // smaller than the crop
+              return j.dump();
+            }(), "wrn.preprocessing"},
+           {"wrn.preprocessing", grey.to_json(), "1-channel images but the model takes 3"},
+           {"wrn.class_names", "[1, 2]", "wrn.class_names"},
+           {"wrn.class_names", "{\"a\": 1}\n", "wrn.class_names"},
+           {"wrn.class_names", R"(["a", "b"])", "2 names for a classifier with 10 classes"},
+       }) {
+    ImportOptions o;
+    o.from = write_weights("wrn-10-1", {{"wrn.model", "wrn-10-1"}, {"wrn.mean", "[1,2,3]"}, {"wrn.std", "[1,1,1]"},
+                                        {b.key, b.value}});
+    const auto msg = error_of<wrn::FileError>(o);
+    EXPECT_EQ(msg.rfind(o.from, 0), 0u) << msg;
+    EXPECT_NE(msg.find(b.expect), std::string::npos) << b.value << ": " << msg;
+    EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
+    fs::remove(o.from);
+  }
 }

@@ -4,12 +4,10 @@
 //   pt           a PyTorch state_dict file (torch.load; torchvision names for the ImageNet ResNets)
 //   onnx         an ONNX model (opset 13, dynamic batch), BatchNorm folded, checked by onnx's checker
 //   torchscript  a TorchScript module (torch.jit.load in Python, torch::jit::load in C++)
+// safetensors, onnx and torchscript carry the same metadata (train/export_metadata.h: model,
+// classes, input, settings, the preprocessing spec, class names); .pt is a pure state_dict.
 // Every file is written to a temporary name and renamed, so a failure leaves no partial file.
 #include <fmt/format.h>
-
-#include <nlohmann/json.hpp>
-
-#include <map>
 
 #include "command.h"
 #include "output_rule.h"
@@ -22,30 +20,13 @@
 #include "wrn/io/safetensors.h"
 #include "wrn/io/state_dict.h"
 #include "wrn/train/checkpoint_model.h"
+#include "wrn/train/export_metadata.h"
 
 namespace {
 
 const std::vector<std::string>& export_formats() {
   static const std::vector<std::string> formats = {"safetensors", "pt", "onnx", "torchscript"};
   return formats;
-}
-
-// What a reader needs to rebuild the model: its name, settings, classes, input and the
-// normalization its inputs take (safetensors metadata values are strings).
-std::map<std::string, std::string> model_metadata(const wrn::train::CheckpointModel& m) {
-  nlohmann::json settings = nlohmann::json::object();
-  for (const auto& [k, v] : m.spec.settings) settings[k] = v;
-  std::map<std::string, std::string> meta = {{"format", "pt"},
-                                             {"wrn.model", m.spec.name},
-                                             {"wrn.classes", std::to_string(m.spec.classes)},
-                                             {"wrn.input", m.spec.input.str()},
-                                             {"wrn.settings", settings.dump()}};
-  if (m.normalizer.fitted()) {
-    meta["wrn.mean"] = nlohmann::json(m.normalizer.mean()).dump();
-    meta["wrn.std"] = nlohmann::json(m.normalizer.std()).dump();
-    meta["wrn.zca"] = m.normalizer.has_zca() ? "true" : "false";
-  }
-  return meta;
 }
 
 void add_export_command(CLI::App& app) {
@@ -57,7 +38,12 @@ void add_export_command(CLI::App& app) {
   };
   auto args = std::make_shared<Args>();
   auto* cmd = app.add_subcommand("export", "Write a trained checkpoint as safetensors, PyTorch .pt, ONNX or TorchScript");
-  cmd->footer("Example:\n  wrn export --checkpoint runs/demo/checkpoints/best.ckpt --format onnx --out demo.onnx");
+  cmd->footer(
+      "safetensors, onnx and torchscript files carry the model, its input size, the preprocessing spec\n"
+      "(resize/crop and normalization) and the class names as metadata (see 'wrn info FILE').\n"
+      "A .pt file is a pure state_dict (torchvision loads it) and carries no preprocessing or class\n"
+      "names: use safetensors, onnx or torchscript to keep them.\n"
+      "Example:\n  wrn export --checkpoint runs/demo/checkpoints/best.ckpt --format onnx --out demo.onnx");
   cmd->add_option("--checkpoint", args->checkpoint, "A wrn checkpoint (.ckpt)")->required();
   cmd->add_option("--format", args->format, "safetensors | pt | onnx | torchscript")->required();
   cmd->add_option("--out", args->out, "Output file")->required();
@@ -76,17 +62,20 @@ void add_export_command(CLI::App& app) {
     wrn::cli::check_output_file("--out", args->out, args->force);
     wrn::configure_threads(args->threads);
     auto m = wrn::train::load_checkpoint_model(args->checkpoint, args->input);
+    auto metadata = wrn::train::export_metadata(m);
     if (args->format == "safetensors") {
-      io::save_safetensors(args->out, io::state_dict(*m.model), model_metadata(m));
+      metadata["format"] = "pt";  // the Hugging Face convention: PyTorch tensor names
+      io::save_safetensors(args->out, io::state_dict(*m.model), metadata);
     } else if (args->format == "pt") {
       io::save_pt(args->out, io::state_dict(*m.model));
     } else if (args->format == "onnx") {
       infer::OnnxExportOptions o;
       o.opset = args->opset;
       o.fold_batchnorm = !args->no_fold;
+      o.metadata = metadata;
       infer::export_onnx(m.model, m.spec.input, args->out, o);
     } else {
-      infer::export_torchscript(m.model, m.spec.input, args->out);
+      infer::export_torchscript(m.model, m.spec.input, args->out, metadata);
     }
     fmt::print("wrote {} ({}, {} {} classes, input {})\n", args->out, args->format, m.spec.name, m.spec.classes,
                m.spec.input.str());

@@ -4,9 +4,10 @@
 // train --init-from use. Every name and shape is checked; each mismatch is listed.
 //
 // The checkpoint also records how inputs are normalized (per-channel mean/std on the 0..255
-// scale): --mean/--std, else the file's wrn.mean/wrn.std metadata, else the preset's, else
-// ImageNet's for ImageNet-sized models; any other case must say it. The work is
-// wrn::train::import_weights; this file parses the options.
+// scale): --mean/--std, else the file's wrn.mean/wrn.std metadata (or its wrn.preprocessing's),
+// else the preset's, else ImageNet's for ImageNet-sized models; any other case must say it.
+// An export's preprocessing spec and class names (wrn.preprocessing, wrn.class_names) are kept
+// in the checkpoint. The work is wrn::train::import_weights; this file parses the options.
 #include <fmt/format.h>
 
 #include <filesystem>
@@ -45,7 +46,7 @@ void add_import_command(CLI::App& app) {
   cmd->add_option("--preset", args->preset, "Recipe whose data set and normalization the checkpoint records");
   cmd->add_option("--mean", args->mean, "Per-channel input mean on the 0..255 scale, e.g. 123.675,116.28,103.53");
   cmd->add_option("--std", args->std_, "Per-channel input std on the 0..255 scale, e.g. 58.395,57.12,57.375");
-  cmd->add_option("--labels", args->labels, "Class names, one per line, stored for predict");
+  cmd->add_option("--labels", args->labels, "Class names, one per line, stored for predict (default: the file's wrn.class_names)");
   cmd->add_flag("--force", args->force, "Overwrite --out when it exists");
   cmd->callback([args] {
     wrn::cli::check_output_file("--out", args->out, args->force);

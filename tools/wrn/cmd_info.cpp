@@ -1,21 +1,30 @@
 // wrn info NAME: parameters, multiply-accumulates per image and each stage's output shape.
 // wrn info CHECKPOINT: the same for a trained model, plus what it was trained on: the data
 // set, the input and its normalization, the epochs done and the test accuracy.
+// wrn info EXPORT (.safetensors, .onnx, TorchScript): the metadata the export carries (model,
+// input, the preprocessing spec, class names; train/export_metadata.h).
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
 #include <nlohmann/json.hpp>
 
+#include <cctype>
 #include <cmath>
 #include <filesystem>
+#include <map>
 
 #include "command.h"
 #include "model_options.h"
 #include "wrn/core/error.h"
 #include "wrn/core/text.h"
 #include "wrn/core/threads.h"
+#include "wrn/infer/onnx_export.h"
+#include "wrn/infer/torchscript_export.h"
+#include "wrn/io/safetensors.h"
+#include "wrn/io/weights_file.h"
 #include "wrn/models/summary.h"
 #include "wrn/train/checkpoint_model.h"
+#include "wrn/train/export_metadata.h"
 #include "wrn/train/metrics_log.h"
 
 namespace {
@@ -112,6 +121,58 @@ void checkpoint_info(const std::string& path, const std::string& input, bool jso
   if (!m.class_names.empty()) fmt::print("classes    {}\n", fmt::join(m.class_names, ", "));
 }
 
+// "safetensors", "onnx" or "torchscript" for an export wrn info reads the metadata of; "" for
+// anything else (a checkpoint, or a file that checkpoint_info rejects).
+std::string export_kind(const std::string& path) {
+  std::string ext = std::filesystem::path(path).extension().string();
+  for (auto& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (ext == ".onnx") return "onnx";
+  try {
+    switch (wrn::io::detect_weights_format(path)) {
+      case wrn::io::WeightsFormat::Safetensors: return "safetensors";
+      case wrn::io::WeightsFormat::Pt: return "torchscript";  // a zip: TorchScript, or a .pt (rejected there)
+      case wrn::io::WeightsFormat::Checkpoint: return "";
+    }
+  } catch (const std::exception&) {
+  }
+  return "";
+}
+
+void export_info(const std::string& path, const std::string& kind, bool json) {
+  std::map<std::string, std::string> meta;
+  if (kind == "safetensors") {
+    meta = wrn::io::load_safetensors(path).metadata;
+  } else if (kind == "onnx") {
+    meta = wrn::infer::read_onnx_metadata(path);
+  } else {
+    try {
+      meta = wrn::infer::read_torchscript_metadata(path);
+    } catch (const wrn::FileError&) {
+      throw wrn::FileError(fmt::format(
+          "{}: not a wrn checkpoint or an export with metadata (a PyTorch state_dict .pt carries none; "
+          "wrn info reads .safetensors, .onnx and TorchScript exports)",
+          path));
+    }
+  }
+  const auto preprocessing = wrn::train::metadata_preprocessing(meta, path);
+  const auto class_names = wrn::train::metadata_class_names(meta, path);
+  const auto value = [&](const char* key) { return meta.count(key) ? meta.at(key) : std::string("?"); };
+  if (json) {
+    nlohmann::json j;
+    j["export"] = path;
+    j["format"] = kind;
+    j["metadata"] = meta;
+    j["preprocessing"] = preprocessing ? nlohmann::json(preprocessing->describe()) : nlohmann::json();
+    j["class_names"] = class_names;
+    fmt::print("{}\n", j.dump());
+    return;
+  }
+  fmt::print("export     {} ({})\n", path, kind);
+  fmt::print("model      {}, {} classes, input {}\n", value("wrn.model"), value("wrn.classes"), value("wrn.input"));
+  fmt::print("preprocess {}\n", preprocessing ? preprocessing->describe() : std::string("none stored"));
+  if (!class_names.empty()) fmt::print("classes    {}\n", fmt::join(class_names, ", "));
+}
+
 void add_info_command(CLI::App& app) {
   struct Args {
     wrn::cli::ModelArgs model;
@@ -121,7 +182,8 @@ void add_info_command(CLI::App& app) {
   auto args = std::make_shared<Args>();
   auto* cmd = app.add_subcommand("info", "Parameter count, multiply-accumulates and stage shapes of a model");
   cmd->footer("Examples:\n  wrn info wrn-28-10 --classes 100""\n  wrn info runs/demo/checkpoints/best.ckpt     # what a checkpoint holds");
-  cmd->add_option("model", args->model.name, "Model name (see 'wrn models'; any wrn-D-K) or a checkpoint file")
+  cmd->add_option("model", args->model.name,
+                  "Model name (see 'wrn models'; any wrn-D-K), a checkpoint, or an export (.safetensors, .onnx, TorchScript)")
       ->required();
   args->model.add_options(cmd);
   cmd->add_flag("--json", args->json, "Print one JSON object");
@@ -132,6 +194,13 @@ void add_info_command(CLI::App& app) {
     if (std::filesystem::is_regular_file(args->model.name, ec)) {
       WRN_CHECK(args->model.classes == 0 && args->model.settings.empty(),
                 "info {}: --classes and --set apply to a model name, not to a checkpoint", args->model.name);
+      const auto kind = export_kind(args->model.name);
+      if (!kind.empty()) {
+        WRN_CHECK(args->model.input.empty(), "info {}: --input applies to a model name or a checkpoint, not to an export",
+                  args->model.name);
+        export_info(args->model.name, kind, args->json);
+        return;
+      }
       checkpoint_info(args->model.name, args->model.input, args->json);
       return;
     }

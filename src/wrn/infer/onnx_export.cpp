@@ -227,12 +227,18 @@ std::string encode_onnx(const models::Classifier& model, const models::InputShap
   auto* opset = proto.add_opset_import();
   opset->set_domain("");
   opset->set_version(options.opset);
-  auto* meta = proto.add_metadata_props();
-  meta->set_key("wrn.family");
-  meta->set_value(model->family());
-  meta = proto.add_metadata_props();
-  meta->set_key("wrn.input");
-  meta->set_value(input.str());
+  // Key/value pairs (ModelProto field 14, StringStringEntryProto): onnx.load(f).metadata_props
+  // in Python, Ort::ModelMetadata in ONNX Runtime.
+  const auto add_meta = [&proto](const std::string& key, const std::string& value) {
+    auto* meta = proto.add_metadata_props();
+    meta->set_key(key);
+    meta->set_value(value);
+  };
+  add_meta("wrn.family", model->family());
+  if (!options.metadata.count("wrn.input")) add_meta("wrn.input", input.str());
+  for (const auto& [key, value] : options.metadata) {
+    if (key != "wrn.family") add_meta(key, value);
+  }
 
   auto& graph = *proto.mutable_graph();
   graph.set_name(model->family());
@@ -261,9 +267,21 @@ std::string encode_onnx(const models::Classifier& model, const models::InputShap
   return bytes;
 }
 
+std::map<std::string, std::string> read_onnx_metadata(const std::string& path) {
+  onnx::ModelProto proto;
+  WRN_CHECK_FILE(proto.ParseFromString(read_file(path)) && proto.has_graph(), "{}: not an ONNX model", path);
+  std::map<std::string, std::string> out;
+  for (const auto& kv : proto.metadata_props()) out[kv.key()] = kv.value();
+  return out;
+}
+
 #else  // !WRN_WITH_ONNX
 
 bool onnx_export_available() { return false; }
+
+std::map<std::string, std::string> read_onnx_metadata(const std::string&) {
+  throw ConfigError("onnx: wrn was built without ONNX (WRN_WITH_ONNX=OFF)");
+}
 
 std::string encode_onnx(const models::Classifier&, const models::InputShape&, const OnnxExportOptions&) {
   throw ConfigError("onnx export: wrn was built without ONNX (WRN_WITH_ONNX=OFF)");

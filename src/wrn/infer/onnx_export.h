@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 
 #include "wrn/models/network.h"
@@ -22,6 +23,9 @@ struct OnnxExportOptions {
   int64_t opset = 13;            // 13 ... 17 (what the bundled onnx checker knows)
   bool fold_batchnorm = true;    // false: every BatchNorm stays a BatchNormalization node
   std::string producer_version;  // ModelProto.producer_version (producer_name is "wrn")
+  // ModelProto.metadata_props, after "wrn.family" and "wrn.input" (a "wrn.input" here replaces
+  // the exporter's): wrn export writes train::export_metadata (wrn.model, wrn.preprocessing, ...).
+  std::map<std::string, std::string> metadata;
 };
 
 // True when this build can export ONNX (WRN_WITH_ONNX).
@@ -40,5 +44,9 @@ std::string encode_onnx(const models::Classifier& model, const models::InputShap
 // `path` when it cannot be written; no partial file is left.
 void export_onnx(const models::Classifier& model, const models::InputShape& input, const std::string& path,
                  const OnnxExportOptions& options = {});
+
+// The metadata_props of an ONNX file (key -> value). Throws FileError naming `path` when it
+// cannot be read or is not an ONNX model, ConfigError in a build without ONNX.
+std::map<std::string, std::string> read_onnx_metadata(const std::string& path);
 
 }  // namespace wrn::infer

@@ -1,6 +1,7 @@
 #include "wrn/infer/torchscript_export.h"
 
 #include <torch/csrc/jit/api/module.h>
+#include <torch/csrc/jit/serialization/import.h>
 #include <torch/types.h>
 
 #include <cctype>
@@ -111,7 +112,8 @@ class SourceWriter {
 
 }  // namespace
 
-std::string encode_torchscript(const models::Classifier& model, const models::InputShape& input) {
+std::string encode_torchscript(const models::Classifier& model, const models::InputShape& input,
+                               const std::map<std::string, std::string>& metadata) {
   const InferenceGraph g = build_inference_graph(model, /*fold_batchnorm=*/true);
   WRN_CHECK(input.channels == g.in_channels,
             "torchscript export: the model takes {} input channels, the input is {}", g.in_channels,
@@ -120,6 +122,10 @@ std::string encode_torchscript(const models::Classifier& model, const models::In
   // A bare Module has no `training` flag (is_training() would default to true; Python's
   // .training would fail): an nn.Module in eval mode has it false.
   module.register_attribute("training", c10::BoolType::get(), false);
+  c10::Dict<std::string, std::string> meta_dict;
+  for (const auto& [k, v] : metadata) meta_dict.insert(k, v);
+  module.register_attribute("wrn_metadata", c10::DictType::create(c10::StringType::get(), c10::StringType::get()),
+                            meta_dict);
   SourceWriter writer(module);
   const std::string result = lowering::lower(g.body, std::string("input"), writer);
   const std::string source =
@@ -140,14 +146,29 @@ std::string encode_torchscript(const models::Classifier& model, const models::In
   }
   nlohmann::json meta = {
       {"family", model->family()}, {"input", input.str()}, {"classes", g.num_classes}, {"producer", "wrn"}};
+  for (const auto& [k, v] : metadata) meta[k] = v;
   std::ostringstream out;
   module.save(out, {{"wrn.json", meta.dump()}});
   return out.str();
 }
 
 void export_torchscript(const models::Classifier& model, const models::InputShape& input,
-                        const std::string& path) {
-  write_file_atomically(path, encode_torchscript(model, input));
+                        const std::string& path, const std::map<std::string, std::string>& metadata) {
+  write_file_atomically(path, encode_torchscript(model, input, metadata));
+}
+
+std::map<std::string, std::string> read_torchscript_metadata(const std::string& path) {
+  torch::jit::ExtraFilesMap extra{{"wrn.json", ""}};
+  try {
+    torch::jit::load(path, torch::kCPU, extra);
+  } catch (const std::exception& e) {
+    throw FileError(fmt::format("{}: not a TorchScript archive: {}", path, one_line_message(e)));
+  }
+  const auto j = nlohmann::json::parse(extra["wrn.json"], nullptr, /*allow_exceptions=*/false);
+  WRN_CHECK_FILE(j.is_object(), "{}: a TorchScript archive without wrn's extra/wrn.json", path);
+  std::map<std::string, std::string> out;
+  for (const auto& [k, v] : j.items()) out[k] = v.is_string() ? v.get<std::string>() : v.dump();
+  return out;
 }
 
 }  // namespace wrn::infer

@@ -8,6 +8,7 @@
 
 #include "wrn/core/error.h"
 #include "wrn/io/weights_file.h"
+#include "wrn/train/export_metadata.h"
 #include "wrn/train/config.h"
 
 namespace wrn::train {
@@ -40,7 +41,8 @@ std::vector<std::pair<std::string, std::string>> metadata_settings(const std::st
 
 // The normalization, in the order ImportOptions documents.
 void choose_normalization(const ImportOptions& options, const io::WeightsFile& file, const TrainConfig& config,
-                          const models::InputShape& input, std::vector<double>& mean, std::vector<double>& std) {
+                          const models::InputShape& input, const std::optional<data::Preprocessing>& preprocessing,
+                          std::vector<double>& mean, std::vector<double>& std) {
   const auto& meta = file.metadata;
   if (!options.mean.empty() || !options.std.empty()) {
     WRN_CHECK(!options.mean.empty() && !options.std.empty(), "--mean and --std: give both or neither");
@@ -56,6 +58,9 @@ void choose_normalization(const ImportOptions& options, const io::WeightsFile& f
   } else if (meta.count("wrn.mean")) {
     mean = metadata_vector(meta, "wrn.mean", options.from);
     std = metadata_vector(meta, "wrn.std", options.from);
+  } else if (preprocessing && !preprocessing->mean.empty()) {
+    mean = preprocessing->mean;
+    std = preprocessing->std;
   } else if (!config.data.normalize.mean.empty() && !config.data.normalize.std.empty() && !options.preset.empty()) {
     mean = config.data.normalize.mean;
     std = config.data.normalize.std;
@@ -115,9 +120,29 @@ ImportResult import_weights(const ImportOptions& options) {
   if (!options.input_given && meta.count("wrn.input")) {
     spec.input = models::InputShape::parse(meta.at("wrn.input"), options.from + " metadata wrn.input");
   }
+  // The preprocessing spec and class names of an export (train/export_metadata.h).
+  auto preprocessing = metadata_preprocessing(meta, options.from);
+  if (!options.input_given && !meta.count("wrn.input") && preprocessing) {
+    if (spec.input.channels == 0) spec.input.channels = preprocessing->channels;  // else the first conv's (checked below)
+    spec.input.height = preprocessing->height;
+    spec.input.width = preprocessing->width;
+  }
   spec = models::resolve_spec(spec);
+  WRN_CHECK_FILE(!preprocessing || preprocessing->channels == spec.input.channels,
+                 "{}: metadata 'wrn.preprocessing' is for {}-channel images but the model takes {}", options.from,
+                 preprocessing ? preprocessing->channels : 0, spec.input.channels);
   auto model = models::build_model(spec);
   result.new_classifier = io::load_weights(*model, file.tensors, options.from, io::FineTune::WhenClassesDiffer);
+  auto class_names = options.class_names;
+  if (class_names.empty()) {
+    // The file's names name the file's classifier: a re-initialized one (fine-tuning) has none.
+    class_names = metadata_class_names(meta, options.from);
+    const int64_t file_classes = fc && fc->value.dim() == 2 ? fc->value.size(0) : spec.classes;
+    WRN_CHECK_FILE(class_names.empty() || int64_t(class_names.size()) == file_classes,
+                   "{}: metadata 'wrn.class_names' has {} names for a classifier with {} classes", options.from,
+                   class_names.size(), file_classes);
+    if (result.new_classifier) class_names.clear();
+  }
 
   // The recipe and the normalization.
   YAML::Node root(YAML::NodeType::Map);
@@ -130,10 +155,20 @@ ImportResult import_weights(const ImportOptions& options) {
   config.model.settings = spec.settings;
   config.description = fmt::format("imported from {}", options.from);
   std::vector<double> mean, std;
-  choose_normalization(options, file, config, spec.input, mean, std);
+  choose_normalization(options, file, config, spec.input, preprocessing, mean, std);
   config.data.normalize.mean = mean;
   config.data.normalize.std = std;
   config.data.normalize.zca = false;
+  if (preprocessing) {  // the export's image options, so that config.yaml says what the checkpoint meta does
+    config.data.image_size = fmt::format("{}x{}", preprocessing->height, preprocessing->width);
+    config.data.channels = preprocessing->channels;
+    config.data.train_transform = preprocessing->train;
+    config.data.eval_transform = preprocessing->eval;
+    config.data.eval_resize = preprocessing->eval_resize;
+    config.data.crop_scale = {preprocessing->scale_min, preprocessing->scale_max};
+    config.data.crop_ratio = {preprocessing->ratio_min, preprocessing->ratio_max};
+    config.data.augment = preprocessing->augment;
+  }
 
   auto& ck = result.checkpoint;
   ck.config_yaml = config_to_string(config);
@@ -141,7 +176,14 @@ ImportResult import_weights(const ImportOptions& options) {
   if (!options.class_names.empty()) {
     WRN_CHECK(int64_t(options.class_names.size()) == spec.classes, "--labels: {} names for a model with {} classes",
               options.class_names.size(), spec.classes);
-    ck_meta["class_names"] = options.class_names;
+  }
+  if (!class_names.empty()) ck_meta["class_names"] = class_names;
+  if (preprocessing) {
+    // The checkpoint's normalization is the one chosen above (an import carries no ZCA).
+    preprocessing->mean = mean;
+    preprocessing->std = std;
+    preprocessing->zca = false;
+    ck_meta["preprocessing"] = preprocessing->to_json();  // a JSON string, as training writes it
   }
   ck.meta_json = ck_meta.dump();
   ck.model = io::state_dict(*model);

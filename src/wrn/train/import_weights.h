@@ -20,10 +20,16 @@ struct ImportOptions {
   bool settings_given = false;  // model.settings were given (else the file's wrn.settings)
   std::string preset;           // the recipe to record (empty: the defaults)
   // Per-channel normalization on the 0..255 scale. Empty: the checkpoint's own, else the
-  // file's wrn.mean / wrn.std, else the preset's, else ImageNet's for ImageNet-sized 3-channel
-  // models; any other case is a ConfigError asking for them.
+  // file's wrn.mean / wrn.std, else its wrn.preprocessing's, else the preset's, else
+  // ImageNet's for ImageNet-sized 3-channel models; any other case is a ConfigError asking
+  // for them.
   std::vector<double> mean, std;
-  std::vector<std::string> class_names;  // stored for predict; empty: none
+  // Stored for predict (checkpoint meta "class_names"); empty: the file's wrn.class_names
+  // (unless its classifier is re-initialized), else none.
+  std::vector<std::string> class_names;
+  // A file's wrn.preprocessing (train/export_metadata.h) goes into the checkpoint meta
+  // "preprocessing" (its to_json(), with the normalization chosen above); its CxHxW is the
+  // input when neither model.input nor wrn.input says otherwise.
 };
 
 struct ImportResult {
@@ -40,7 +46,8 @@ const std::vector<double>& imagenet_std();
 
 // Reads `options.from`, builds the model and loads every tensor (a classifier of another
 // shape is re-initialized: fine-tuning). Throws FileError naming the file (missing, corrupt,
-// mismatched tensors, bad metadata) and ConfigError naming the option.
+// mismatched tensors, bad metadata: one line naming the file and the key) and ConfigError
+// naming the option.
 ImportResult import_weights(const ImportOptions& options);
 
 }  // namespace wrn::train

@@ -92,7 +92,7 @@ void write_png(const std::string& path, const torch::Tensor& chw) {
   image.version = PNG_IMAGE_VERSION;
   image.width = uint32_t(chw.size(2));
   image.height = uint32_t(chw.size(1));
-  image.format = chw.size(0) == 3 ? PNG_FORMAT_RGB : PNG_FORMAT_GRAY;
+  image.format = chw.size(0) == 4 ? PNG_FORMAT_RGBA : chw.size(0) == 3 ? PNG_FORMAT_RGB : PNG_FORMAT_GRAY;
   ASSERT_TRUE(png_image_write_to_file(&image, path.c_str(), 0, hwc.data_ptr<uint8_t>(), 0, nullptr))
       << image.message;
 }

@@ -38,7 +38,7 @@ std::string be32(uint32_t v);
 std::string idx_images(const torch::Tensor& images_u8);
 std::string idx_labels(const torch::Tensor& labels_u8);
 
-// 8-bit PNG / JPEG from a uint8 [C, H, W] tensor, C = 1 or 3.
+// 8-bit PNG / JPEG from a uint8 [C, H, W] tensor, C = 1 or 3 (PNG: also 4, RGBA).
 void write_png(const std::string& path, const torch::Tensor& chw);
 void write_jpeg(const std::string& path, const torch::Tensor& chw, int quality = 95);
 

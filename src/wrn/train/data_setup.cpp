@@ -48,13 +48,36 @@ std::vector<int64_t> as_vector(const torch::Tensor& t) {
   return std::vector<int64_t>(c.data_ptr<int64_t>(), c.data_ptr<int64_t>() + c.numel());
 }
 
-// Channels a folder's images have: 1 when the first image of each class (up to 64) is grey.
-int64_t sampled_channels(const data::ImageList& list) {
+// Channels a folder's images have: 1 when the sampled images (the first of each class, up to
+// 64 classes, and up to 64 spread over the whole list) are all grey. With `skip_bad`, an
+// unreadable sample is passed over (the loaders skip and report it); otherwise it is the error.
+int64_t sampled_channels(const data::ImageList& list, bool skip_bad) {
   std::map<int64_t, size_t> first;
   for (size_t i = 0; i < list.paths.size() && first.size() < 64; ++i) first.emplace(list.labels[i], i);
-  for (const auto& [cls, i] : first)
-    if (data::read_image(list.paths[i]).channels != 1) return 3;
+  std::vector<size_t> sample;
+  for (const auto& [cls, i] : first) sample.push_back(i);
+  const size_t n = list.paths.size(), spread = std::min<size_t>(n, 64);
+  for (size_t k = 0; k < spread; ++k) sample.push_back(k * n / spread);
+  for (size_t i : sample) {
+    try {
+      if (data::read_image(list.paths[i]).channels != 1) return 3;
+    } catch (const FileError&) {
+      if (!skip_bad) throw;
+    }
+  }
   return 1;
+}
+
+// The first readable image of the list (the first, unless `skip_bad` passes over bad ones).
+data::DecodedImage first_image(const data::ImageList& list, bool skip_bad) {
+  for (size_t i = 0; i < list.paths.size(); ++i) {
+    try {
+      return data::read_image(list.paths[i]);
+    } catch (const FileError&) {
+      if (!skip_bad || i + 1 == list.paths.size()) throw;
+    }
+  }
+  return data::read_image(list.paths.front());
 }
 
 // A built-in set converted to the spec's channels and size (the eval geometry, batched).
@@ -120,13 +143,14 @@ RunData load_run_data(const TrainConfig& c, bool load_train) {
                                 &r.test_folder);
     // A val/test split without the train classes: its own sorted folders (eval of an old run).
     const auto& ref = load_train ? train_list : test_list;
+    const bool skip_bad = c.data.on_bad_image == OnBadImage::Skip;
     int64_t height = 0, width = 0, channels = c.data.channels;
     if (c.data.image_size.empty()) {
-      const auto first = data::read_image(ref.paths.front());
+      const auto first = first_image(ref, skip_bad);
       height = first.height;
       width = first.width;
     }
-    if (channels == 0) channels = sampled_channels(ref);
+    if (channels == 0) channels = sampled_channels(ref, skip_bad);
     r.spec = data::Preprocessing::resolve(c.data, c.data.augment, channels, height, width);
     auto train = load_train ? limit(data::streamed(std::move(train_list)), c.data.limit_train, kLimitSeed)
                             : data::SplitData{};
@@ -159,6 +183,8 @@ RunData load_run_data(const TrainConfig& c, bool load_train) {
         }
         break;
     }
+    // data.test_split fell back to the other of val/test: said where the run says its data.
+    if (r.test_folder.find("; using '") != std::string::npos) r.storage_reason += "; test split " + r.test_folder;
     const auto lo = loader_options(c);
     if (!r.streamed) {
       if (load_train) train = data::decode_all(train, r.spec, lo);

@@ -69,7 +69,15 @@ void add_eval_command(CLI::App& app) {
     config.device = args->device.empty() ? "cpu" : args->device;
     const auto precision = wrn::cli::resolve_precision_option(args->precision, t::parse_device(config.device));
     config.precision = precision.value;
-    auto setup = t::RunSetup::create(config, false, &ck.normalizer);
+    // An image folder's labels in the order the model was trained with (a val split may miss a class).
+    std::vector<std::string> class_names;
+    if (config.data.kind == "folder") {
+      const auto meta = nlohmann::json::parse(ck.meta_json.empty() ? "{}" : ck.meta_json, nullptr, false);
+      if (meta.is_object() && meta.contains("class_names") && meta["class_names"].is_array())
+        for (const auto& n : meta["class_names"])
+          if (n.is_string()) class_names.push_back(n.get<std::string>());
+    }
+    auto setup = t::RunSetup::create(config, false, &ck.normalizer, class_names);
     wrn::io::load_state_dict(*setup.model, ck.model, "checkpoint " + args->checkpoint);
     const auto dtype = wrn::compute_dtype(precision.value);
     setup.model->eval();

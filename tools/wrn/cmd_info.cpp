@@ -83,6 +83,7 @@ void checkpoint_info(const std::string& path, const std::string& input, bool jso
     j["macs"] = summary.macs;
     j["data"] = {{"kind", c.data.kind}, {"dir", c.data.dir}};
     j["preset"] = c.preset;
+    j["preprocessing"] = nlohmann::json::parse(m.preprocessing.to_json());
     j["normalization"] = m.normalizer.fitted()
                              ? nlohmann::json{{"mean", m.normalizer.mean()}, {"std", m.normalizer.std()},
                                               {"zca", m.normalizer.has_zca()}}
@@ -105,6 +106,7 @@ void checkpoint_info(const std::string& path, const std::string& input, bool jso
   fmt::print("data       {}{}{}\n", c.data.kind, c.data.dir.empty() ? "" : " from " + c.data.dir,
              c.preset.empty() ? "" : ", preset " + c.preset);
   fmt::print("input      {}\n", m.spec.input.str());
+  fmt::print("preprocess {}\n", m.preprocessing.describe());
   if (m.normalizer.fitted()) {
     fmt::print("normalize  mean {} std {} (0..255 scale){}\n", fmt::join(m.normalizer.mean(), ","),
                fmt::join(m.normalizer.std(), ","), m.normalizer.has_zca() ? ", then ZCA whitening" : "");

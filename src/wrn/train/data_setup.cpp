@@ -119,7 +119,7 @@ data::LoaderOptions loader_options(const TrainConfig& c) {
   return o;
 }
 
-RunData load_run_data(const TrainConfig& c, bool load_train) {
+RunData load_run_data(const TrainConfig& c, bool load_train, const std::vector<std::string>& class_names) {
   RunData r;
   const auto dir = data_dir(c);
   const auto& kind = data::dataset_kind(c.data.kind);
@@ -139,9 +139,8 @@ RunData load_run_data(const TrainConfig& c, bool load_train) {
     data::ImageList train_list;
     std::string train_folder;
     if (load_train) train_list = list_split(dir, c.data.train_split, {}, &train_folder);
-    auto test_list = list_split(dir, c.data.test_split, load_train ? train_list.class_names : std::vector<std::string>{},
-                                &r.test_folder);
-    // A val/test split without the train classes: its own sorted folders (eval of an old run).
+    auto test_list = list_split(dir, c.data.test_split, load_train ? train_list.class_names : class_names, &r.test_folder);
+    // Eval without the checkpoint's class names (an old run): the split's own sorted folders.
     const auto& ref = load_train ? train_list : test_list;
     const bool skip_bad = c.data.on_bad_image == OnBadImage::Skip;
     int64_t height = 0, width = 0, channels = c.data.channels;

@@ -35,8 +35,10 @@ struct RunData {
 
 // Reads the splits (train only when `load_train`). `config` must be validated. The spec's
 // size and channels come from the config when set, else from the data (see ImageOptions).
+// `class_names` (a checkpoint's): the label order of an image folder's test split when the
+// train split is not loaded (eval), so a split missing a class keeps the model's labels.
 // Throws ConfigError / FileError naming the key or file.
-RunData load_run_data(const TrainConfig& config, bool load_train);
+RunData load_run_data(const TrainConfig& config, bool load_train, const std::vector<std::string>& class_names = {});
 
 // The options a streaming split's loaders take from the config.
 data::LoaderOptions loader_options(const TrainConfig& config);

@@ -242,13 +242,14 @@ std::string size_text(int64_t h, int64_t w) { return h == w ? std::to_string(h) 
 }  // namespace
 
 RunSetup RunSetup::create(const TrainConfig& config, bool load_train,
-                          const std::vector<torch::Tensor>* normalizer_state) {
+                          const std::vector<torch::Tensor>* normalizer_state,
+                          const std::vector<std::string>& class_names) {
   RunSetup s;
   s.config = with_input_agreed(config);
   s.device = parse_device(config.device);
   s.precision = resolve_precision(config.precision, s.device);
   s.config.precision = s.precision.value;
-  auto run_data = load_run_data(s.config, load_train);
+  auto run_data = load_run_data(s.config, load_train, class_names);
   s.preprocessing = run_data.spec;
   s.storage = run_data.storage_reason;
   // What the data resolved goes back into the config (config.yaml, checkpoints): eval, predict

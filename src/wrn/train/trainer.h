@@ -129,8 +129,11 @@ struct RunSetup {
   // images), seeds the default generator and builds the model. model.input, when set, must
   // agree with data.image_size and data.channels (and sets them when those are unset).
   // Throws ConfigError / FileError from the layers below.
+  // `class_names`: the label order of the test split when the train split is not loaded (a
+  // checkpoint's names, see data_setup.h).
   static RunSetup create(const TrainConfig& config, bool load_train,
-                         const std::vector<torch::Tensor>* normalizer_state = nullptr);
+                         const std::vector<torch::Tensor>* normalizer_state = nullptr,
+                         const std::vector<std::string>& class_names = {});
 };
 
 // How train() and resume() run: progress output (on stderr) and epochs.

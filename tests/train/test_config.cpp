@@ -231,6 +231,11 @@ TEST(ConfigTable, ConfigYamlOfEarlierVersionsLoadsUnchanged) {
   // resume() runs a checkpoint without it in fp32, as it was trained).
   auto with_new_fields = old_text;
   with_new_fields.insert(with_new_fields.find("checkpoint:\n"), "precision: auto\n");
+  // ... and the image options of issue 9 (data.image_size etc., unresolved: from the data).
+  with_new_fields.insert(with_new_fields.find("  augment:\n"),
+                         "  val_fraction: 0\n  image_size: \"\"\n  channels: 0\n  train_transform: pad_crop\n"
+                         "  crop_scale: [0.08, 1]\n  crop_ratio: [0.75, 1.3333333333333333]\n  eval_transform: resize\n"
+                         "  eval_resize: 0\n  storage: auto\n  workers: 0\n  on_bad_image: fail\n");
   EXPECT_EQ(config_to_string(c), with_new_fields);
   EXPECT_EQ(c.schedule.milestones, (std::vector<double>{60, 120, 160}));
 }

@@ -305,3 +305,54 @@ TEST(EngineE2E, TwoEpochsOnFullFashionMnistReach85Percent) {
   ASSERT_EQ(ms.size(), 2u);
   EXPECT_LE(ms[1].test_top1_err, 15.0) << "test accuracy " << 100 - ms[1].test_top1_err << "%";
 }
+
+// One writer per run directory: a resume started while the run trains stops with a one-line
+// error naming the holder, and leaves the running run alone.
+TEST(EngineE2E, ASecondWriterIntoARunningRunDirectoryIsRefused) {
+  if (!have_data()) GTEST_SKIP() << "Fashion-MNIST not installed (dataset-fashion-mnist)";
+  const auto out = scratch("locked");
+  auto args = tiny_run(out);
+  pid_t pid = spawn(args, out + ".log");
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(3);
+  while (!fs::exists(out + "/checkpoints/last.ckpt") && std::chrono::steady_clock::now() < deadline) {
+    if (waitpid(pid, nullptr, WNOHANG) == pid) FAIL() << "the run ended too early";
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  const int rc = run({"resume", out, "--quiet"}, out + ".second.log");
+  const auto log = slurp(out + ".second.log");
+  EXPECT_NE(rc, 0);
+  EXPECT_NE(log.find("is in use by another wrn train/resume (pid " + std::to_string(pid) + ")"), std::string::npos)
+      << log;
+  EXPECT_EQ(std::count(log.begin(), log.end(), '\n'), 1) << log;
+  EXPECT_EQ(wait_exit(pid), 0) << slurp(out + ".log");  // the first run was not disturbed
+  EXPECT_EQ(read_metrics(out + "/metrics.jsonl").size(), 3u);
+}
+
+// An unreadable last.ckpt: resume falls back to previous.ckpt (the one before it), says so, and
+// the run ends as it would have; a run directory with no checkpoint at all starts from config.yaml.
+TEST(EngineE2E, ResumeFallsBackToThePreviousCheckpointOrStartsFromTheConfig) {
+  if (!have_data()) GTEST_SKIP() << "Fashion-MNIST not installed (dataset-fashion-mnist)";
+  const auto ref = scratch("fallback-ref"), out = scratch("fallback");
+  ASSERT_EQ(run(tiny_run(ref), ref + ".log"), 0) << slurp(ref + ".log");
+  ASSERT_EQ(run(tiny_run(out), out + ".log"), 0) << slurp(out + ".log");
+  ASSERT_TRUE(fs::exists(out + "/checkpoints/previous.ckpt"));
+  {
+    std::fstream f(out + "/checkpoints/last.ckpt", std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(200);
+    f.put('\x5a');  // one byte: the CRC no longer matches
+  }
+  ASSERT_EQ(run({"resume", out}, out + ".resume.log"), 0) << slurp(out + ".resume.log");
+  const auto log = slurp(out + ".resume.log");
+  EXPECT_NE(log.find("resuming from " + out + "/checkpoints/previous.ckpt"), std::string::npos) << log;
+  EXPECT_TRUE(fs::exists(out + "/checkpoints/last.ckpt.unreadable"));
+  // previous.ckpt was the last one inside epoch 3 (every 3 steps): continued from there, bitwise the same run.
+  expect_bitwise_equal(load_checkpoint(ref + "/checkpoints/last.ckpt").model,
+                       load_checkpoint(out + "/checkpoints/last.ckpt").model, "model");
+  EXPECT_EQ(comparable(read_metrics(ref + "/metrics.jsonl")), comparable(read_metrics(out + "/metrics.jsonl")));
+
+  // No checkpoint at all (killed before the first): resume trains it from config.yaml.
+  fs::remove_all(out + "/checkpoints");
+  ASSERT_EQ(run({"resume", out}, out + ".fresh.log"), 0) << slurp(out + ".fresh.log");
+  EXPECT_NE(slurp(out + ".fresh.log").find("starting it from its config.yaml"), std::string::npos);
+  EXPECT_EQ(comparable(read_metrics(ref + "/metrics.jsonl")), comparable(read_metrics(out + "/metrics.jsonl")));
+}

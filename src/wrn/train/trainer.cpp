@@ -26,6 +26,7 @@
 #include "wrn/train/mixed_precision.h"
 #include "wrn/train/progress.h"
 #include "wrn/train/report.h"
+#include "wrn/train/run_lock.h"
 #include "wrn/train/stop_signals.h"
 #include "wrn/train/tensorboard.h"
 
@@ -197,6 +198,10 @@ EvalResult evaluate(models::ClassifierImpl& model, const data::SplitData& split,
 
 std::string last_checkpoint_path(const std::string& run_dir) {
   return (fs::path(run_dir) / "checkpoints" / "last.ckpt").string();
+}
+
+std::string previous_checkpoint_path(const std::string& run_dir) {
+  return (fs::path(run_dir) / "checkpoints" / "previous.ckpt").string();
 }
 
 std::string best_checkpoint_path(const std::string& run_dir) {
@@ -381,26 +386,26 @@ class Engine {
   std::string last_path() const { return last_checkpoint_path(run_dir_); }
   std::string best_path() const { return best_checkpoint_path(run_dir_); }
 
-  // Restores a checkpoint's state (after RunSetup built the same model).
-  void restore(const io::Checkpoint& ck) {
-    io::load_state_dict(*s_.model, ck.model, "checkpoint " + last_path());
+  // Restores a checkpoint's state (after RunSetup built the same model); `source` names it in errors.
+  void restore(const io::Checkpoint& ck, const std::string& source) {
+    io::load_state_dict(*s_.model, ck.model, "checkpoint " + source);
     sgd_->load_state(ck.optimizer);
-    counters_ = Counters::from_json(nlohmann::json::parse(ck.meta_json), last_path());
-    aug_gen_.set_state(io::find_tensor(ck.rng, "augment", last_path()));
-    at::Generator(at::detail::getDefaultCPUGenerator()).set_state(io::find_tensor(ck.rng, "cpu_default", last_path()));
+    counters_ = Counters::from_json(nlohmann::json::parse(ck.meta_json), source);
+    aug_gen_.set_state(io::find_tensor(ck.rng, "augment", source));
+    at::Generator(at::detail::getDefaultCPUGenerator()).set_state(io::find_tensor(ck.rng, "cpu_default", source));
     if (s_.device.is_cuda()) {
-      at::Generator(at::globalContext().defaultGenerator(s_.device)).set_state(io::find_tensor(ck.rng, "device_default", last_path()));
+      at::Generator(at::globalContext().defaultGenerator(s_.device)).set_state(io::find_tensor(ck.rng, "device_default", source));
     }
     {
       torch::NoGradGuard no_grad;
-      loss_sum_.copy_(io::find_tensor(ck.running, "loss_sum", last_path()));
-      correct_.copy_(io::find_tensor(ck.running, "correct", last_path()));
-      seen_ = io::find_tensor(ck.running, "seen", last_path()).item<int64_t>();
+      loss_sum_.copy_(io::find_tensor(ck.running, "loss_sum", source));
+      correct_.copy_(io::find_tensor(ck.running, "correct", source));
+      seen_ = io::find_tensor(ck.running, "seen", source).item<int64_t>();
     }
-    scaler_.load_state(ck.running, last_path());
+    scaler_.load_state(ck.running, source);
     WRN_CHECK_FILE(counters_.step_in_epoch < steps_per_epoch_,
                    "checkpoint {} is at step {} of an epoch of {} steps (a different data set or batch size?)",
-                   last_path(), counters_.step_in_epoch, steps_per_epoch_);
+                   source, counters_.step_in_epoch, steps_per_epoch_);
   }
 
   io::Checkpoint make_checkpoint() {
@@ -429,8 +434,23 @@ class Engine {
 
   void save_last() {
     counters_.epoch_seconds = epoch_elapsed();
+    keep_previous();
     io::save_checkpoint(last_path(), make_checkpoint());
     last_save_ = Clock::now();
+  }
+
+  // previous.ckpt <- the current last.ckpt, as a hard link made under a temporary name and
+  // renamed (so a kill leaves either the old or the new previous.ckpt). Without hard links
+  // (some file systems) there is no previous.ckpt.
+  void keep_previous() const {
+    std::error_code ec;
+    if (!fs::exists(last_path(), ec)) return;
+    const auto previous = previous_checkpoint_path(run_dir_);
+    const auto tmp = (fs::path(previous).parent_path() / ".previous.ckpt.tmp0").string();  // cleaned like any temporary
+    fs::remove(tmp, ec);
+    fs::create_hard_link(last_path(), tmp, ec);
+    if (!ec) fs::rename(tmp, previous, ec);
+    if (ec) fs::remove(tmp, ec);
   }
 
   double epoch_elapsed() const { return epoch_base_seconds_ + seconds_since(epoch_start_); }
@@ -847,6 +867,9 @@ RunResult train(const TrainConfig& config, const std::string& run_dir, const Run
     }
   }
   fs::create_directories(run_dir);
+  RunDirLock lock(run_dir);  // held until the run ends; checked again under it (two trains started together)
+  WRN_CHECK(!fs::exists(last), "'{}' already holds a run (checkpoints/last.ckpt); use 'wrn resume {}' or another --out",
+            run_dir, run_dir);
   // Stale logs from an earlier, checkpoint-less attempt would be appended to: start clean.
   fs::remove(fs::path(run_dir) / "metrics.jsonl");
   write_file_atomically((fs::path(run_dir) / "config.yaml").string(), config_to_string(setup.config));
@@ -855,23 +878,55 @@ RunResult train(const TrainConfig& config, const std::string& run_dir, const Run
 }
 
 RunResult resume(const std::string& run_dir, const RunOptions& options) {
-  const auto last = last_checkpoint_path(run_dir);
-  WRN_CHECK_FILE(fs::exists(last), "'{}' has no checkpoint to resume from ({} is missing)", run_dir, last);
-  auto ck = io::load_checkpoint(last);
+  WRN_CHECK_FILE(fs::is_directory(run_dir), "'{}': no such run directory", run_dir);
+  RunDirLock lock(run_dir);
+  const auto last = last_checkpoint_path(run_dir), previous = previous_checkpoint_path(run_dir);
+  const auto config_path = (fs::path(run_dir) / "config.yaml").string();
+  auto apply_options = [&](TrainConfig& config) {
+    if (options.epochs) config.epochs = *options.epochs;
+    if (options.precision) config.precision = *options.precision;
+    if (options.epochs || options.precision) config.validate();
+  };
+  if (!fs::exists(last) && !fs::exists(previous)) {
+    // Stopped before its first checkpoint: nothing was trained yet, the run starts over.
+    WRN_CHECK_FILE(fs::exists(config_path), "'{}' has no checkpoint to resume from ({} is missing) and no config.yaml",
+                   run_dir, last);
+    auto config = config_from_yaml(load_yaml_file(config_path));
+    apply_options(config);
+    if (!options.quiet)
+      fmt::print(stderr, "wrn: '{}' has no checkpoint yet (the run stopped before its first one): starting it from "
+                         "its config.yaml\n", run_dir);
+    configure_threads(config.threads);
+    auto setup = RunSetup::create(config, true);
+    fs::remove(fs::path(run_dir) / "metrics.jsonl");
+    write_file_atomically(config_path, config_to_string(setup.config));
+    Engine engine(std::move(setup), run_dir, options);
+    return engine.run();
+  }
+  std::string source = last;
+  io::Checkpoint ck;
+  try {
+    ck = io::load_checkpoint(last);
+  } catch (const FileError& e) {
+    if (!fs::exists(previous)) throw;
+    ck = io::load_checkpoint(previous);
+    source = previous;
+    // Out of the way (kept for inspection): the next save must not make it the previous one.
+    const auto unreadable = last + ".unreadable";
+    fs::rename(last, unreadable);
+    fmt::print(stderr, "wrn: warning: {}; resuming from {} (the checkpoint before it; the unreadable one is now {})\n",
+               one_line_message(e), previous, unreadable);
+  }
   const auto yaml = YAML::Load(ck.config_yaml);
   auto config = config_from_yaml(yaml);
   // A run from before `precision` existed trained in fp32: it continues in fp32 (bitwise), not in auto's choice.
   if (!yaml["precision"]) config.precision = Precision::Fp32;
-  if (options.epochs) config.epochs = *options.epochs;
-  if (options.precision) config.precision = *options.precision;
-  if (options.epochs || options.precision) config.validate();
+  apply_options(config);
   configure_threads(config.threads);
   auto setup = RunSetup::create(config, true, &ck.normalizer);  // resolves the precision
-  if (options.epochs || options.precision) {
-    write_file_atomically((fs::path(run_dir) / "config.yaml").string(), config_to_string(setup.config));
-  }
+  if (options.epochs || options.precision) write_file_atomically(config_path, config_to_string(setup.config));
   Engine engine(std::move(setup), run_dir, options);
-  engine.restore(ck);
+  engine.restore(ck, source);
   return engine.run();
 }
 

@@ -6,7 +6,10 @@
 //   metrics.jsonl             one EpochMetrics line per finished epoch
 //   checkpoints/last.ckpt     written at the start, every checkpoint.every_steps steps /
 //                             every_seconds seconds inside an epoch, and after each epoch
-//   checkpoints/best.ckpt     the lowest test error so far (checkpoint.keep_best)
+//   checkpoints/previous.ckpt the last.ckpt before the latest one (a hard link, so no copy is
+//                             written): resume falls back to it when last.ckpt is unreadable
+//   checkpoints/best.ckpt     the lowest test (or validation) error so far (checkpoint.keep_best)
+//   .lock                     flock'ed by the one train/resume writing here (train/run_lock.h)
 //   curves.png, events.out.tfevents.*, report.md
 //
 // Reproducibility: the model is initialized from `seed`; the data order of epoch e is a
@@ -59,6 +62,7 @@ class TrainingInterrupted : public Error {
 // The checkpoints of a run directory: <run_dir>/checkpoints/last.ckpt and best.ckpt.
 std::string last_checkpoint_path(const std::string& run_dir);
 std::string best_checkpoint_path(const std::string& run_dir);
+std::string previous_checkpoint_path(const std::string& run_dir);
 
 // Test-set numbers of a model.
 struct EvalResult {
@@ -159,7 +163,9 @@ struct RunResult {
 // resume). Throws TrainingDiverged on a non-finite loss.
 RunResult train(const TrainConfig& config, const std::string& run_dir, const RunOptions& options = {});
 
-// Continues the run in `run_dir` from checkpoints/last.ckpt.
+// Continues the run in `run_dir` from checkpoints/last.ckpt; from previous.ckpt (with a
+// warning) when last.ckpt cannot be read; from config.yaml when the run stopped before its
+// first checkpoint. Another process writing the directory is a one-line error.
 RunResult resume(const std::string& run_dir, const RunOptions& options = {});
 
 // Device from a config string ("cpu", "cuda", "cuda:1"); ConfigError when CUDA is asked

@@ -326,6 +326,23 @@ TEST(EngineE2E, ASecondWriterIntoARunningRunDirectoryIsRefused) {
   EXPECT_EQ(std::count(log.begin(), log.end(), '\n'), 1) << log;
   EXPECT_EQ(wait_exit(pid), 0) << slurp(out + ".log");  // the first run was not disturbed
   EXPECT_EQ(read_metrics(out + "/metrics.jsonl").size(), 3u);
+
+  // Crafted checkpoints with a valid checksum are refused in one line, not trained from.
+  const auto last = out + "/checkpoints/last.ckpt";
+  const auto good = load_checkpoint(last);
+  auto negative = good;
+  auto meta = nlohmann::json::parse(negative.meta_json);
+  meta["step_in_epoch"] = -1;
+  negative.meta_json = meta.dump();
+  save_checkpoint(last, negative);
+  EXPECT_NE(run({"resume", out, "--epochs", "4", "--quiet"}, out + ".crafted.log"), 0);
+  EXPECT_NE(slurp(out + ".crafted.log").find("bad bookkeeping record"), std::string::npos) << slurp(out + ".crafted.log");
+  auto nan_norm = good;
+  nan_norm.normalizer[0] = torch::full_like(nan_norm.normalizer[0], std::nan(""));
+  save_checkpoint(last, nan_norm);
+  EXPECT_NE(run({"resume", out, "--epochs", "4", "--quiet"}, out + ".nan.log"), 0);
+  EXPECT_NE(slurp(out + ".nan.log").find("normalizer state: mean must be finite"), std::string::npos)
+      << slurp(out + ".nan.log");
 }
 
 // An unreadable last.ckpt: resume falls back to previous.ckpt (the one before it), says so, and

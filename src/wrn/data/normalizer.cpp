@@ -115,7 +115,9 @@ void Normalizer::load_state(const std::vector<torch::Tensor>& state) {
   auto mean = state[0].to(torch::kCPU, torch::kFloat64).contiguous();
   auto std = state[1].to(torch::kCPU, torch::kFloat64).contiguous();
   const int64_t c = mean.numel();
-  WRN_CHECK_FILE((std > 0).all().item<bool>(), "normalizer state: std must be positive");
+  WRN_CHECK_FILE((std > 0).all().item<bool>() && torch::isfinite(std).all().item<bool>() &&
+                     torch::isfinite(mean).all().item<bool>(),
+                 "normalizer state: mean must be finite and std finite and positive");
   Normalizer loaded;
   loaded.mean_.assign(mean.data_ptr<double>(), mean.data_ptr<double>() + c);
   loaded.std_.assign(std.data_ptr<double>(), std.data_ptr<double>() + c);
@@ -128,6 +130,8 @@ void Normalizer::load_state(const std::vector<torch::Tensor>& state) {
                    "normalizer state: ZCA must be a square [D, D] matrix and a [D] mean, D a "
                    "multiple of {} channels",
                    c);
+    WRN_CHECK_FILE(torch::isfinite(state[2]).all().item<bool>() && torch::isfinite(state[3]).all().item<bool>(),
+                   "normalizer state: the ZCA matrix and mean must be finite");
     loaded.zca_ = state[2].to(torch::kCPU, torch::kFloat32).contiguous();
     loaded.zca_mean_ = state[3].to(torch::kCPU, torch::kFloat32).contiguous();
   }

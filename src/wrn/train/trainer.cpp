@@ -339,6 +339,13 @@ struct Counters {
     } catch (const nlohmann::json::exception& e) {
       throw FileError(fmt::format("{}: bad bookkeeping record: {}", what, e.what()));
     }
+    // A crafted or damaged record must not steer the engine (a negative step indexes before the epoch).
+    WRN_CHECK_FILE(c.epochs_done >= 0 && c.step_in_epoch >= 0 && c.global_step >= 0 && c.best_epoch >= 0 &&
+                       c.global_step >= c.step_in_epoch && c.phase >= 0 && std::isfinite(c.epoch_seconds) &&
+                       std::isfinite(c.data_seconds) && std::isfinite(c.train_seconds) && std::isfinite(c.last_lr),
+                   "{}: bad bookkeeping record (negative counts or non-finite times: epochs_done {}, step_in_epoch {}, "
+                   "global_step {})",
+                   what, c.epochs_done, c.step_in_epoch, c.global_step);
     return c;
   }
 };

@@ -393,7 +393,7 @@ Table build_table() {
               "constant: warmup.lr throughout; linear: ramp from warmup.lr to the schedule's value")
       .example("linear");
 
-  top.field("epochs", &T::epochs, "Training epochs").at_least(1).example("10");
+  top.field("epochs", &T::epochs, "Training epochs").at_least(1).at_most(1000000).example("10");
   top.field("seed", &T::seed, "Seed of the initialization, the data order, augmentation and dropout").example("42");
   top.field("device", &T::device, "cpu, auto (CUDA when available), cuda or cuda:N").example("auto");
   top.field("threads", &T::threads, "Intra-op CPU threads; 0: all cores")

@@ -98,6 +98,12 @@ void write_png(const std::string& path, const torch::Tensor& chw) {
 }
 
 void write_jpeg(const std::string& path, const torch::Tensor& chw, int quality) {
+  JpegWriteOptions o;
+  o.quality = quality;
+  write_jpeg(path, chw, o);
+}
+
+void write_jpeg(const std::string& path, const torch::Tensor& chw, const JpegWriteOptions& options) {
   auto hwc = chw.permute({1, 2, 0}).contiguous();
   FILE* f = std::fopen(path.c_str(), "wb");
   ASSERT_NE(f, nullptr);
@@ -106,14 +112,19 @@ void write_jpeg(const std::string& path, const torch::Tensor& chw, int quality) 
   info.err = jpeg_std_error(&err);
   jpeg_create_compress(&info);
   jpeg_stdio_dest(&info, f);
+  const int channels = int(chw.size(0));
   info.image_width = JDIMENSION(chw.size(2));
   info.image_height = JDIMENSION(chw.size(1));
-  info.input_components = int(chw.size(0));
-  info.in_color_space = chw.size(0) == 3 ? JCS_RGB : JCS_GRAYSCALE;
+  info.input_components = channels;
+  info.in_color_space = channels == 4 ? JCS_CMYK : channels == 3 ? JCS_RGB : JCS_GRAYSCALE;
   jpeg_set_defaults(&info);
-  jpeg_set_quality(&info, quality, TRUE);
+  if (channels == 4) jpeg_set_colorspace(&info, options.ycck ? JCS_YCCK : JCS_CMYK);
+  jpeg_set_quality(&info, options.quality, TRUE);
+  if (options.progressive) jpeg_simple_progression(&info);
+  if (options.no_subsampling)
+    for (int i = 0; i < info.num_components; ++i) info.comp_info[i].h_samp_factor = info.comp_info[i].v_samp_factor = 1;
   jpeg_start_compress(&info, TRUE);
-  const size_t stride = size_t(chw.size(2) * chw.size(0));
+  const size_t stride = size_t(chw.size(2)) * size_t(channels);
   while (info.next_scanline < info.image_height) {
     JSAMPROW row = hwc.data_ptr<uint8_t>() + info.next_scanline * stride;
     jpeg_write_scanlines(&info, &row, 1);

@@ -41,6 +41,15 @@ std::string idx_labels(const torch::Tensor& labels_u8);
 // 8-bit PNG / JPEG from a uint8 [C, H, W] tensor, C = 1 or 3 (PNG: also 4, RGBA).
 void write_png(const std::string& path, const torch::Tensor& chw);
 void write_jpeg(const std::string& path, const torch::Tensor& chw, int quality = 95);
+// The same with the encoder's options; C = 4 writes CMYK (libjpeg adds the Adobe marker, so
+// readers take the samples as inverted), stored as YCCK when `ycck`.
+struct JpegWriteOptions {
+  int quality = 95;
+  bool progressive = false;
+  bool ycck = false;
+  bool no_subsampling = false;  // every component at full resolution
+};
+void write_jpeg(const std::string& path, const torch::Tensor& chw, const JpegWriteOptions& options);
 
 // Expects `fn` to throw wrn::FileError whose message contains every string in `parts`.
 void expect_file_error(const std::function<void()>& fn, const std::vector<std::string>& parts);

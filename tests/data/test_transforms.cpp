@@ -14,9 +14,7 @@
 #include <gtest/gtest.h>
 #include <png.h>
 #include <torch/torch.h>
-// jpeglib.h needs FILE and size_t declared first.
 #include <cstdio>
-#include <jpeglib.h>
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <nlohmann/json.hpp>
@@ -37,6 +35,7 @@ namespace {
 
 using testing::TempDir;
 using testing::expect_file_error;
+using testing::JpegWriteOptions;
 using testing::read_all;
 using testing::write_bytes;
 using testing::write_jpeg;
@@ -347,39 +346,14 @@ TEST(Transforms, DecodeRegionAndScaleOfAJpeg) {
   EXPECT_THROW(decode_image(bytes, jpg, o), ConfigError);
 }
 
-// A progressive JPEG of uint8 [C, H, W] (C = 1 or 3), 4:2:0 for colour.
-void write_progressive_jpeg(const std::string& path, const torch::Tensor& chw) {
-  auto hwc = chw.permute({1, 2, 0}).contiguous();
-  FILE* f = std::fopen(path.c_str(), "wb");
-  ASSERT_NE(f, nullptr);
-  jpeg_compress_struct info;
-  jpeg_error_mgr err;
-  info.err = jpeg_std_error(&err);
-  jpeg_create_compress(&info);
-  jpeg_stdio_dest(&info, f);
-  info.image_width = JDIMENSION(chw.size(2));
-  info.image_height = JDIMENSION(chw.size(1));
-  info.input_components = int(chw.size(0));
-  info.in_color_space = chw.size(0) == 3 ? JCS_RGB : JCS_GRAYSCALE;
-  jpeg_set_defaults(&info);
-  jpeg_set_quality(&info, 90, TRUE);
-  jpeg_simple_progression(&info);
-  jpeg_start_compress(&info, TRUE);
-  const size_t stride = size_t(chw.size(2) * chw.size(0));
-  while (info.next_scanline < info.image_height) {
-    JSAMPROW row = hwc.data_ptr<uint8_t>() + info.next_scanline * stride;
-    jpeg_write_scanlines(&info, &row, 1);
-  }
-  jpeg_finish_compress(&info);
-  jpeg_destroy_compress(&info);
-  std::fclose(f);
-}
-
 TEST(Transforms, RegionDecodeOfProgressiveAndGreyJpegsEqualsTheWholeDecode) {
   TempDir dir;
   for (int64_t c : {1, 3}) {
     const auto path = dir.file("p" + std::to_string(c) + ".jpg");
-    write_progressive_jpeg(path, smooth_image(c, 77, 101));
+    JpegWriteOptions progressive;  // quality 90, 4:2:0 for colour
+    progressive.quality = 90;
+    progressive.progressive = true;
+    write_jpeg(path, smooth_image(c, 77, 101), progressive);
     const auto bytes = read_all(path);
     const auto whole = image_to_tensor(decode_image(bytes, path));
     for (const auto& r : {DecodeRegion{0, 0, 77, 40}, DecodeRegion{9, 17, 33, 61}, DecodeRegion{76, 100, 1, 1},
@@ -396,36 +370,6 @@ TEST(Transforms, RegionDecodeOfProgressiveAndGreyJpegsEqualsTheWholeDecode) {
 
 // ---- codec: files written with libjpeg / libpng ----------------------------------------
 
-// A 4-component JPEG (CMYK, or YCCK in the file) of uint8 [4, h, w]; libjpeg writes the Adobe
-// marker for both, so readers (PIL, wrn) take the samples as inverted.
-void write_cmyk_jpeg(const std::string& path, const torch::Tensor& cmyk, bool ycck) {
-  auto hwc = cmyk.permute({1, 2, 0}).contiguous();
-  FILE* f = std::fopen(path.c_str(), "wb");
-  ASSERT_NE(f, nullptr);
-  jpeg_compress_struct info;
-  jpeg_error_mgr err;
-  info.err = jpeg_std_error(&err);
-  jpeg_create_compress(&info);
-  jpeg_stdio_dest(&info, f);
-  info.image_width = JDIMENSION(cmyk.size(2));
-  info.image_height = JDIMENSION(cmyk.size(1));
-  info.input_components = 4;
-  info.in_color_space = JCS_CMYK;
-  jpeg_set_defaults(&info);
-  jpeg_set_colorspace(&info, ycck ? JCS_YCCK : JCS_CMYK);
-  jpeg_set_quality(&info, 100, TRUE);
-  for (int i = 0; i < info.num_components; ++i) info.comp_info[i].h_samp_factor = info.comp_info[i].v_samp_factor = 1;
-  jpeg_start_compress(&info, TRUE);
-  const size_t stride = size_t(cmyk.size(2) * 4);
-  while (info.next_scanline < info.image_height) {
-    JSAMPROW row = hwc.data_ptr<uint8_t>() + info.next_scanline * stride;
-    jpeg_write_scanlines(&info, &row, 1);
-  }
-  jpeg_finish_compress(&info);
-  jpeg_destroy_compress(&info);
-  std::fclose(f);
-}
-
 TEST(ImageCodec, CmykAndYcckJpegsBecomeRgbAsPilConvertsThem) {
   TempDir dir;
   // Flat 8x8 blocks of one CMYK value each, so quality 100 keeps them within a level or two.
@@ -436,7 +380,11 @@ TEST(ImageCodec, CmykAndYcckJpegsBecomeRgbAsPilConvertsThem) {
   for (bool ycck : {false, true}) {
     SCOPED_TRACE(ycck ? "YCCK" : "CMYK");
     const auto path = dir.file(ycck ? "y.jpg" : "c.jpg");
-    write_cmyk_jpeg(path, cmyk, ycck);
+    JpegWriteOptions o;
+    o.quality = 100;
+    o.ycck = ycck;
+    o.no_subsampling = true;
+    write_jpeg(path, cmyk, o);
     const auto image = read_image(path);
     ASSERT_EQ(image.channels, 3);
     const auto rgb = image_to_tensor(image);

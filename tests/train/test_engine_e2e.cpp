@@ -26,6 +26,7 @@
 #include <sstream>
 #include <thread>
 
+#include "e2e_util.h"
 #include "wrn/core/atomic_file.h"
 #include "wrn/io/checkpoint.h"
 #include "wrn/train/metrics_log.h"
@@ -33,6 +34,12 @@
 namespace fs = std::filesystem;
 using namespace wrn::train;
 using namespace wrn::io;
+using wrn::test::comparable;
+using wrn::test::expect_bitwise_equal;
+using wrn::test::run;
+using wrn::test::slurp;
+using wrn::test::spawn;
+using wrn::test::wait_exit;
 
 namespace {
 
@@ -40,41 +47,7 @@ const char* kData = "/usr/share/datasets/fashion-mnist";
 
 bool have_data() { return fs::exists(fs::path(kData) / "train-images-idx3-ubyte.gz"); }
 
-std::string scratch(const std::string& name) {
-  auto d = fs::temp_directory_path() / ("wrn_e2e_" + std::to_string(::getpid())) / name;
-  fs::remove_all(d);
-  fs::create_directories(d.parent_path());
-  return d.string();
-}
-
-// Starts the tool with `args`, stdout+stderr to `log`; returns the pid.
-pid_t spawn(const std::vector<std::string>& args, const std::string& log) {
-  pid_t pid = fork();
-  if (pid == 0) {
-    int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    dup2(fd, 1);
-    dup2(fd, 2);
-    std::vector<char*> argv;
-    std::string tool = WRN_TOOL_PATH;
-    argv.push_back(tool.data());
-    std::vector<std::string> copy = args;
-    for (auto& a : copy) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    execv(tool.c_str(), argv.data());
-    _exit(127);
-  }
-  return pid;
-}
-
-int wait_exit(pid_t pid) {
-  int status = 0;
-  waitpid(pid, &status, 0);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
-int run(const std::vector<std::string>& args, const std::string& log) { return wait_exit(spawn(args, log)); }
-
-std::string slurp(const std::string& path) { return fs::exists(path) ? wrn::read_file(path) : ""; }
+std::string scratch(const std::string& name) { return wrn::test::scratch("wrn_e2e_", name); }
 
 // The small, quick, dropout-using run shared by the resume tests.
 std::vector<std::string> tiny_run(const std::string& out, const std::string& precision = "fp32") {
@@ -82,23 +55,6 @@ std::vector<std::string> tiny_run(const std::string& out, const std::string& pre
           "--set", "data.limit_train=600", "--set", "data.limit_test=300", "--batch-size", "20",
           "--set", "checkpoint.every_steps=3", "--set", "checkpoint.every_seconds=0", "--set", "channels_last=false",
           "--epochs", "3", "--seed", "11", "--threads", "2", "--data", kData, "--quiet", "--out", out};
-}
-
-// Metrics without the wall-clock fields, which differ between any two runs.
-std::vector<std::vector<double>> comparable(const std::vector<EpochMetrics>& ms) {
-  std::vector<std::vector<double>> out;
-  for (const auto& m : ms)
-    out.push_back({double(m.epoch), m.lr, m.train_loss, m.train_top1_err, m.test_loss, m.test_top1_err, m.test_top5_err});
-  return out;
-}
-
-void expect_bitwise_equal(const StateDict& a, const StateDict& b, const std::string& what) {
-  ASSERT_EQ(a.size(), b.size()) << what;
-  for (size_t i = 0; i < a.size(); ++i) {
-    ASSERT_EQ(a[i].name, b[i].name) << what;
-    EXPECT_TRUE(a[i].value.sizes() == b[i].value.sizes() && torch::equal(a[i].value, b[i].value))
-        << what << ": " << a[i].name << " differs";
-  }
 }
 
 }  // namespace

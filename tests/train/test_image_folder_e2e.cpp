@@ -32,6 +32,7 @@
 #include <thread>
 
 #include "../data/data_test_util.h"
+#include "e2e_util.h"
 #include "wrn/core/atomic_file.h"
 #include "wrn/io/checkpoint.h"
 #include "wrn/train/checkpoint_model.h"
@@ -40,6 +41,12 @@
 namespace fs = std::filesystem;
 using namespace wrn::train;
 using namespace wrn::io;
+using wrn::test::comparable;
+using wrn::test::expect_bitwise_equal;
+using wrn::test::run;
+using wrn::test::slurp;
+using wrn::test::spawn;
+using wrn::test::wait_exit;
 using wrn::data::testing::write_jpeg;
 using wrn::data::testing::write_png;
 
@@ -103,41 +110,7 @@ void make_split(const std::string& root, const std::string& split, int per_class
   }
 }
 
-std::string scratch(const std::string& name) {
-  auto d = fs::temp_directory_path() / ("wrn_imgfolder_" + std::to_string(::getpid())) / name;
-  fs::remove_all(d);
-  fs::create_directories(d.parent_path());
-  return d.string();
-}
-
-// Starts the tool with `args`, stdout+stderr to `log`; returns the pid.
-pid_t spawn(const std::vector<std::string>& args, const std::string& log) {
-  pid_t pid = fork();
-  if (pid == 0) {
-    int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    dup2(fd, 1);
-    dup2(fd, 2);
-    std::vector<char*> argv;
-    std::string tool = WRN_TOOL_PATH;
-    argv.push_back(tool.data());
-    std::vector<std::string> copy = args;
-    for (auto& a : copy) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    execv(tool.c_str(), argv.data());
-    _exit(127);
-  }
-  return pid;
-}
-
-int wait_exit(pid_t pid) {
-  int status = 0;
-  waitpid(pid, &status, 0);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
-int run(const std::vector<std::string>& args, const std::string& log) { return wait_exit(spawn(args, log)); }
-
-std::string slurp(const std::string& path) { return fs::exists(path) ? wrn::read_file(path) : ""; }
+std::string scratch(const std::string& name) { return wrn::test::scratch("wrn_imgfolder_", name); }
 
 // A tiny fp32 run on the folder `data` into `out`, with extra --set overrides.
 std::vector<std::string> train_args(const std::string& data, const std::string& out, int epochs,
@@ -148,22 +121,6 @@ std::vector<std::string> train_args(const std::string& data, const std::string& 
                                 "--set", "channels_last=false", "--set", "optimizer.lr=0.05", "--quiet", "--out", out};
   for (const auto& s : sets) a.insert(a.end(), {"--set", s});
   return a;
-}
-
-std::vector<std::vector<double>> comparable(const std::vector<EpochMetrics>& ms) {
-  std::vector<std::vector<double>> out;
-  for (const auto& m : ms)
-    out.push_back({double(m.epoch), m.lr, m.train_loss, m.train_top1_err, m.test_loss, m.test_top1_err, m.test_top5_err});
-  return out;
-}
-
-void expect_bitwise_equal(const StateDict& a, const StateDict& b, const std::string& what) {
-  ASSERT_EQ(a.size(), b.size()) << what;
-  for (size_t i = 0; i < a.size(); ++i) {
-    ASSERT_EQ(a[i].name, b[i].name) << what;
-    EXPECT_TRUE(a[i].value.sizes() == b[i].value.sizes() && torch::equal(a[i].value, b[i].value))
-        << what << ": " << a[i].name << " differs";
-  }
 }
 
 // Two finished runs ended in the same state: last.ckpt's weights and optimizer, the metrics.

@@ -298,9 +298,19 @@ torch::Tensor image_to_tensor(const DecodedImage& image, int64_t channels) {
   // clone(), not contiguous(): a one-channel [1, H, W] view of the buffer is already
   // contiguous, and contiguous() would return the alias.
   if (channels == 0 || channels == image.channels) return chw.clone(at::MemoryFormat::Contiguous);
-  if (channels == 3) return chw.expand({3, image.height, image.width}).contiguous();
-  // Colour to grey.
-  return (chw.to(torch::kFloat32) * luma_weights().view({3, 1, 1})).sum(0, true).round().clamp(0, 255).to(torch::kUInt8);
+  return convert_channels(chw.unsqueeze(0), channels)[0];
+}
+
+torch::Tensor convert_channels(const torch::Tensor& batch, int64_t channels) {
+  WRN_CHECK(batch.dim() == 4 && (batch.size(1) == 1 || batch.size(1) == 3) && (channels == 1 || channels == 3),
+            "convert_channels: expected a [N, 1 or 3, H, W] batch and 1 or 3 channels");
+  if (batch.size(1) == channels) return batch;
+  if (channels == 3) return batch.expand({-1, 3, -1, -1}).contiguous();
+  return (batch.to(torch::kFloat32) * luma_weights().view({1, 3, 1, 1}))
+      .sum(1, true)
+      .round()
+      .clamp(0, 255)
+      .to(torch::kUInt8);
 }
 
 torch::Tensor luma_weights() { return torch::tensor({0.299f, 0.587f, 0.114f}); }

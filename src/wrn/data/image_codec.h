@@ -68,6 +68,10 @@ DecodedImage read_image(const std::string& path);
 // image.pixels), so it outlives a temporary DecodedImage.
 torch::Tensor image_to_tensor(const DecodedImage& image, int64_t channels = 0);
 
+// A uint8 batch [N, C, H, W] (C 1 or 3) with `channels` (1 or 3): grey replicated, colour to
+// grey by luma_weights() (rounded). Same channel count: the input itself.
+torch::Tensor convert_channels(const torch::Tensor& batch_u8, int64_t channels);
+
 // ITU-R 601 luma weights for R, G, B: float32 [3] {0.299, 0.587, 0.114}, the one colour ->
 // grey conversion of the readers and of predict.
 torch::Tensor luma_weights();

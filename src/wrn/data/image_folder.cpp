@@ -86,13 +86,7 @@ Dataset load_image_folder(const std::string& root, const ImageFolderOptions& opt
   int64_t channels = options.channels == 0 ? (all_grey ? 1 : 3) : options.channels;
   if (channels == 1) {
     // Grey stored as replicated RGB: any channel is the grey value; colour images get luma.
-    images = all_grey ? images.narrow(1, 0, 1).contiguous()
-                      : (images.to(torch::kFloat32) *
-                         luma_weights().view({1, 3, 1, 1}))
-                            .sum(1, true)
-                            .round()
-                            .clamp(0, 255)
-                            .to(torch::kUInt8);
+    images = all_grey ? images.narrow(1, 0, 1).contiguous() : convert_channels(images, 1);
   }
   Dataset set;
   set.name = "folder:" + root;

@@ -34,6 +34,16 @@ torch::Tensor SplitData::train_sample(int64_t index, int64_t epoch, uint64_t see
   return load_train_sample(files.paths[static_cast<size_t>(index)], spec, gen);
 }
 
+std::unique_ptr<BatchLoader> SplitData::eval_loader(const Preprocessing& spec, const LoaderOptions& options,
+                                                    int64_t batch_size) const {
+  auto loader = std::make_unique<BatchLoader>([this, spec](int64_t index, int64_t) { return eval_sample(index, spec); },
+                                              std::vector<int64_t>{spec.channels, spec.height, spec.width}, options);
+  std::vector<int64_t> order(static_cast<size_t>(size()));
+  for (size_t i = 0; i < order.size(); ++i) order[i] = int64_t(i);
+  loader->start(0, std::move(order), batch_size);
+  return loader;
+}
+
 SplitData SplitData::subset(const std::vector<int64_t>& indices) const {
   SplitData out;
   out.name = name;
@@ -75,17 +85,12 @@ SplitData streamed(ImageList list) {
 SplitData decode_all(const SplitData& split, const Preprocessing& spec, const LoaderOptions& loader_options) {
   if (!split.streamed()) return split;
   const int64_t n = split.size();
-  BatchLoader loader([&](int64_t index, int64_t) { return split.eval_sample(index, spec); },
-                     {spec.channels, spec.height, spec.width}, loader_options);
-  std::vector<int64_t> order(static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; ++i) order[static_cast<size_t>(i)] = i;
-  const int64_t chunk = 256;
-  loader.start(0, order, chunk);
+  auto loader = split.eval_loader(spec, loader_options, /*batch_size=*/256);
   std::vector<torch::Tensor> images;
   std::vector<int64_t> kept;
   std::vector<std::pair<std::string, std::string>> skipped = split.skipped;
-  while (loader.has_next()) {
-    auto b = loader.next();
+  while (loader->has_next()) {
+    auto b = loader->next();
     images.push_back(b.images);
     auto idx = b.indices.contiguous();
     kept.insert(kept.end(), idx.data_ptr<int64_t>(), idx.data_ptr<int64_t>() + idx.numel());

@@ -10,6 +10,7 @@
 #include <torch/types.h>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -36,6 +37,11 @@ struct SplitData {
   // the file for a streamed image that cannot be read.
   torch::Tensor eval_sample(int64_t index, const Preprocessing& spec) const;
   torch::Tensor train_sample(int64_t index, int64_t epoch, uint64_t seed, const Preprocessing& spec) const;
+
+  // A loader of eval_sample over the whole split in index order, started on batches of
+  // `batch_size` (the split must outlive it).
+  std::unique_ptr<BatchLoader> eval_loader(const Preprocessing& spec, const LoaderOptions& options,
+                                           int64_t batch_size) const;
 
   // The rows `indices` (int64) of this split, in that order, in the same form.
   SplitData subset(const std::vector<int64_t>& indices) const;

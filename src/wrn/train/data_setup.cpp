@@ -83,14 +83,7 @@ data::DecodedImage first_image(const data::ImageList& list, bool skip_bad) {
 // A built-in set converted to the spec's channels and size (the eval geometry, batched).
 data::Dataset to_spec(data::Dataset d, const data::Preprocessing& spec) {
   auto& x = d.images;
-  if (x.size(1) != spec.channels) {
-    x = spec.channels == 3 ? x.expand({-1, 3, -1, -1}).contiguous()
-                           : (x.to(torch::kFloat32) * data::luma_weights().view({1, 3, 1, 1}))
-                                 .sum(1, true)
-                                 .round()
-                                 .clamp(0, 255)
-                                 .to(torch::kUInt8);
-  }
+  x = data::convert_channels(x, spec.channels);
   if (x.size(2) != spec.height || x.size(3) != spec.width) {
     std::vector<torch::Tensor> parts;
     for (int64_t i = 0; i < x.size(0); i += 1024) {

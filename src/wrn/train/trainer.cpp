@@ -169,14 +169,10 @@ EvalResult evaluate(const ForwardFn& forward, int64_t classes, const data::Split
   if (!split.streamed()) return evaluate(forward, classes, split.memory, normalizer, options);
   WRN_CHECK(options.batch_size > 0, "evaluation batch size must be positive, got {}", options.batch_size);
   // Streamed: decoded by the evaluation transform on the loader's threads, in file order.
-  data::BatchLoader loader([&](int64_t index, int64_t) { return split.eval_sample(index, spec); },
-                           {spec.channels, spec.height, spec.width}, options.loader);
-  std::vector<int64_t> order(static_cast<size_t>(split.size()));
-  for (size_t i = 0; i < order.size(); ++i) order[i] = int64_t(i);
-  loader.start(0, order, options.batch_size);
+  auto loader = split.eval_loader(spec, options.loader, options.batch_size);
   auto next = [&](torch::Tensor& images, torch::Tensor& labels, torch::Tensor& indices) {
-    if (!loader.has_next()) return false;
-    auto b = loader.next();
+    if (!loader->has_next()) return false;
+    auto b = loader->next();
     images = b.images;
     indices = b.indices;
     labels = split.labels.index_select(0, b.indices);
@@ -856,6 +852,19 @@ class Engine {
 
 }  // namespace
 
+namespace {
+
+// A run from its first step, in a locked run directory: config.yaml, then the engine.
+RunResult start_run(RunSetup setup, const std::string& run_dir, const RunOptions& options) {
+  // Stale logs from an earlier, checkpoint-less attempt would be appended to: start clean.
+  fs::remove(fs::path(run_dir) / "metrics.jsonl");
+  write_file_atomically((fs::path(run_dir) / "config.yaml").string(), config_to_string(setup.config));
+  Engine engine(std::move(setup), run_dir, options);
+  return engine.run();
+}
+
+}  // namespace
+
 RunResult train(const TrainConfig& config, const std::string& run_dir, const RunOptions& options) {
   config.validate();
   const fs::path last = last_checkpoint_path(run_dir);
@@ -877,11 +886,7 @@ RunResult train(const TrainConfig& config, const std::string& run_dir, const Run
   RunDirLock lock(run_dir);  // held until the run ends; checked again under it (two trains started together)
   WRN_CHECK(!fs::exists(last), "'{}' already holds a run (checkpoints/last.ckpt); use 'wrn resume {}' or another --out",
             run_dir, run_dir);
-  // Stale logs from an earlier, checkpoint-less attempt would be appended to: start clean.
-  fs::remove(fs::path(run_dir) / "metrics.jsonl");
-  write_file_atomically((fs::path(run_dir) / "config.yaml").string(), config_to_string(setup.config));
-  Engine engine(std::move(setup), run_dir, options);
-  return engine.run();
+  return start_run(std::move(setup), run_dir, options);
 }
 
 RunResult resume(const std::string& run_dir, const RunOptions& options) {
@@ -904,11 +909,7 @@ RunResult resume(const std::string& run_dir, const RunOptions& options) {
       fmt::print(stderr, "wrn: '{}' has no checkpoint yet (the run stopped before its first one): starting it from "
                          "its config.yaml\n", run_dir);
     configure_threads(config.threads);
-    auto setup = RunSetup::create(config, true);
-    fs::remove(fs::path(run_dir) / "metrics.jsonl");
-    write_file_atomically(config_path, config_to_string(setup.config));
-    Engine engine(std::move(setup), run_dir, options);
-    return engine.run();
+    return start_run(RunSetup::create(config, true), run_dir, options);
   }
   std::string source = last;
   io::Checkpoint ck;

@@ -11,6 +11,20 @@
 
 namespace wrn::data {
 
+// Bounds on what one data file may declare, checked against its header (IDX dims, a .mat
+// variable's dims, a file's decompressed size) before anything is allocated or inflated: a
+// 2 MB gzip file can inflate to gigabytes. Defaults: 2 GiB of data and 2^22 images per file
+// (SVHN's extra_32x32.mat, the largest real file, holds 1.63 GB in 531,131 images). The
+// environment variables WRN_MAX_DATA_BYTES and WRN_MAX_IMAGES (decimal) override them at the
+// first read; set_read_limits() too (process-wide, e.g. tests). Going over one is a
+// wrn::FileError naming the file, the declared size and the limit.
+struct ReadLimits {
+  uint64_t max_bytes = uint64_t{2} << 30;
+  uint64_t max_images = uint64_t{1} << 22;
+};
+ReadLimits read_limits();
+void set_read_limits(const ReadLimits& limits);
+
 // MNIST / Fashion-MNIST IDX files in `dir`: <prefix>-images-idx3-ubyte and
 // <prefix>-labels-idx1-ubyte, plain or .gz, prefix "train" or "t10k" (split "test").
 // Checks magic 0x00000803 / 0x00000801, exact data sizes from the headers, equal image and

@@ -74,6 +74,41 @@ TEST(IdxReader, ZeroImagesReadWithoutUndefinedBehaviourAndAnEmptySplitIsAnError)
   EXPECT_EQ(load_split("fashion-mnist", dir.path(), "train").size(), 3);
 }
 
+// Issue 11: a small gzip file must not inflate into gigabytes. A header declaring more
+// images than the limit is refused before any allocation; a stream carrying more data than
+// its header declares stops at the declared size.
+TEST(IdxReader, GzipBombsStopAtTheLimitsAndTheDeclaredSize) {
+  const auto saved = read_limits();
+  {  // the header declares 2^22 + 1 images of 28x28 (the images would be 3.3 GB)
+    TempDir dir;
+    write_idx(dir, "train", 5, true);
+    std::string header = idx_images(torch::zeros({1, 28, 28}, torch::kUInt8)).substr(0, 16);
+    const uint32_t n = (1u << 22) + 1;
+    for (int i = 0; i < 4; ++i) header[4 + i] = static_cast<char>((n >> (24 - 8 * i)) & 0xff);
+    const auto path = dir.file("train-images-idx3-ubyte.gz");
+    write_gzip(path, header + std::string(1 << 20, '\0'));
+    expect_file_error([&] { load_mnist(dir.path(), "train", true); }, {path});
+  }
+  {  // 5 images declared, 64 MB of zeros behind them: compressed to ~64 KB
+    TempDir dir;
+    write_idx(dir, "train", 5, true);
+    const auto path = dir.file("train-images-idx3-ubyte.gz");
+    write_gzip(path, idx_images(torch::zeros({5, 28, 28}, torch::kUInt8)) + std::string(64 << 20, '\0'));
+    EXPECT_LT(std::filesystem::file_size(path), 1u << 20);
+    expect_file_error([&] { load_mnist(dir.path(), "train", true); }, {path});
+  }
+  {  // a lower byte limit (set_read_limits) names the file
+    TempDir dir;
+    write_idx(dir, "train", 50, true);
+    set_read_limits(ReadLimits{10 * 784, saved.max_images});
+    const auto path = dir.file("train-images-idx3-ubyte.gz");
+    expect_file_error([&] { load_mnist(dir.path(), "train", true); }, {path});
+    set_read_limits(saved);
+    EXPECT_EQ(load_mnist(dir.path(), "train", true).size(), 50);
+  }
+  set_read_limits(saved);
+}
+
 TEST(IdxReader, RejectsBadFiles) {
   {  // missing
     TempDir dir;

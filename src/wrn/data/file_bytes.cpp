@@ -6,8 +6,8 @@
 #include <cerrno>
 #include <cstdlib>
 #include <filesystem>
-#include <mutex>
 #include <fstream>
+#include <mutex>
 #include <sstream>
 
 #include "wrn/core/atomic_file.h"
@@ -100,9 +100,7 @@ bool ByteStream::at_end() {
   return read(&probe, 1) == 0;
 }
 
-std::string read_bytes(const std::string& path) { return read_bytes(path, read_limits().max_bytes); }
-
-std::string read_bytes(const std::string& path, uint64_t max_bytes) {
+std::string read_bytes(const std::string& path) {
   ByteStream in(path);
   std::string out;
   if (!ends_with(path, ".gz")) {  // a plain file's size is known: one allocation, checked first
@@ -120,6 +118,7 @@ std::string read_bytes(const std::string& path, uint64_t max_bytes) {
   for (;;) {
     const size_t n = in.read(chunk.data(), chunk.size());
     if (n == 0) break;
+    const uint64_t max_bytes = read_limits().max_bytes;
     WRN_CHECK_FILE(out.size() + n <= max_bytes,
                    "{}: decompresses to more than {} bytes, the limit (WRN_MAX_DATA_BYTES)", path, max_bytes);
     out.append(chunk.data(), n);

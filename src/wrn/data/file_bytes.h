@@ -37,10 +37,9 @@ class ByteStream {
 
 // The bytes of `path` (gzip-decompressed for ".gz"). A truncated or corrupt gzip stream throws
 // wrn::FileError naming the file (never returns partial data); so does data beyond
-// `max_bytes` (default: read_limits().max_bytes), checked while reading, before it is held.
-// Throws wrn::FileError when the file is missing or unreadable.
+// read_limits().max_bytes (a plain file: its size, checked first; a .gz: checked while
+// inflating, before the data is held). Throws wrn::FileError when the file is missing or unreadable.
 std::string read_bytes(const std::string& path);
-std::string read_bytes(const std::string& path, uint64_t max_bytes);
 
 // Throws wrn::FileError "PATH: WHAT declares N bytes of data, more than the limit of L bytes
 // (WRN_MAX_DATA_BYTES)" when `bytes` exceeds read_limits().max_bytes, and the same for images

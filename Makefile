@@ -13,7 +13,7 @@ DEB_PACKAGES := build-essential cmake pkg-config ccache \
   libcli11-dev nlohmann-json3-dev libyaml-cpp-dev libfmt-dev \
   libonnx-dev libprotobuf-dev libopencv-dnn-dev \
   zlib1g-dev libpng-dev libjpeg-dev libcurl4-openssl-dev libarchive-dev libmatio-dev libssl-dev \
-  libopenblas0-openmp dataset-fashion-mnist
+  libopenblas0-openmp libgloo-dev dataset-fashion-mnist
 
 # `make examples`: the package installed here, then examples/ built against it and run.
 EXAMPLES_PREFIX ?= $(BUILD)/examples-prefix

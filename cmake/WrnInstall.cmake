@@ -12,7 +12,7 @@ set(WRN_INSTALL_PRESETDIR share/wrn/presets)
 
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/src/wrn DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}
         FILES_MATCHING PATTERN "*.h")
-install(TARGETS wrn_core wrn_models wrn_data wrn_io wrn_train wrn_infer wrn_lib EXPORT wrnTargets
+install(TARGETS wrn_core wrn_models wrn_data wrn_io wrn_dist wrn_train wrn_infer wrn_lib EXPORT wrnTargets
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
         LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})
 install(TARGETS wrn RUNTIME DESTINATION bin)

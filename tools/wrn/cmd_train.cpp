@@ -7,6 +7,7 @@
 #include <filesystem>
 
 #include "command.h"
+#include "distributed.h"
 #include "output_rule.h"
 #include "wrn/core/error.h"
 #include "wrn/core/text.h"
@@ -56,6 +57,7 @@ void add_train_command(CLI::App& app) {
     bool quiet = false, list = false, print_config = false, print_config_doc = false, force = false;
   };
   auto args = std::make_shared<Args>();
+  auto dargs = std::make_shared<wrn::cli::DistributedArgs>();
   auto* cmd = app.add_subcommand("train", "Train a network (from a preset or a YAML config) into a run directory");
   cmd->footer(
       "Example:\n  wrn train --preset demo --set optimizer.lr=0.05 --epochs 5 --out runs/try\n"
@@ -64,7 +66,10 @@ void add_train_command(CLI::App& app) {
       "Preprocessing (stored in the checkpoint; eval, predict and export apply it): data.channels (1|3),\n"
       "data.image_size (H or HxW), data.train_transform pad_crop|random_resized_crop|none (+ data.augment.flip),\n"
       "data.eval_transform resize|resize_center_crop (data.eval_resize), data.normalize. data.storage\n"
-      "auto|memory|stream, data.workers, data.val_fraction, data.on_bad_image fail|skip. See --print-config.");
+      "auto|memory|stream, data.workers, data.val_fraction, data.on_bad_image fail|skip. See --print-config.\n"
+      "Data parallel: wrn train --nproc-per-node 2 ... (or under torchrun --no-python); data.batch_size is the\n"
+      "global batch; model.sync_bn, distributed.timeout. Multi-node: the same command on every node with\n"
+      "--nnodes N --node-rank R --master-addr HOST0 --master-port P.");
   cmd->add_option("--preset,--config", args->preset,
                   "Preset name (see --list-presets) or path to a YAML config file");
   cmd->add_option("--set", args->sets, "Override a config field: a.b=value (e.g. optimizer.lr=0.05); repeatable");
@@ -88,7 +93,8 @@ void add_train_command(CLI::App& app) {
   cmd->add_flag("--print-config", args->print_config, "Print the resolved config and exit");
   cmd->add_flag("--print-config-doc", args->print_config_doc,
                 "Print every config field (key, type, default, allowed values, doc) as markdown and exit");
-  cmd->callback([args] {
+  wrn::cli::add_distributed_options(cmd, *dargs);
+  cmd->callback([args, dargs] {
     namespace t = wrn::train;
     if (args->print_config_doc) {
       fmt::print("{}", t::config_doc_markdown());
@@ -125,7 +131,8 @@ void add_train_command(CLI::App& app) {
       return;
     }
     WRN_CHECK(!args->out.empty(), "wrn train needs --out RUN_DIR");
-    const bool replace = wrn::cli::check_run_dir(args->out, args->force);
+    const bool root_rank = wrn::cli::is_root_process();  // data parallel: rank 0 (or the launcher) checks --out
+    const bool replace = root_rank && wrn::cli::check_run_dir(args->out, args->force);
     {  // A missing data set is reported before anything in --out is replaced.
       const std::string dir = config.data.dir.empty() ? wrn::data::default_data_dir(config.data.kind) : config.data.dir;
       const std::string hint = download_hint(config);
@@ -137,10 +144,13 @@ void add_train_command(CLI::App& app) {
       wrn::cli::remove_run(args->out);
       if (!args->quiet) fmt::print(stderr, "--force: deleted the earlier run in {}\n", args->out);
     }
+    wrn::cli::launch_if_asked(*dargs, args->quiet);  // --nproc-per-node: this process only runs the workers
     t::RunOptions options;
     options.quiet = args->quiet;
     options.stop_on_signals = true;  // Ctrl-C / SIGTERM: finish the step, save, exit 130 / 143
+    wrn::cli::join_world(options, config.distributed.timeout);  // RANK/WORLD_SIZE set: one rank of several
     auto r = train_with_data_hint(config, args->out, options);
+    if (!root_rank) return;
     fmt::print("done: {} epochs, final test error {:.2f}%, best {:.2f}%, {:.0f} s; see {}/report.md\n",
                r.epochs_completed, r.final_test_error, r.best_test_error, r.wall_seconds, args->out);
   });

@@ -23,6 +23,14 @@ struct CommandRegistrar {
   }
 };
 
+// Thrown by a command that ends the tool with this exit status (the launcher: its workers').
+struct ExitStatus {
+  int code;
+};
+
+// The tool's arguments after the program name, as main() received them.
+std::vector<std::string>& program_arguments();
+
 #define WRN_REGISTER_COMMAND(order, fn) \
   static ::wrn::cli::CommandRegistrar wrn_command_registrar_##fn(order, fn)
 

@@ -21,6 +21,11 @@ std::vector<CommandEntry>& command_entries() {
   return entries;
 }
 
+std::vector<std::string>& program_arguments() {
+  static std::vector<std::string> args;
+  return args;
+}
+
 namespace {
 
 // "wrn", "wrn train", "wrn bench infer".
@@ -69,6 +74,7 @@ void drop_empty_defaults(CLI::App* app) {
 
 int main(int argc, char** argv) {
   wrn::tune_allocator();  // before LibTorch allocates anything (see core/memory.h)
+  for (int i = 1; i < argc; ++i) wrn::cli::program_arguments().emplace_back(argv[i]);
   CLI::App app{"wrn: ResNet, pre-activation ResNet and Wide ResNet on LibTorch", "wrn"};
   app.require_subcommand(1);
   app.set_version_flag("--version", wrn::cli::version_text,
@@ -132,6 +138,8 @@ int main(int argc, char** argv) {
     std::replace(msg.begin(), msg.end(), '\n', ' ');
     std::fprintf(stderr, "wrn: error: %s (see 'wrn --help')\n", msg.c_str());
     return 2;
+  } catch (const wrn::cli::ExitStatus& e) {
+    return e.code;
   } catch (const wrn::train::TrainingInterrupted& e) {
     std::fprintf(stderr, "wrn: %s\n", e.what());
     return 128 + e.signal();  // what a shell reports for a process ended by that signal

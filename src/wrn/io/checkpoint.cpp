@@ -83,8 +83,9 @@ void save_checkpoint(const std::string& path, const Checkpoint& c) {
   });
 }
 
-Checkpoint load_checkpoint(const std::string& path) {
-  const std::string bytes = read_file(path);
+Checkpoint load_checkpoint(const std::string& path) { return parse_checkpoint(read_file(path), path); }
+
+Checkpoint parse_checkpoint(const std::string& bytes, const std::string& path) {
   WRN_CHECK_FILE(bytes.size() >= kHeaderSize && std::memcmp(bytes.data(), kCheckpointMagic, sizeof(kCheckpointMagic)) == 0,
                  "'{}' is not a wrn checkpoint (bad magic or shorter than its {}-byte header)", path, kHeaderSize);
   const auto version = get<uint32_t>(bytes, 8);

@@ -41,5 +41,7 @@ void save_checkpoint(const std::string& path, const Checkpoint& checkpoint);
 // Reads and verifies magic, version, size and checksum. Throws wrn::FileError naming the
 // file and what is wrong ("not a wrn checkpoint", "truncated", "checksum mismatch", ...).
 Checkpoint load_checkpoint(const std::string& path);
+// The same from a file's bytes (a data-parallel rank gets rank 0's); `path` names it in errors.
+Checkpoint parse_checkpoint(const std::string& bytes, const std::string& path);
 
 }  // namespace wrn::io

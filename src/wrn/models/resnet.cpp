@@ -5,6 +5,7 @@
 #include <torch/nn/functional/pooling.h>
 
 #include "wrn/core/error.h"
+#include "wrn/models/batch_norm.h"
 #include "wrn/models/shortcut.h"
 
 namespace wrn::models {
@@ -99,7 +100,9 @@ ResNetBlockImpl::ResNetBlockImpl(const ResNetOptions& options, int64_t in_channe
 }
 
 torch::Tensor ResNetBlockImpl::shortcut(const torch::Tensor& x) {
-  if (downsample_) return downsample_->forward(x);
+  if (downsample_)  // conv, then BatchNorm (synchronized under model.sync_bn)
+    return batch_norm(*downsample_->ptr(1)->as<torch::nn::BatchNorm2dImpl>(),
+                      downsample_->ptr(0)->as<torch::nn::Conv2dImpl>()->forward(x));
   if (stride_ != 1 || in_channels_ != out_channels_) return zero_pad_shortcut(x, out_channels_, stride_);
   return x;
 }
@@ -109,7 +112,7 @@ torch::Tensor ResNetBlockImpl::branch(const torch::Tensor& x) {
   const size_t m = convs_.size();
   torch::Tensor h = x;
   if (order == ActivationOrder::FullPreact) {
-    for (size_t i = 0; i < m; ++i) h = convs_[i]->forward(F::relu(bns_[i]->forward(h)));
+    for (size_t i = 0; i < m; ++i) h = convs_[i]->forward(F::relu(batch_norm(*bns_[i], h)));
     return h;
   }
   if (order == ActivationOrder::ReluOnlyPreact) h = F::relu(h);
@@ -117,7 +120,7 @@ torch::Tensor ResNetBlockImpl::branch(const torch::Tensor& x) {
     h = convs_[i]->forward(h);
     const bool last = i + 1 == m;
     if (last && order == ActivationOrder::BnAfterAddition) break;
-    h = bns_[i]->forward(h);
+    h = batch_norm(*bns_[i], h);
     if (!last || order == ActivationOrder::ReluBeforeAddition) h = F::relu(h);
   }
   return h;
@@ -155,7 +158,7 @@ torch::Tensor ResNetBlockImpl::forward(const torch::Tensor& x) {
     case ActivationOrder::Original:
       return F::relu(y);
     case ActivationOrder::BnAfterAddition:
-      return F::relu(post_bn_->forward(y));
+      return F::relu(batch_norm(*post_bn_, y));
     default:
       return y;
   }
@@ -254,7 +257,7 @@ ResNetImpl::ResNetImpl(const ResNetOptions& options) : options_(options) {
 }
 
 torch::Tensor ResNetImpl::forward_stages(const torch::Tensor& x, std::vector<StageOutput>* stages) {
-  torch::Tensor h = F::relu(bn1_->forward(conv1_->forward(x)));
+  torch::Tensor h = F::relu(batch_norm(*bn1_, conv1_->forward(x)));
   if (options_.stem() == Stem::ImageNet) h = stem_max_pool(h);
   if (stages) stages->push_back({"stem", h});
   for (size_t s = 0; s < stages_.size(); ++s) {
@@ -262,7 +265,7 @@ torch::Tensor ResNetImpl::forward_stages(const torch::Tensor& x, std::vector<Sta
     if (stages) stages->push_back({"layer" + std::to_string(s + 1), h});
   }
   if (final_bn_) {
-    h = F::relu(final_bn_->forward(h));
+    h = F::relu(batch_norm(*final_bn_, h));
   } else if (options_.activation() == ActivationOrder::ReluOnlyPreact) {
     h = F::relu(h);
   }

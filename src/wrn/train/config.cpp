@@ -268,6 +268,11 @@ Table build_table() {
               "re-initialized (fine-tuning); empty: the initialization")
       .omit_default()
       .example("weights.safetensors");
+  model.field("sync_bn", &ModelConfig::sync_bn,
+              "Data-parallel: BatchNorm mean and variance over the global batch of all ranks (as "
+              "torch.nn.SyncBatchNorm); false: per rank, as DDP")
+      .omit_default()
+      .example("true");
 
   Section<DataConfig> data(F, S, "data", "The data set and its batches", [](T& c) -> DataConfig& { return c.data; });
   data.field("kind", &DataConfig::kind, "Data set format").one_of(data::dataset_kinds()).example("cifar100");
@@ -418,6 +423,21 @@ Table build_table() {
       .example("60");
   ck.field("keep_best", &CheckpointConfig::keep_best, "Keep checkpoints/best.ckpt at the lowest test error")
       .example("false");
+
+  Section<DistributedConfig> dist(F, S, "distributed",
+                                  "Data-parallel training over several processes (wrn train --nproc-per-node, torchrun)",
+                                  [](T& c) -> DistributedConfig& { return c.distributed; });
+  dist.field("timeout", &DistributedConfig::timeout,
+             "Seconds a rank waits for the others in a collective before the run fails, naming the lost rank")
+      .above(0)
+      .at_most(86400)
+      .omit_default()
+      .example("60");
+  dist.field("bucket_mb", &DistributedConfig::bucket_mb, "Gradient allreduce bucket size in MB")
+      .above(0)
+      .at_most(4096)
+      .omit_default()
+      .example("50");
   return t;
 }
 

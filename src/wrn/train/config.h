@@ -49,6 +49,7 @@ struct ModelConfig {
   // initialization. A classifier of another shape is re-initialized (fine-tuning). Read
   // through RunOptions::load_weights (the tool supplies the file readers).
   std::string init_from;
+  bool sync_bn = false;    // data-parallel: BatchNorm statistics over the global batch
 };
 
 // The data layer's own option structs serve as the config sections (no mirror copies).
@@ -112,6 +113,12 @@ struct CheckpointConfig {
   bool keep_best = true;        // checkpoints/best.ckpt at the lowest test error
 };
 
+// Data-parallel training (train/data_parallel.h): used when the process is one rank of several.
+struct DistributedConfig {
+  double timeout = 300;    // seconds a collective waits for the other ranks before failing
+  double bucket_mb = 25;   // gradient allreduce bucket size
+};
+
 struct TrainConfig {
   std::string preset;        // the preset's name (informational)
   std::string description;   // one line, free text
@@ -130,6 +137,7 @@ struct TrainConfig {
   // so a run's config and checkpoints hold what it ran in.
   Precision precision = Precision::Auto;
   CheckpointConfig checkpoint;
+  DistributedConfig distributed;
 
   // Every field's range and allowed values (from the table), then the cross-field rules.
   // Throws wrn::ConfigError naming the field.

@@ -6,6 +6,8 @@
 #include <torch/nn/functional/loss.h>
 #include <torch/serialize.h>
 
+#include <csignal>
+
 #include <nlohmann/json.hpp>
 
 #include <chrono>
@@ -21,6 +23,7 @@
 #include "wrn/io/weights_file.h"
 #include "wrn/models/summary.h"
 #include "wrn/train/curves_plot.h"
+#include "wrn/train/data_parallel.h"
 #include "wrn/train/data_setup.h"
 #include "wrn/train/loss_scaler.h"
 #include "wrn/train/mixed_precision.h"
@@ -126,10 +129,13 @@ EvalResult evaluate_batches(const ForwardFn& forward, int64_t classes, int64_t n
   }
   EvalResult r;
   r.images = seen;
+  r.loss_sum = loss.item<double>();
+  r.correct1 = c1.item<int64_t>();
+  r.correct5 = c5.item<int64_t>();
   const double dn = std::max<int64_t>(seen, 1);
-  r.loss = loss.item<double>() / dn;
-  r.top1_err = 100.0 * (1.0 - static_cast<double>(c1.item<int64_t>()) / dn);
-  r.top5_err = 100.0 * (1.0 - static_cast<double>(c5.item<int64_t>()) / dn);
+  r.loss = r.loss_sum / dn;
+  r.top1_err = 100.0 * (1.0 - static_cast<double>(r.correct1) / dn);
+  r.top5_err = 100.0 * (1.0 - static_cast<double>(r.correct5) / dn);
   if (options.with_confusion) {
     auto cm = confusion.cpu().view({classes, classes});
     auto acc = cm.accessor<int64_t, 2>();
@@ -353,14 +359,25 @@ class Engine {
     const auto& c = s_.config;
     flat_ = FlatParameters(*s_.model);
     sgd_ = std::make_unique<Sgd>(flat_, c.optimizer);  // its SgdOptions part
+    if (options_.communicator) {
+      dp_ = std::make_unique<DataParallel>(options_.communicator, flat_.grads(), c.distributed.bucket_mb);
+      dist::check_same_on_all_ranks(dp_->comm(), config_to_string(c), "the configuration");
+    }
+    writer_ = !dp_ || dp_->rank() == 0;
+    const int64_t ranks = dp_ ? dp_->size() : 1;
     if (c.precision != Precision::Fp32) mixed_ = MixedPrecisionWeights(*s_.model, flat_, compute_dtype(c.precision));
     if (c.precision == Precision::Fp16) scaler_ = LossScaler(LossScalerOptions{});
     n_train_ = s_.train.size();
-    WRN_CHECK(n_train_ >= 2, "the train set has {} images; training needs at least 2", n_train_);
+    WRN_CHECK(n_train_ >= 2 * ranks, "the train set has {} images; training on {} rank(s) needs at least {}", n_train_,
+              ranks, 2 * ranks);
+    WRN_CHECK(c.data.batch_size % ranks == 0,
+              "data.batch_size {} (the global batch) does not split evenly over {} ranks: use a multiple of {}",
+              c.data.batch_size, ranks, ranks);
     batch_ = std::min<int64_t>(c.data.batch_size, n_train_);
     steps_per_epoch_ = (n_train_ + batch_ - 1) / batch_;
-    // A last batch of one image would break BatchNorm in training mode: drop it.
-    if (n_train_ % batch_ == 1) --steps_per_epoch_;
+    // A last batch that leaves a rank fewer than 2 images would break BatchNorm in training
+    // mode: drop it (one process: a last batch of one image).
+    if (n_train_ - (steps_per_epoch_ - 1) * batch_ < 2 * ranks) --steps_per_epoch_;
     schedule_ = std::make_unique<LrSchedule>(c.schedule, c.optimizer.lr, steps_per_epoch_, c.epochs);
     test_batch_ = c.data.test_batch_size > 0 ? c.data.test_batch_size : 2 * c.data.batch_size;
     augment_ = c.data.augment;
@@ -379,11 +396,21 @@ class Engine {
           std::vector<int64_t>{spec.channels, spec.height, spec.width}, lo);
     }
     aug_gen_ = at::make_generator<at::CPUGeneratorImpl>(c.seed);
+    if (dp_) {
+      // Rank 0 draws what a single process draws; the others their own augmentation and dropout.
+      if (dp_->rank() > 0) torch::manual_seed(rank_seed(2));
+      // Every rank starts from rank 0's weights and buffers (init_from files could differ).
+      dp_->broadcast(model_tensors());
+      if (dp_->size() > 1) {
+        test_part_ = s_.test.subset(dp_->shard_indices(s_.test.size()));
+        if (s_.val.size() > 0) val_part_ = s_.val.subset(dp_->shard_indices(s_.val.size()));
+      }
+    }
     auto dopts = torch::TensorOptions().device(s_.device);
     loss_sum_ = torch::zeros({}, dopts.dtype(torch::kDouble));
     correct_ = torch::zeros({}, dopts.dtype(torch::kLong));
     seen_ = 0;
-    fs::create_directories(fs::path(run_dir_) / "checkpoints");
+    if (writer_) fs::create_directories(fs::path(run_dir_) / "checkpoints");
   }
 
   std::string last_path() const { return last_checkpoint_path(run_dir_); }
@@ -406,12 +433,107 @@ class Engine {
       seen_ = io::find_tensor(ck.running, "seen", source).item<int64_t>();
     }
     scaler_.load_state(ck.running, source);
+    if (dp_) restore_rank_state(ck, source);
     WRN_CHECK_FILE(counters_.step_in_epoch < steps_per_epoch_,
                    "checkpoint {} is at step {} of an epoch of {} steps (a different data set or batch size?)",
                    source, counters_.step_in_epoch, steps_per_epoch_);
   }
 
+  // Every rank's RNG states and running sums (a collective under data parallelism).
+  // Checkpoint names: rank 0's are those of a single process, rank r's are prefixed "rankR.".
+  std::vector<torch::Tensor> rank_state() {
+    std::vector<torch::Tensor> t{aug_gen_.get_state(), at::detail::getDefaultCPUGenerator().get_state(),
+                                 loss_sum_.cpu(), correct_.cpu(), torch::tensor(seen_)};
+    if (s_.device.is_cuda()) t.push_back(at::globalContext().defaultGenerator(s_.device).get_state());
+    return t;
+  }
+  static constexpr std::array<const char*, 6> kRankStateNames{"augment", "cpu_default", "loss_sum", "correct", "seen",
+                                                             "device_default"};
+
+  // After restore(): rank r > 0 takes its "rankR." states when the checkpoint has them; a rank
+  // the checkpoint did not have (another world size) starts its own streams at this point.
+  // Rank 0 adds the running sums of ranks beyond the world size, so the epoch's train loss and
+  // error still count every image.
+  void restore_rank_state(const io::Checkpoint& ck, const std::string& source) {
+    auto has = [](const io::StateDict& d, const std::string& key) {
+      for (const auto& [k, v] : d)
+        if (k == key) return true;
+      return false;
+    };
+    const int r = dp_->rank();
+    const auto p = fmt::format("rank{}.", r);
+    torch::NoGradGuard no_grad;
+    if (r > 0) {
+      if (has(ck.rng, p + "augment")) {
+        aug_gen_.set_state(io::find_tensor(ck.rng, p + "augment", source));
+        at::Generator(at::detail::getDefaultCPUGenerator()).set_state(io::find_tensor(ck.rng, p + "cpu_default", source));
+        if (s_.device.is_cuda())
+          at::Generator(at::globalContext().defaultGenerator(s_.device))
+              .set_state(io::find_tensor(ck.rng, p + "device_default", source));
+        loss_sum_.copy_(io::find_tensor(ck.running, p + "loss_sum", source));
+        correct_.copy_(io::find_tensor(ck.running, p + "correct", source));
+        seen_ = io::find_tensor(ck.running, p + "seen", source).item<int64_t>();
+      } else {
+        aug_gen_.set_current_seed(mix_seed(rank_seed(1), static_cast<uint64_t>(counters_.global_step), 1));
+        torch::manual_seed(mix_seed(rank_seed(2), static_cast<uint64_t>(counters_.global_step), 2));
+        zero_running_sums();
+      }
+      return;
+    }
+    for (int q = dp_->size();; ++q) {
+      const auto pq = fmt::format("rank{}.", q);
+      if (!has(ck.running, pq + "seen")) break;
+      loss_sum_ += io::find_tensor(ck.running, pq + "loss_sum", source).to(loss_sum_.device());
+      correct_ += io::find_tensor(ck.running, pq + "correct", source).to(correct_.device());
+      seen_ += io::find_tensor(ck.running, pq + "seen", source).item<int64_t>();
+    }
+  }
+
   io::Checkpoint make_checkpoint() {
+    if (dp_) {
+      dp_->broadcast(model_buffers());  // the checkpoint and every rank hold rank 0's running statistics
+      const auto gathered = dp_->comm().all_gather_bytes(pickle(rank_state()));
+      if (!writer_) return {};
+      auto ck = make_checkpoint_of_this_rank();
+      auto meta = nlohmann::json::parse(ck.meta_json);
+      meta["world_size"] = dp_->size();
+      ck.meta_json = meta.dump();
+      for (int r = 1; r < dp_->size(); ++r) {
+        const auto state = unpickle(gathered[static_cast<size_t>(r)]);
+        const auto p = fmt::format("rank{}.", r);
+        for (size_t i = 0; i < state.size(); ++i) {
+          auto& dst = (i < 2 || i == 5) ? ck.rng : ck.running;
+          dst.push_back({p + kRankStateNames[i], state[i]});
+        }
+      }
+      return ck;
+    }
+    return make_checkpoint_of_this_rank();
+  }
+
+  static std::string pickle(const std::vector<torch::Tensor>& tensors) {
+    const auto bytes = torch::pickle_save(c10::IValue(c10::List<at::Tensor>(tensors)));
+    return std::string(bytes.begin(), bytes.end());
+  }
+  static std::vector<torch::Tensor> unpickle(const std::string& bytes) {
+    auto v = torch::pickle_load(std::vector<char>(bytes.begin(), bytes.end())).toTensorList();
+    return std::vector<torch::Tensor>(v.begin(), v.end());
+  }
+
+  std::vector<torch::Tensor> model_buffers() const { return s_.model->buffers(); }
+  std::vector<torch::Tensor> model_tensors() const {
+    auto t = s_.model->parameters();
+    for (auto& b : s_.model->buffers()) t.push_back(b);
+    return t;
+  }
+  // Seeds of rank r's own streams (role 1: augmentation, 2: dropout); rank 0 never uses them.
+  uint64_t rank_seed(uint64_t role) const {
+    return mix_seed(s_.config.seed, static_cast<uint64_t>(dp_ ? dp_->rank() : 0), role + 1);
+  }
+  const data::SplitData& test_split() const { return dp_ && dp_->size() > 1 ? test_part_ : s_.test; }
+  const data::SplitData& val_split() const { return dp_ && dp_->size() > 1 ? val_part_ : s_.val; }
+
+  io::Checkpoint make_checkpoint_of_this_rank() {
     io::Checkpoint ck;
     ck.config_yaml = config_to_string(s_.config);
     auto meta = counters_.to_json();
@@ -437,8 +559,11 @@ class Engine {
 
   void save_last() {
     counters_.epoch_seconds = epoch_elapsed();
-    keep_previous();
-    io::save_checkpoint(last_path(), make_checkpoint());
+    auto ck = make_checkpoint();  // a collective under data parallelism: every rank calls it
+    if (writer_) {
+      keep_previous();
+      io::save_checkpoint(last_path(), ck);
+    }
     last_save_ = Clock::now();
   }
 
@@ -464,7 +589,7 @@ class Engine {
     open_logs();
     announce();
     last_save_ = Clock::now();
-    if (!fs::exists(last_path())) save_last();  // resume always has a starting point
+    if (agreed(writer_ && !fs::exists(last_path()))) save_last();  // resume always has a starting point
     mixed_.use_compute();  // from here the reduced parameters run on their compute copy
     s_.model->train();
     std::optional<StopSignalGuard> signals;
@@ -473,7 +598,7 @@ class Engine {
       const int64_t epoch = counters_.epochs_done;  // 0-based index of the running epoch
       train_epoch(epoch);
       evaluate_and_report(epoch);  // ends with last.ckpt at the epoch boundary
-      if (StopSignalGuard::received() && counters_.epochs_done < s_.config.epochs) interrupted();
+      if (agreed(StopSignalGuard::received() != 0) && counters_.epochs_done < s_.config.epochs) interrupted();
     }
     return result();
   }
@@ -484,10 +609,19 @@ class Engine {
   // mean loss at the end).
   static constexpr int64_t kDivergenceCheckInterval = 50;
 
+  // True on every rank when it is true on any (one process: `mine`).
+  bool agreed(bool mine) {
+    if (!dp_) return mine;
+    StepDecision d;
+    d.stop = mine;
+    return dp_->agree(d).stop;
+  }
+
   // metrics.jsonl (cut back to the checkpoint's epochs: a crash after an append and before
   // the checkpoint leaves one line too many; it is recomputed identically), TensorBoard
   // events and the progress display.
   void open_logs() {
+    if (!writer_) return;  // the other ranks write nothing and print nothing
     const auto metrics_path = (fs::path(run_dir_) / "metrics.jsonl").string();
     remove_stale_temp_files();
     history_ = read_metrics(metrics_path);
@@ -535,6 +669,14 @@ class Engine {
                     c.precision == Precision::Fp32 ? ""
                                                    : "; fp32 master weights, BatchNorm and loss"));
     if (!s_.precision.warning.empty()) say("  warning: " + s_.precision.warning);
+    if (dp_) {
+      say(fmt::format("  data-parallel: {} ranks x {} images, BatchNorm {}, gradients averaged in {} allreduce "
+                      "bucket(s) of up to {} MB ({:.1f} MB per step)",
+                      dp_->size(), batch_ / dp_->size(), c.model.sync_bn ? "synchronized" : "per rank",
+                      (flat_.numel() * 4 + int64_t(c.distributed.bucket_mb * (1 << 20)) - 1) /
+                          int64_t(c.distributed.bucket_mb * (1 << 20)),
+                      c.distributed.bucket_mb, flat_.numel() * 4 / 1e6));
+    }
   }
 
   // Epoch `epoch` from counters_.step_in_epoch (0, or where the checkpoint left it) to its end.
@@ -543,12 +685,15 @@ class Engine {
     for (int64_t step = counters_.step_in_epoch; step < steps_per_epoch_; ++step) {
       train_step(epoch, step, perm);
       maybe_checkpoint(step);
-      if (StopSignalGuard::received() && step + 1 < steps_per_epoch_) {  // the last step: at the epoch's end
+      if (stop_requested() && step + 1 < steps_per_epoch_) {  // the last step: at the epoch's end
         save_mid_epoch();
         interrupted();
       }
     }
   }
+
+  // A stop signal: this process's, or under data parallelism, any rank's (agreed at the step).
+  bool stop_requested() const { return dp_ ? step_decision_.stop : StopSignalGuard::received() != 0; }
 
   // Timers, the augmentation seed and the running sums (kept when resuming inside the
   // epoch); returns the epoch's data order.
@@ -560,12 +705,22 @@ class Engine {
     data_seconds_ = resumed ? counters_.data_seconds : 0.0;
     train_seconds_ = resumed ? counters_.train_seconds : 0.0;
     if (!resumed) {
-      aug_gen_.set_current_seed(mix_seed(c.seed, static_cast<uint64_t>(epoch), 1));
+      const uint64_t aug_seed = dp_ && dp_->rank() > 0 ? rank_seed(1) : c.seed;
+      aug_gen_.set_current_seed(mix_seed(aug_seed, static_cast<uint64_t>(epoch), 1));
       zero_running_sums();
     }
     auto order_gen = at::make_generator<at::CPUGeneratorImpl>(mix_seed(c.seed, static_cast<uint64_t>(epoch), 0));
     auto perm = torch::randperm(n_train_, order_gen, torch::TensorOptions().dtype(torch::kLong));
-    if (loader_) {
+    if (loader_ && dp_) {
+      // This rank's rows of each global batch, in step order: the loader cuts them into this
+      // rank's batches (only the last global batch is short).
+      std::vector<int64_t> order;
+      for (int64_t step = 0; step < steps_per_epoch_; ++step) {
+        auto rows = dp_->shard(perm.narrow(0, step * batch_, std::min(batch_, n_train_ - step * batch_))).contiguous();
+        order.insert(order.end(), rows.data_ptr<int64_t>(), rows.data_ptr<int64_t>() + rows.numel());
+      }
+      loader_->start(epoch, std::move(order), dp_->shard_size(batch_), counters_.step_in_epoch);
+    } else if (loader_) {
       loader_->start(epoch, std::vector<int64_t>(perm.data_ptr<int64_t>(), perm.data_ptr<int64_t>() + n_train_), batch_,
                      counters_.step_in_epoch, /*drop_last_if_one=*/true);
     }
@@ -590,11 +745,14 @@ class Engine {
       labels = s_.train.labels.index_select(0, b.indices).to(s_.device, /*non_blocking=*/true);
     } else {
       auto idx = perm.narrow(0, begin, len);
+      if (dp_) idx = dp_->shard(idx);
       images = s_.train.memory.images.index_select(0, idx);
       labels = s_.train.memory.labels.index_select(0, idx);
     }
     const int64_t taken = labels.size(0);
-    if (taken < 2) {  // skipped files left fewer than BatchNorm needs: no update, the step still counts
+    // Skipped files left fewer images than BatchNorm needs (on any rank): no update, the step still counts.
+    const bool too_few = dp_ && c.data.on_bad_image == OnBadImage::Skip ? agreed(taken < 2) : taken < 2;
+    if (too_few) {
       ++counters_.global_step;
       counters_.step_in_epoch = step + 1;
       if (progress_) progress_->step(taken);
@@ -612,11 +770,28 @@ class Engine {
     }
     flat_.zero_grad();
     mixed_.zero_grad();
-    auto logits = s_.model->forward(x);
+    torch::Tensor logits;
+    {
+      models::BatchNormSyncScope sync(dp_ && c.model.sync_bn ? dp_->cross_replica_sum() : nullptr);
+      logits = s_.model->forward(x);
+    }
     auto loss = torch::nn::functional::cross_entropy(logits.to(torch::kFloat), labels);  // fp32 softmax and loss
-    check_divergence(loss, epoch, step, lr);
-    scaler_.scale_loss(loss).backward();
+    if (!dp_) check_divergence(loss, epoch, step, lr);
+    // Weighted so that the ranks' average is the global batch's mean-loss gradient.
+    const auto objective =
+        dp_ && dp_->size() > 1 ? loss * (static_cast<double>(taken) * dp_->size() / static_cast<double>(len)) : loss;
+    scaler_.scale_loss(objective).backward();
     mixed_.gradients_to_master();
+    if (dp_) {
+      dp_->reduce_gradients();
+      StepDecision mine;
+      mine.stop = StopSignalGuard::received() != 0;
+      const double v = loss.item<double>();
+      mine.diverged = !std::isfinite(v);
+      mine.checkpoint = checkpoint_time_due();
+      step_decision_ = dp_->agree(mine);
+      if (step_decision_.diverged) diverged(std::isfinite(v) ? std::nan("") : v, epoch, step, lr);
+    }
     auto grads = flat_.grads();
     if (scaler_.unscale_and_update(grads)) {  // fp16: an overflowed step is skipped
       sgd_->step(lr);
@@ -633,7 +808,9 @@ class Engine {
     counters_.step_in_epoch = step + 1;
     counters_.last_lr = lr;
     train_seconds_ += seconds_since(t0);
-    if (progress_) progress_->step(taken, check_every_step() ? std::optional<double>(loss.item<double>()) : std::nullopt);
+    // Images/s of the whole world: rank 0 counts the global batch.
+    if (progress_)
+      progress_->step(dp_ ? len : taken, check_every_step() ? std::optional<double>(loss.item<double>()) : std::nullopt);
   }
 
   bool check_every_step() const { return !s_.device.is_cuda(); }
@@ -652,8 +829,13 @@ class Engine {
     const auto& k = s_.config.checkpoint;
     const bool more_in_epoch = step + 1 < steps_per_epoch_;
     const bool by_steps = k.every_steps > 0 && counters_.global_step % k.every_steps == 0;
-    const bool by_time = k.every_seconds > 0 && seconds_since(last_save_) >= k.every_seconds;
+    const bool by_time = dp_ ? step_decision_.checkpoint : checkpoint_time_due();  // rank 0's clock
     if (more_in_epoch && (by_steps || by_time)) save_mid_epoch();
+  }
+
+  bool checkpoint_time_due() const {
+    const auto& k = s_.config.checkpoint;
+    return k.every_seconds > 0 && seconds_since(last_save_) >= k.every_seconds;
   }
 
   void save_mid_epoch() {
@@ -665,7 +847,7 @@ class Engine {
   // After a stop signal, with last.ckpt written at a step boundary.
   [[noreturn]] void interrupted() {
     if (progress_) progress_->end_epoch();
-    const int sig = StopSignalGuard::received();
+    const int sig = StopSignalGuard::received() ? StopSignalGuard::received() : SIGTERM;  // another rank's
     const std::string where =
         counters_.step_in_epoch > 0
             ? fmt::format("in epoch {} after step {} of {}", counters_.epochs_done + 1, counters_.step_in_epoch,
@@ -685,20 +867,26 @@ class Engine {
     if (do_eval && chooser < counters_.best_test_error) {
       counters_.best_test_error = chooser;
       counters_.best_epoch = m.epoch;
-      if (s_.config.checkpoint.keep_best) io::save_checkpoint(best_path(), make_checkpoint());
+      if (s_.config.checkpoint.keep_best) {
+        auto ck = make_checkpoint();
+        if (writer_) io::save_checkpoint(best_path(), ck);
+      }
     }
     save_last();
-    write_figures(history_);
+    if (writer_) write_figures(history_);
   }
 
   EpochMetrics epoch_metrics(int64_t epoch, bool do_eval) {
-    const double train_loss = loss_sum_.item<double>() / static_cast<double>(seen_);
+    std::vector<double> train_sums{loss_sum_.item<double>(), static_cast<double>(correct_.item<int64_t>()),
+                                   static_cast<double>(seen_)};
+    if (dp_) train_sums = dp_->sum(train_sums);  // every rank's images (counts exact below 2^53)
+    const double train_loss = train_sums[0] / train_sums[2];
     if (!std::isfinite(train_loss)) diverged(train_loss, epoch, steps_per_epoch_ - 1, counters_.last_lr);
     EpochMetrics m;
     m.epoch = static_cast<int>(epoch + 1);
     m.lr = counters_.last_lr;
     m.train_loss = train_loss;
-    m.train_top1_err = 100.0 * (1.0 - static_cast<double>(correct_.item<int64_t>()) / static_cast<double>(seen_));
+    m.train_top1_err = 100.0 * (1.0 - train_sums[1] / train_sums[2]);
     m.test_loss = m.test_top1_err = m.test_top5_err = std::nan("");
     if (do_eval) {
       EvalOptions eo;
@@ -706,19 +894,37 @@ class Engine {
       eo.channels_last = s_.config.channels_last;
       eo.input_dtype = mixed_.dtype();
       eo.loader = loader_options(s_.config);
+      if (dp_) dp_->broadcast(model_buffers());  // every rank evaluates rank 0's model
       if (s_.val.size() > 0) {
-        auto v = evaluate(*s_.model, s_.val, s_.preprocessing, s_.normalizer, eo);
+        auto v = evaluate_split(val_split(), eo);
         m.val_loss = v.loss;
         m.val_top1_err = v.top1_err;
       }
-      auto r = evaluate(*s_.model, s_.test, s_.preprocessing, s_.normalizer, eo);
+      auto r = evaluate_split(test_split(), eo);
       m.test_loss = r.loss;
       m.test_top1_err = r.top1_err;
       m.test_top5_err = r.top5_err;
     }
     m.seconds = epoch_elapsed();
-    m.images_per_second = static_cast<double>(seen_) / std::max(train_seconds_, 1e-9);
+    m.images_per_second = train_sums[2] / std::max(train_seconds_, 1e-9);
     return m;
+  }
+
+  // One split (this rank's share under data parallelism, the sums then added over the ranks).
+  EvalResult evaluate_split(const data::SplitData& split, const EvalOptions& eo) {
+    auto r = evaluate(*s_.model, split, s_.preprocessing, s_.normalizer, eo);
+    if (!dp_ || dp_->size() == 1) return r;
+    const auto t = dp_->sum({r.loss_sum, static_cast<double>(r.correct1), static_cast<double>(r.correct5),
+                             static_cast<double>(r.images)});
+    r.loss_sum = t[0];
+    r.correct1 = static_cast<int64_t>(t[1]);
+    r.correct5 = static_cast<int64_t>(t[2]);
+    r.images = static_cast<int64_t>(t[3]);
+    const double n = std::max<double>(t[3], 1);
+    r.loss = r.loss_sum / n;
+    r.top1_err = 100.0 * (1.0 - t[1] / n);
+    r.top5_err = 100.0 * (1.0 - t[2] / n);
+    return r;
   }
 
   // The progress line, metrics.jsonl, TensorBoard and the in-memory history.
@@ -732,8 +938,10 @@ class Engine {
           scaler_.enabled() ? fmt::format("  loss scale {:g}, {} steps skipped", scaler_.scale(), scaler_.skipped_steps())
                             : ""));
     }
-    log_->append(m);
-    tb_->write_epoch(m);
+    if (writer_) {
+      log_->append(m);
+      tb_->write_epoch(m);
+    }
     history_.push_back(m);
   }
 
@@ -805,6 +1013,9 @@ class Engine {
                          {"seed", std::to_string(c.seed)},
                          {"precision", fmt::format("{} ({})", precision_name(c.precision), s_.precision.reason)}};
     for (const auto& [k, v] : c.model.settings) r.hyperparameters.emplace_back("model " + k, v);
+    if (dp_)
+      r.hyperparameters.emplace_back("data parallel", fmt::format("{} ranks, BatchNorm {}", dp_->size(),
+                                                                  c.model.sync_bn ? "synchronized" : "per rank"));
     r.epochs_planned = static_cast<int>(c.epochs);
     if (c.paper.present()) r.paper = PaperReference{c.paper.error, c.paper.source};
     r.notes = c.description;
@@ -827,6 +1038,10 @@ class Engine {
   std::string run_dir_;
   RunOptions options_;
   FlatParameters flat_;
+  std::unique_ptr<DataParallel> dp_;  // one rank of several (options_.communicator)
+  bool writer_ = true;                // this process writes the run directory (rank 0)
+  StepDecision step_decision_;        // the ranks' agreement at the last step
+  data::SplitData test_part_, val_part_;  // this rank's share of the evaluation splits
   std::unique_ptr<Sgd> sgd_;
   MixedPrecisionWeights mixed_;  // disabled for fp32
   LossScaler scaler_;            // enabled for fp16 only
@@ -855,10 +1070,18 @@ class Engine {
 namespace {
 
 // A run from its first step, in a locked run directory: config.yaml, then the engine.
+int thread_count(const TrainConfig& config, const RunOptions& options) {
+  return config.threads > 0 ? config.threads : options.default_threads;
+}
+
+bool writes_run_dir(const RunOptions& options) { return !options.communicator || options.communicator->rank() == 0; }
+
 RunResult start_run(RunSetup setup, const std::string& run_dir, const RunOptions& options) {
-  // Stale logs from an earlier, checkpoint-less attempt would be appended to: start clean.
-  fs::remove(fs::path(run_dir) / "metrics.jsonl");
-  write_file_atomically((fs::path(run_dir) / "config.yaml").string(), config_to_string(setup.config));
+  if (writes_run_dir(options)) {
+    // Stale logs from an earlier, checkpoint-less attempt would be appended to: start clean.
+    fs::remove(fs::path(run_dir) / "metrics.jsonl");
+    write_file_atomically((fs::path(run_dir) / "config.yaml").string(), config_to_string(setup.config));
+  }
   Engine engine(std::move(setup), run_dir, options);
   return engine.run();
 }
@@ -867,10 +1090,11 @@ RunResult start_run(RunSetup setup, const std::string& run_dir, const RunOptions
 
 RunResult train(const TrainConfig& config, const std::string& run_dir, const RunOptions& options) {
   config.validate();
+  const bool writer = writes_run_dir(options);  // data parallel: only rank 0 touches run_dir
   const fs::path last = last_checkpoint_path(run_dir);
-  WRN_CHECK(!fs::exists(last), "'{}' already holds a run (checkpoints/last.ckpt); use 'wrn resume {}' or another --out",
-            run_dir, run_dir);
-  configure_threads(config.threads);
+  WRN_CHECK(!writer || !fs::exists(last),
+            "'{}' already holds a run (checkpoints/last.ckpt); use 'wrn resume {}' or another --out", run_dir, run_dir);
+  configure_threads(thread_count(config, options));
   // Data, model and initial weights first: a bad data set or weight file leaves no run directory.
   auto setup = RunSetup::create(config, true);
   if (!config.model.init_from.empty()) {
@@ -882,59 +1106,103 @@ RunResult train(const TrainConfig& config, const std::string& run_dir, const Run
                  fine_tune ? " (classifier re-initialized for the new classes)" : "");
     }
   }
-  fs::create_directories(run_dir);
-  RunDirLock lock(run_dir);  // held until the run ends; checked again under it (two trains started together)
-  WRN_CHECK(!fs::exists(last), "'{}' already holds a run (checkpoints/last.ckpt); use 'wrn resume {}' or another --out",
-            run_dir, run_dir);
+  std::optional<RunDirLock> lock;
+  if (writer) {
+    fs::create_directories(run_dir);
+    lock.emplace(run_dir);  // held until the run ends; checked again under it (two trains started together)
+    WRN_CHECK(!fs::exists(last),
+              "'{}' already holds a run (checkpoints/last.ckpt); use 'wrn resume {}' or another --out", run_dir, run_dir);
+  }
   return start_run(std::move(setup), run_dir, options);
 }
 
-RunResult resume(const std::string& run_dir, const RunOptions& options) {
-  WRN_CHECK_FILE(fs::is_directory(run_dir), "'{}': no such run directory", run_dir);
-  RunDirLock lock(run_dir);
+namespace {
+
+// What resume() continues from, read by rank 0 (the only rank that needs run_dir): a
+// checkpoint's bytes, or the config.yaml of a run that stopped before its first checkpoint.
+struct ResumePoint {
+  bool has_checkpoint = false;
+  std::string bytes;   // the checkpoint file, or config.yaml's text
+  std::string source;  // the file they came from
+};
+
+ResumePoint find_resume_point(const std::string& run_dir, const RunOptions& options) {
   const auto last = last_checkpoint_path(run_dir), previous = previous_checkpoint_path(run_dir);
   const auto config_path = (fs::path(run_dir) / "config.yaml").string();
-  auto apply_options = [&](TrainConfig& config) {
-    if (options.epochs) config.epochs = *options.epochs;
-    if (options.precision) config.precision = *options.precision;
-    if (options.epochs || options.precision) config.validate();
-  };
+  ResumePoint p;
   if (!fs::exists(last) && !fs::exists(previous)) {
     // Stopped before its first checkpoint: nothing was trained yet, the run starts over.
     WRN_CHECK_FILE(fs::exists(config_path), "'{}' has no checkpoint to resume from ({} is missing) and no config.yaml",
                    run_dir, last);
-    auto config = config_from_yaml(load_yaml_file(config_path));
-    apply_options(config);
     if (!options.quiet)
       fmt::print(stderr, "wrn: '{}' has no checkpoint yet (the run stopped before its first one): starting it from "
                          "its config.yaml\n", run_dir);
-    configure_threads(config.threads);
-    return start_run(RunSetup::create(config, true), run_dir, options);
+    (void)load_yaml_file(config_path);  // a readable mapping (errors name the file)
+    p.bytes = read_file(config_path);
+    p.source = config_path;
+    return p;
   }
-  std::string source = last;
-  io::Checkpoint ck;
+  p.has_checkpoint = true;
   try {
-    ck = io::load_checkpoint(last);
+    p.bytes = read_file(last);
+    p.source = last;
+    (void)io::parse_checkpoint(p.bytes, last);  // readable?
   } catch (const FileError& e) {
     if (!fs::exists(previous)) throw;
-    ck = io::load_checkpoint(previous);
-    source = previous;
+    p.bytes = read_file(previous);
+    p.source = previous;
+    (void)io::parse_checkpoint(p.bytes, previous);
     // Out of the way (kept for inspection): the next save must not make it the previous one.
     const auto unreadable = last + ".unreadable";
     fs::rename(last, unreadable);
     fmt::print(stderr, "wrn: warning: {}; resuming from {} (the checkpoint before it; the unreadable one is now {})\n",
                one_line_message(e), previous, unreadable);
   }
+  return p;
+}
+
+}  // namespace
+
+RunResult resume(const std::string& run_dir, const RunOptions& options) {
+  const bool writer = writes_run_dir(options);
+  std::optional<RunDirLock> lock;
+  ResumePoint point;
+  if (writer) {
+    WRN_CHECK_FILE(fs::is_directory(run_dir), "'{}': no such run directory", run_dir);
+    lock.emplace(run_dir);
+    point = find_resume_point(run_dir, options);
+  }
+  if (options.communicator) {  // the other ranks get rank 0's files (run_dir need not be shared)
+    auto& comm = *options.communicator;
+    point.has_checkpoint = comm.broadcast_bytes(point.has_checkpoint ? "1" : "0") == "1";
+    point.source = comm.broadcast_bytes(point.source);
+    point.bytes = comm.broadcast_bytes(point.bytes);
+  }
+  const auto config_path = (fs::path(run_dir) / "config.yaml").string();
+  auto apply_options = [&](TrainConfig& config) {
+    if (options.epochs) config.epochs = *options.epochs;
+    if (options.precision) config.precision = *options.precision;
+    if (options.epochs || options.precision) config.validate();
+  };
+  if (!point.has_checkpoint) {
+    auto config = config_from_yaml(YAML::Load(point.bytes));
+    apply_options(config);
+    configure_threads(thread_count(config, options));
+    return start_run(RunSetup::create(config, true), run_dir, options);
+  }
+  const io::Checkpoint ck = io::parse_checkpoint(point.bytes, point.source);
+  point.bytes = std::string();  // the parsed copy is enough
   const auto yaml = YAML::Load(ck.config_yaml);
   auto config = config_from_yaml(yaml);
   // A run from before `precision` existed trained in fp32: it continues in fp32 (bitwise), not in auto's choice.
   if (!yaml["precision"]) config.precision = Precision::Fp32;
   apply_options(config);
-  configure_threads(config.threads);
+  configure_threads(thread_count(config, options));
   auto setup = RunSetup::create(config, true, &ck.normalizer);  // resolves the precision
-  if (options.epochs || options.precision) write_file_atomically(config_path, config_to_string(setup.config));
+  if (writer && (options.epochs || options.precision))
+    write_file_atomically(config_path, config_to_string(setup.config));
   Engine engine(std::move(setup), run_dir, options);
-  engine.restore(ck, source);
+  engine.restore(ck, point.source);
   return engine.run();
 }
 

@@ -24,6 +24,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -34,6 +35,7 @@
 #include "wrn/data/dataset.h"
 #include "wrn/data/preprocessing.h"
 #include "wrn/data/split_data.h"
+#include "wrn/dist/communicator.h"
 #include "wrn/models/registry.h"
 #include "wrn/io/checkpoint.h"
 #include "wrn/train/config.h"
@@ -70,6 +72,9 @@ struct EvalResult {
   double loss = 0;       // mean cross-entropy
   double top1_err = 0;   // percent
   double top5_err = 0;   // percent (top-k with k = min(5, classes))
+  // The sums behind them (data-parallel evaluation adds them over the ranks).
+  double loss_sum = 0;
+  int64_t correct1 = 0, correct5 = 0;
   std::vector<std::vector<int64_t>> confusion;  // [true][predicted], when asked for
   std::vector<double> per_class_accuracy;       // percent, when the confusion matrix was asked for
   std::vector<int64_t> predictions;             // top-1 class of each image in order, when asked for
@@ -149,6 +154,10 @@ struct RunOptions {
   // signal ends the process at once). Off by default: a library should not take the
   // process's signals unasked; the wrn tool turns it on.
   bool stop_on_signals = false;
+  // Data-parallel: this process is one rank of communicator's world (train/data_parallel.h).
+  // Every rank calls train()/resume() with the same arguments; only rank 0 writes run_dir.
+  std::shared_ptr<dist::Communicator> communicator;
+  int default_threads = 0;  // > 0: intra-op threads when config.threads is 0 (a rank's share of the cores)
 };
 
 // Summary of a finished run.

@@ -1,0 +1,235 @@
+#include "wrn/dist/communicator.h"
+
+#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
+#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#ifdef WRN_WITH_NCCL
+#include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
+#endif
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <sstream>
+
+#include "wrn/core/error.h"
+
+namespace wrn::dist {
+namespace {
+
+bool is_loopback(const std::string& addr) {
+  return addr == "localhost" || addr.rfind("127.", 0) == 0 || addr == "::1";
+}
+
+std::string host_name() {
+  char buf[256] = {};
+  if (gethostname(buf, sizeof buf - 1) != 0) return "?";
+  return buf;
+}
+
+std::shared_ptr<::gloo::transport::Device> gloo_device(const WorldInfo& w, const CommunicatorOptions& o) {
+  if (!o.gloo_host.empty()) return c10d::ProcessGroupGloo::createDeviceForHostname(o.gloo_host);
+  if (const char* ifname = std::getenv("GLOO_SOCKET_IFNAME"); ifname && *ifname)
+    return c10d::ProcessGroupGloo::createDeviceForInterface(ifname);
+  if (is_loopback(w.master_addr)) return c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1");
+  return c10d::ProcessGroupGloo::createDefaultDevice();
+}
+
+}  // namespace
+
+struct Communicator::Impl {
+  WorldInfo world;
+  CommunicatorOptions options;
+  c10::intrusive_ptr<c10d::Store> store;
+  c10::intrusive_ptr<c10d::ProcessGroupGloo> gloo;
+#ifdef WRN_WITH_NCCL
+  c10::intrusive_ptr<c10d::ProcessGroupNCCL> nccl;  // CUDA tensors
+#endif
+  std::vector<std::string> peers;  // "host pid" of each rank, for diagnosing a lost peer
+
+  std::string who() const { return fmt::format("rank {} of {}", world.rank, world.world_size); }
+
+  // Which peers are known to be gone: those on this host whose process no longer exists.
+  std::string lost_peers() const {
+    const auto here = host_name();
+    std::vector<std::string> gone;
+    for (size_t r = 0; r < peers.size(); ++r) {
+      if (static_cast<int>(r) == world.rank) continue;
+      std::istringstream in(peers[r]);
+      std::string host;
+      long pid = 0;
+      if (!(in >> host >> pid) || host != here || pid <= 0) continue;
+      if (::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) gone.push_back(fmt::format("rank {} (pid {})", r, pid));
+    }
+    if (gone.empty()) return "a peer rank died or did not answer within the timeout";
+    std::string s;
+    for (const auto& g : gone) s += (s.empty() ? "" : ", ") + g;
+    return s + (gone.size() == 1 ? " is gone" : " are gone");
+  }
+
+  [[noreturn]] void fail(const std::string& op, const std::exception& e) const {
+    throw PeerError(fmt::format("distributed {}: {} failed: {} (distributed.timeout {} s); {}", who(), op,
+                                lost_peers(), options.timeout.count() / 1000.0, one_line_message(e)));
+  }
+
+  // Runs a collective and waits for it; any c10d/Gloo failure becomes a PeerError.
+  template <class Start>
+  void run(const std::string& op, Start start) {
+    try {
+      auto work = start();
+      work->wait(options.timeout);
+    } catch (const PeerError&) {
+      throw;
+    } catch (const std::exception& e) {
+      fail(op, e);
+    }
+  }
+
+  template <class Op>
+  c10::intrusive_ptr<c10d::Work> on(const torch::Tensor& t, Op op) {
+#ifdef WRN_WITH_NCCL
+    if (t.is_cuda()) {
+      if (!nccl) {
+        auto o = c10d::ProcessGroupNCCL::Options::create();
+        o->timeout = options.timeout;
+        nccl = c10::make_intrusive<c10d::ProcessGroupNCCL>(
+            c10::make_intrusive<c10d::PrefixStore>("nccl", store), world.rank, world.world_size, o);
+      }
+      return op(*nccl);
+    }
+#endif
+    WRN_CHECK(!t.is_cuda(), "distributed: a CUDA tensor, but this build has no NCCL (configure with -DWRN_WITH_NCCL=ON "
+                            "against a CUDA LibTorch)");
+    return op(*gloo);
+  }
+};
+
+struct PendingAllreduce::Impl {
+  c10::intrusive_ptr<c10d::Work> work;
+  const Communicator::Impl* comm = nullptr;
+};
+
+void PendingAllreduce::wait() {
+  if (!impl_ || !impl_->work) return;
+  try {
+    impl_->work->wait(impl_->comm->options.timeout);
+  } catch (const std::exception& e) {
+    impl_->work.reset();
+    impl_->comm->fail("allreduce", e);
+  }
+  impl_->work.reset();
+}
+
+Communicator::Communicator(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Communicator::~Communicator() = default;
+
+std::shared_ptr<Communicator> Communicator::connect(const WorldInfo& world, const CommunicatorOptions& options) {
+  auto impl = std::make_unique<Impl>();
+  impl->world = world;
+  impl->options = options;
+  const std::string where = fmt::format("{}:{}", world.master_addr, world.master_port);
+  try {
+    c10d::TCPStoreOptions so;
+    so.port = static_cast<uint16_t>(world.master_port);
+    so.isServer = !world.agent_store && world.rank == 0;
+    so.timeout = options.timeout;
+    so.waitWorkers = false;
+    c10::intrusive_ptr<c10d::Store> store = c10::make_intrusive<c10d::TCPStore>(world.master_addr, so);
+    // torchrun's agent serves the store; its workers live under this prefix (torch.distributed's
+    // env:// rendezvous with TORCHELASTIC_USE_AGENT_STORE).
+    if (world.agent_store)
+      store = c10::make_intrusive<c10d::PrefixStore>(fmt::format("/worker/attempt_{}", world.restart_count), store);
+    impl->store = store;
+    auto o = c10d::ProcessGroupGloo::Options::create(options.timeout);
+    o->devices.push_back(gloo_device(world, options));
+    impl->gloo = c10::make_intrusive<c10d::ProcessGroupGloo>(store, world.rank, world.world_size, o);
+  } catch (const std::exception& e) {
+    throw PeerError(fmt::format("distributed rank {} of {}: could not join the world at {} within {} s "
+                                "(MASTER_ADDR/MASTER_PORT; rank 0 serves the store there): {}",
+                                world.rank, world.world_size, where, options.timeout.count() / 1000.0,
+                                one_line_message(e)));
+  }
+  auto comm = std::make_shared<Communicator>(std::move(impl));
+  comm->impl_->peers = comm->all_gather_bytes(fmt::format("{} {}", host_name(), static_cast<long>(::getpid())));
+  return comm;
+}
+
+int Communicator::rank() const { return impl_->world.rank; }
+int Communicator::size() const { return impl_->world.world_size; }
+std::chrono::milliseconds Communicator::timeout() const { return impl_->options.timeout; }
+std::string Communicator::who() const { return impl_->who(); }
+
+void Communicator::allreduce_sum(torch::Tensor& t) { allreduce_sum_async(t).wait(); }
+
+PendingAllreduce Communicator::allreduce_sum_async(const torch::Tensor& t) {
+  WRN_CHECK(t.is_contiguous(), "distributed allreduce: the tensor must be contiguous");
+  auto p = std::make_shared<PendingAllreduce::Impl>();
+  p->comm = impl_.get();
+  try {
+    std::vector<at::Tensor> v{t};
+    p->work = impl_->on(t, [&](auto& pg) { return pg.allreduce(v, c10d::AllreduceOptions()); });
+  } catch (const std::exception& e) {
+    impl_->fail("allreduce", e);
+  }
+  return PendingAllreduce(p);
+}
+
+void Communicator::broadcast(torch::Tensor& t, int root) {
+  WRN_CHECK(t.is_contiguous(), "distributed broadcast: the tensor must be contiguous");
+  std::vector<at::Tensor> v{t};
+  c10d::BroadcastOptions bo;
+  bo.rootRank = root;
+  impl_->run("broadcast", [&] { return impl_->on(t, [&](auto& pg) { return pg.broadcast(v, bo); }); });
+}
+
+std::vector<std::string> Communicator::all_gather_bytes(const std::string& bytes) {
+  const int w = size();
+  // Gloo's allgather wants equal sizes: the sizes first, then the bytes padded to the largest.
+  auto n = torch::tensor({static_cast<int64_t>(bytes.size())}, torch::kLong);
+  std::vector<std::vector<at::Tensor>> sizes_out(1);
+  for (int r = 0; r < w; ++r) sizes_out[0].push_back(torch::empty({1}, torch::kLong));
+  std::vector<at::Tensor> sizes_in{n};
+  impl_->run("all-gather", [&] { return impl_->gloo->allgather(sizes_out, sizes_in); });
+  int64_t longest = 0;
+  for (auto& s : sizes_out[0]) longest = std::max(longest, s.item<int64_t>());
+  auto mine = torch::zeros({std::max<int64_t>(longest, 1)}, torch::kUInt8);
+  std::memcpy(mine.data_ptr(), bytes.data(), bytes.size());
+  std::vector<std::vector<at::Tensor>> out(1);
+  for (int r = 0; r < w; ++r) out[0].push_back(torch::empty_like(mine));
+  std::vector<at::Tensor> in{mine};
+  impl_->run("all-gather", [&] { return impl_->gloo->allgather(out, in); });
+  std::vector<std::string> result;
+  for (int r = 0; r < w; ++r)
+    result.emplace_back(static_cast<const char*>(out[0][r].data_ptr()),
+                        static_cast<size_t>(sizes_out[0][r].item<int64_t>()));
+  return result;
+}
+
+std::string Communicator::broadcast_bytes(const std::string& bytes) {
+  auto n = torch::tensor({static_cast<int64_t>(bytes.size())}, torch::kLong);
+  broadcast(n);
+  auto buf = torch::zeros({std::max<int64_t>(n.item<int64_t>(), 1)}, torch::kUInt8);
+  if (rank() == 0) std::memcpy(buf.data_ptr(), bytes.data(), bytes.size());
+  broadcast(buf);
+  return std::string(static_cast<const char*>(buf.data_ptr()), static_cast<size_t>(n.item<int64_t>()));
+}
+
+void Communicator::barrier() {
+  // An allreduce of one value: a barrier that honours the timeout like every other collective.
+  auto t = torch::zeros({1});
+  allreduce_sum(t);
+}
+
+void check_same_on_all_ranks(Communicator& comm, const std::string& value, const std::string& what) {
+  const auto all = comm.all_gather_bytes(value);
+  std::string differ;
+  for (size_t r = 1; r < all.size(); ++r)
+    if (all[r] != all[0]) differ += fmt::format("{}{}", differ.empty() ? "" : ", ", r);
+  WRN_CHECK(differ.empty(), "distributed: {} differs between rank 0 and rank(s) {}: every rank must be started with "
+                            "the same command and files", what, differ);
+}
+
+}  // namespace wrn::dist

@@ -1,0 +1,87 @@
+#include "wrn/models/batch_norm.h"
+
+#include <torch/autograd.h>
+
+#include "wrn/core/error.h"
+
+namespace wrn::models {
+namespace {
+
+thread_local CrossReplicaSum* g_sync = nullptr;
+
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+// x: [N, C, H, W]; weight, bias: [C]. The CrossReplicaSum travels in the context (the backward
+// may run on another thread).
+class SyncBatchNormFunction : public torch::autograd::Function<SyncBatchNormFunction> {
+ public:
+  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& weight,
+                               const torch::Tensor& bias, torch::Tensor running_mean, torch::Tensor running_var,
+                               double momentum, double eps, int64_t sum_ptr) {
+    auto* sum = reinterpret_cast<CrossReplicaSum*>(sum_ptr);
+    const int64_t c = x.size(1);
+    auto xf = x.to(torch::kFloat);
+    // Count and sum in one message, then the centered squares.
+    auto s1 = torch::cat({xf.sum({0, 2, 3}), torch::full({1}, static_cast<double>(x.numel() / c), xf.options())});
+    sum->sum(s1);
+    const double n = s1[c].item<double>();
+    auto mean = s1.narrow(0, 0, c) / n;
+    auto xmu = xf - mean.view({1, c, 1, 1});
+    auto s2 = xmu.square().sum({0, 2, 3}).contiguous();
+    sum->sum(s2);
+    auto var = s2 / n;
+    auto invstd = (var + eps).rsqrt();
+    {
+      torch::NoGradGuard no_grad;
+      running_mean.mul_(1 - momentum).add_(mean.to(running_mean.dtype()), momentum);
+      running_var.mul_(1 - momentum).add_((var * (n / std::max(n - 1, 1.0))).to(running_var.dtype()), momentum);
+    }
+    auto y = xmu * (invstd * weight.to(torch::kFloat)).view({1, c, 1, 1}) + bias.to(torch::kFloat).view({1, c, 1, 1});
+    ctx->save_for_backward({xmu, invstd, weight});
+    ctx->saved_data["n"] = n;
+    ctx->saved_data["sum"] = sum_ptr;
+    return y.to(x.scalar_type());
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    auto saved = ctx->get_saved_variables();
+    const auto &xmu = saved[0], &invstd = saved[1], &weight = saved[2];
+    const double n = ctx->saved_data["n"].toDouble();
+    auto* sum = reinterpret_cast<CrossReplicaSum*>(ctx->saved_data["sum"].toInt());
+    const int64_t c = xmu.size(1);
+    auto dy = grads[0].to(torch::kFloat);
+    auto local_dy = dy.sum({0, 2, 3});
+    auto local_dy_xmu = (dy * xmu).sum({0, 2, 3});
+    auto both = torch::cat({local_dy, local_dy_xmu});
+    sum->sum(both);
+    auto mean_dy = (both.narrow(0, 0, c) / n).view({1, c, 1, 1});
+    auto mean_dy_xmu = (both.narrow(0, c, c) / n).view({1, c, 1, 1});
+    auto is = invstd.view({1, c, 1, 1});
+    auto dx = (dy - mean_dy - xmu * is.square() * mean_dy_xmu) * (is * weight.to(torch::kFloat).view({1, c, 1, 1}));
+    auto dw = local_dy_xmu * invstd;
+    auto db = local_dy;
+    return {dx.to(grads[0].scalar_type()), dw.to(weight.scalar_type()), db.to(weight.scalar_type()),
+            torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor()};
+  }
+};
+
+}  // namespace
+
+BatchNormSyncScope::BatchNormSyncScope(CrossReplicaSum* sum) : previous_(g_sync) { g_sync = sum; }
+BatchNormSyncScope::~BatchNormSyncScope() { g_sync = previous_; }
+
+torch::Tensor batch_norm(torch::nn::BatchNorm2dImpl& bn, const torch::Tensor& x) {
+  if (!g_sync || !bn.is_training()) return bn.forward(x);
+  const auto& o = bn.options;
+  WRN_CHECK(o.affine() && o.track_running_stats(), "sync_bn: expected affine BatchNorm with running statistics");
+  {
+    torch::NoGradGuard no_grad;
+    bn.num_batches_tracked.add_(1);
+  }
+  const double momentum = o.momentum() ? *o.momentum() : 0.1;
+  return SyncBatchNormFunction::apply(x, bn.weight, bn.bias, bn.running_mean, bn.running_var, momentum, o.eps(),
+                                      reinterpret_cast<int64_t>(g_sync));
+}
+
+}  // namespace wrn::models

@@ -1,0 +1,41 @@
+// BatchNorm as the blocks call it: the module's own forward, or, inside a BatchNormSyncScope
+// and in training mode, synchronized BatchNorm (model.sync_bn), whose batch statistics are
+// those of the global batch over every data-parallel rank.
+//
+// Synchronized BatchNorm (the arithmetic of torch.nn.SyncBatchNorm):
+//   forward:  mean = sum(x) / N and var = sum((x - mean)^2) / N over all ranks' N pixels
+//             (two cross-replica sums: the centered second pass keeps fp32 exact enough);
+//             running_mean/var updated with the unbiased var, as BatchNorm2d does.
+//   backward: sum(dy) and sum(dy * (x - mean)) summed over ranks, then
+//             dx = w * invstd * (dy - sum_dy / N - (x - mean) * invstd^2 * sum_dy_xmu / N);
+//             dw, db are this rank's sums (the gradient reduction averages them).
+// The models layer knows no communication: the scope supplies the sum.
+#pragma once
+
+#include <torch/nn/modules/batchnorm.h>
+#include <torch/types.h>
+
+namespace wrn::models {
+
+// Sums a small float tensor over the data-parallel ranks, in place.
+class CrossReplicaSum {
+ public:
+  virtual ~CrossReplicaSum() = default;
+  virtual void sum(torch::Tensor& t) = 0;
+};
+
+// While alive, batch_norm() on this thread synchronizes over `sum` (nullptr: no effect).
+class BatchNormSyncScope {
+ public:
+  explicit BatchNormSyncScope(CrossReplicaSum* sum);
+  ~BatchNormSyncScope();
+  BatchNormSyncScope(const BatchNormSyncScope&) = delete;
+  BatchNormSyncScope& operator=(const BatchNormSyncScope&) = delete;
+
+ private:
+  CrossReplicaSum* previous_;
+};
+
+torch::Tensor batch_norm(torch::nn::BatchNorm2dImpl& bn, const torch::Tensor& x);
+
+}  // namespace wrn::models

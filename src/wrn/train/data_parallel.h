@@ -1,0 +1,75 @@
+// The data-parallel side of a run (one process per rank, the same command on every rank):
+//
+// - Data: data.batch_size is the global batch. Every rank draws the same epoch permutation;
+//   rank r trains on rows r, r+W, r+2W, ... of each global batch (DistributedSampler's
+//   interleaving, per batch). The last, short global batch is dropped when a rank would get
+//   fewer than 2 images (BatchNorm's minimum), as the single process drops a last batch of 1.
+// - Gradients: each rank's loss is weighted by (its rows x W / global rows), so the averaged
+//   gradient is the gradient of the global batch's mean loss even for a short last batch;
+//   dist::GradientReducer averages the flat buffer; the same step keeps the ranks identical.
+// - BatchNorm: per rank (as DDP), or model.sync_bn (models/batch_norm.h) over the global batch.
+//   The running statistics of rank 0 are broadcast before every evaluation and checkpoint.
+// - Per-step decisions (stop signal, non-finite loss, time-based checkpoint) are agreed in one
+//   tiny allreduce, so every rank stops, fails or checkpoints at the same step.
+// - Evaluation: each rank evaluates its interleaved share of the test set; loss sums and
+//   correct counts are summed (exact counts, not averaged percentages).
+#pragma once
+
+#include <torch/types.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "wrn/dist/communicator.h"
+#include "wrn/dist/gradient_reducer.h"
+#include "wrn/models/batch_norm.h"
+
+namespace wrn::train {
+
+struct StepDecision {
+  bool stop = false;        // a stop signal reached any rank
+  bool diverged = false;    // any rank's loss is not finite
+  bool checkpoint = false;  // rank 0's checkpoint timer is due
+};
+
+class DataParallel {
+ public:
+  DataParallel(std::shared_ptr<dist::Communicator> comm, torch::Tensor flat_grads, double bucket_mb);
+
+  int rank() const { return comm_->rank(); }
+  int size() const { return comm_->size(); }
+  dist::Communicator& comm() { return *comm_; }
+
+  // This rank's rows of a global batch (any 1-D tensor of sample indices).
+  torch::Tensor shard(const torch::Tensor& global_rows) const;
+  int64_t shard_size(int64_t global_rows) const;
+  // This rank's share of indices 0..n-1 (evaluation).
+  std::vector<int64_t> shard_indices(int64_t n) const;
+
+  void reduce_gradients() { reducer_->reduce(); }
+  StepDecision agree(const StepDecision& mine);
+  // Rank 0's values of `tensors` (parameters, buffers) on every rank.
+  void broadcast(const std::vector<torch::Tensor>& tensors);
+  // Sums over the ranks (a copy: the arguments are unchanged).
+  std::vector<double> sum(const std::vector<double>& values);
+
+  // model.sync_bn: the scope under which the model's forward synchronizes its BatchNorm.
+  models::CrossReplicaSum* cross_replica_sum() { return &bn_sum_; }
+
+ private:
+  class BnSum : public models::CrossReplicaSum {
+   public:
+    explicit BnSum(dist::Communicator& comm) : comm_(comm) {}
+    void sum(torch::Tensor& t) override;
+
+   private:
+    dist::Communicator& comm_;
+  };
+
+  std::shared_ptr<dist::Communicator> comm_;
+  std::unique_ptr<dist::GradientReducer> reducer_;
+  BnSum bn_sum_;
+};
+
+}  // namespace wrn::train

@@ -1,0 +1,220 @@
+// Data-parallel training end to end, through the built `wrn` (issue 10's tests), with Gloo on
+// 127.0.0.1 and free ports:
+//  1. 2 ranks with model.sync_bn, global batch 128, fp32: the weights after 20 steps equal a
+//     single process's with batch 128 within 1e-5 (relative, per tensor);
+//  3. kill -9 of one rank: the launcher and the other rank exit non-zero, naming the rank, and
+//     no worker is left; kill -9 of the whole run, then `wrn resume --nproc-per-node 2`: bitwise
+//     the uninterrupted 2-rank run (weights, optimizer, metrics; per-rank augmentation and dropout);
+//  4. a torchrun-shaped environment (RANK, WORLD_SIZE, ..., the agent's store emulated by a
+//     TCPStore server here) trains bitwise like our launcher.
+// (Test 2, the reduced gradient, is in tests/dist.) Needs Debian's dataset-fashion-mnist.
+#include <gtest/gtest.h>
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "e2e_util.h"
+#include "wrn/dist/launch.h"
+#include "wrn/io/checkpoint.h"
+
+namespace fs = std::filesystem;
+using namespace wrn;
+using wrn::test::comparable;
+using wrn::test::expect_bitwise_equal;
+using wrn::test::run;
+using wrn::test::slurp;
+using wrn::test::spawn;
+using wrn::test::wait_exit;
+
+namespace {
+
+const char* kData = "/usr/share/datasets/fashion-mnist";
+bool have_data() { return fs::exists(fs::path(kData) / "train-images-idx3-ubyte.gz"); }
+std::string scratch(const std::string& name) { return wrn::test::scratch("wrn_dp_", name); }
+
+// Small, with dropout and flips (per-rank random streams), checkpoints every 3 steps.
+std::vector<std::string> tiny_run(const std::string& out) {
+  return {"train", "--precision", "fp32", "--preset", "demo", "--model", "wrn-10-1",
+          "--set", "model.settings.dropout=0.2", "--set", "data.limit_train=600", "--set", "data.limit_test=300",
+          "--batch-size", "20", "--set", "checkpoint.every_steps=3", "--set", "checkpoint.every_seconds=0",
+          "--set", "channels_last=false", "--set", "distributed.timeout=60", "--epochs", "2", "--seed", "11",
+          "--threads", "1", "--data", kData, "--quiet", "--out", out};
+}
+
+std::vector<std::string> with(std::vector<std::string> args, const std::vector<std::string>& more) {
+  args.insert(args.begin() + 1, more.begin(), more.end());
+  return args;
+}
+
+std::vector<pid_t> children_of(pid_t pid) {
+  std::ifstream in(fmt::format("/proc/{}/task/{}/children", pid, pid));
+  std::vector<pid_t> out;
+  pid_t p;
+  while (in >> p) out.push_back(p);
+  return out;
+}
+
+bool alive(pid_t pid) {
+  // A zombie counts as gone.
+  std::ifstream in(fmt::format("/proc/{}/stat", pid));
+  std::string s;
+  if (!std::getline(in, s)) return false;
+  const auto close = s.rfind(')');
+  return close != std::string::npos && close + 2 < s.size() && s[close + 2] != 'Z';
+}
+
+// Waits until the run's last.ckpt is at epoch `epochs_done` and at least step `step`.
+bool wait_for_checkpoint(pid_t pid, const std::string& out, int epochs_done, int step) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(4);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (waitpid(pid, nullptr, WNOHANG) == pid) return false;
+    try {
+      auto meta = nlohmann::json::parse(io::load_checkpoint(out + "/checkpoints/last.ckpt").meta_json);
+      if (meta.at("epochs_done") == epochs_done && meta.at("step_in_epoch").get<int>() >= step) return true;
+    } catch (const std::exception&) {
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return false;
+}
+
+double relative_difference(const torch::Tensor& a, const torch::Tensor& b) {
+  const double denom = std::max(b.to(torch::kDouble).norm().item<double>(), 1e-12);
+  return (a.to(torch::kDouble) - b.to(torch::kDouble)).norm().item<double>() / denom;
+}
+
+}  // namespace
+
+TEST(DataParallelE2E, TwoRanksWithSyncBnEqualOneProcessAfter20Steps) {
+  if (!have_data()) GTEST_SKIP() << "Fashion-MNIST not installed (dataset-fashion-mnist)";
+  const auto one = scratch("one"), two = scratch("two");
+  std::vector<std::string> args{"train", "--precision", "fp32", "--preset", "demo", "--model", "wrn-10-1",
+                                "--set", "model.settings.dropout=0", "--set", "data.augment.flip=false",
+                                "--set", "data.augment.pad=0", "--set", "data.limit_train=2560",
+                                "--set", "data.limit_test=200", "--batch-size", "128", "--set", "model.sync_bn=true",
+                                "--set", "checkpoint.every_seconds=0", "--set", "channels_last=false",
+                                "--epochs", "1", "--seed", "5", "--threads", "1", "--data", kData, "--quiet"};
+  auto a1 = args, a2 = with(args, {"--nproc-per-node", "2"});
+  a1.insert(a1.end(), {"--out", one});
+  a2.insert(a2.end(), {"--out", two});
+  ASSERT_EQ(run(a1, one + ".log"), 0) << slurp(one + ".log");
+  ASSERT_EQ(run(a2, two + ".log"), 0) << slurp(two + ".log");
+  auto a = io::load_checkpoint(one + "/checkpoints/last.ckpt"), b = io::load_checkpoint(two + "/checkpoints/last.ckpt");
+  EXPECT_EQ(nlohmann::json::parse(b.meta_json).at("global_step"), 20);
+  EXPECT_EQ(nlohmann::json::parse(b.meta_json).at("world_size"), 2);
+  ASSERT_EQ(a.model.size(), b.model.size());
+  for (size_t i = 0; i < a.model.size(); ++i) {
+    if (!a.model[i].value.is_floating_point()) continue;
+    EXPECT_LT(relative_difference(b.model[i].value, a.model[i].value), 1e-5) << a.model[i].name;
+  }
+  // Only rank 0 wrote: one set of logs, the summary printed once.
+  const auto log = slurp(two + ".log");
+  EXPECT_EQ(log.find("done:"), log.rfind("done:")) << log;
+  const auto m1 = train::read_metrics(one + "/metrics.jsonl"), m2 = train::read_metrics(two + "/metrics.jsonl");
+  ASSERT_EQ(m1.size(), 1u);
+  ASSERT_EQ(m2.size(), 1u);
+  EXPECT_NEAR(m1[0].train_loss, m2[0].train_loss, 1e-4);
+  EXPECT_NEAR(m1[0].test_top1_err, m2[0].test_top1_err, 1.0);  // 200 images, summed exactly over the shards
+}
+
+TEST(DataParallelE2E, AKilledRankStopsTheRunNamingItAndLeavesNoWorker) {
+  if (!have_data()) GTEST_SKIP() << "Fashion-MNIST not installed (dataset-fashion-mnist)";
+  const auto out = scratch("killone");
+  auto args = with(tiny_run(out), {"--nproc-per-node", "2", "--set", "distributed.timeout=20"});
+  const pid_t launcher = spawn(args, out + ".log");
+  ASSERT_TRUE(wait_for_checkpoint(launcher, out, 0, 3)) << slurp(out + ".log");
+  const auto workers = children_of(launcher);
+  ASSERT_EQ(workers.size(), 2u);
+  ::kill(workers[1], SIGKILL);  // rank 1
+  const auto t0 = std::chrono::steady_clock::now();
+  const int rc = wait_exit(launcher);
+  EXPECT_NE(rc, 0);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(60));
+  const auto log = slurp(out + ".log");
+  EXPECT_NE(log.find(fmt::format("wrn: rank 1 (pid {}) was killed by signal 9", workers[1])), std::string::npos) << log;
+  for (auto w : workers) EXPECT_FALSE(alive(w)) << "worker " << w << " left running";
+  // The checkpoint on disk is whole (written by rename): the run can go on.
+  EXPECT_NO_THROW(io::load_checkpoint(out + "/checkpoints/last.ckpt"));
+}
+
+TEST(DataParallelE2E, KilledTwoRankRunResumesBitwiseAndTorchrunsEnvironmentTrainsTheSame) {
+  if (!have_data()) GTEST_SKIP() << "Fashion-MNIST not installed (dataset-fashion-mnist)";
+  const auto ref = scratch("ref"), killed = scratch("killed"), env = scratch("torchrun");
+  ASSERT_EQ(run(with(tiny_run(ref), {"--nproc-per-node", "2"}), ref + ".log"), 0) << slurp(ref + ".log");
+
+  // kill -9 of the launcher inside epoch 2: its workers die with it.
+  const pid_t launcher = spawn(with(tiny_run(killed), {"--nproc-per-node", "2"}), killed + ".log");
+  ASSERT_TRUE(wait_for_checkpoint(launcher, killed, 1, 6)) << slurp(killed + ".log");
+  const auto workers = children_of(launcher);
+  ::kill(launcher, SIGKILL);
+  wait_exit(launcher);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  for (auto w : workers)
+    while (alive(w) && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  for (auto w : workers) ASSERT_FALSE(alive(w)) << "worker " << w << " outlived its launcher";
+  ASSERT_EQ(run({"resume", killed, "--nproc-per-node", "2", "--quiet"}, killed + ".resume.log"), 0)
+      << slurp(killed + ".resume.log");
+  auto a = io::load_checkpoint(ref + "/checkpoints/last.ckpt"), b = io::load_checkpoint(killed + "/checkpoints/last.ckpt");
+  expect_bitwise_equal(a.model, b.model, "model");
+  expect_bitwise_equal(a.optimizer, b.optimizer, "optimizer");
+  expect_bitwise_equal(a.rng, b.rng, "every rank's generators");
+  EXPECT_EQ(comparable(train::read_metrics(ref + "/metrics.jsonl")),
+            comparable(train::read_metrics(killed + "/metrics.jsonl")));
+
+  // torchrun --no-python: the agent serves the store; the workers get the variables.
+  const int port = dist::free_port();
+  c10d::TCPStoreOptions so;
+  so.port = static_cast<uint16_t>(port);
+  so.isServer = true;
+  so.waitWorkers = false;
+  auto agent = c10::make_intrusive<c10d::TCPStore>("127.0.0.1", so);
+  std::vector<pid_t> ranks;
+  for (int r = 0; r < 2; ++r) {
+    const pid_t pid = fork();
+    if (pid == 0) {
+      for (const auto& [k, v] : std::vector<std::pair<std::string, std::string>>{
+               {"RANK", std::to_string(r)}, {"LOCAL_RANK", std::to_string(r)}, {"WORLD_SIZE", "2"},
+               {"LOCAL_WORLD_SIZE", "2"}, {"MASTER_ADDR", "127.0.0.1"}, {"MASTER_PORT", std::to_string(port)},
+               {"TORCHELASTIC_USE_AGENT_STORE", "True"}, {"TORCHELASTIC_RESTART_COUNT", "0"}})
+        ::setenv(k.c_str(), v.c_str(), 1);
+      const int fd = ::open((env + ".log" + std::to_string(r)).c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      dup2(fd, 1);
+      dup2(fd, 2);
+      auto args = tiny_run(env);
+      std::vector<char*> argv;
+      std::string tool = WRN_TOOL_PATH;
+      argv.push_back(tool.data());
+      for (auto& s : args) argv.push_back(s.data());
+      argv.push_back(nullptr);
+      execv(tool.c_str(), argv.data());
+      _exit(127);
+    }
+    ranks.push_back(pid);
+  }
+  for (int r = 0; r < 2; ++r)
+    EXPECT_EQ(wait_exit(ranks[static_cast<size_t>(r)]), 0) << slurp(env + ".log" + std::to_string(r));
+  auto c = io::load_checkpoint(env + "/checkpoints/last.ckpt");
+  expect_bitwise_equal(a.model, c.model, "model under torchrun's environment");
+  EXPECT_TRUE(agent->check({"/worker/attempt_0/rank_0"}) || agent->getNumKeys() > 0);
+}
+
+TEST(DataParallelE2E, AGlobalBatchThatDoesNotSplitIsAOneLineError) {
+  if (!have_data()) GTEST_SKIP() << "Fashion-MNIST not installed (dataset-fashion-mnist)";
+  const auto out = scratch("split");
+  auto args = with(tiny_run(out), {"--nproc-per-node", "3"});  // batch 20
+  EXPECT_NE(run(args, out + ".log"), 0);
+  const auto log = slurp(out + ".log");
+  EXPECT_NE(log.find("data.batch_size 20 (the global batch) does not split evenly over 3 ranks"), std::string::npos)
+      << log;
+}

@@ -34,6 +34,11 @@ What this side does (keep it in step with the wrn side in compare_pytorch.sh):
     pass over the --limit images when --limit == steps * batch (as wrn's second epoch in
     the comparison). images/s = images in the timed steps / sum of the step times.
 
+Data parallel (bench/data_parallel.sh): started by torchrun (WORLD_SIZE set), each rank joins a
+Gloo process group and wraps the model in DistributedDataParallel (PyTorch's own bucketed,
+overlapped allreduce); --batch stays the global batch and each rank takes its rows r::W of it
+(wrn's sharding). Rank 0 prints the JSON, images/s counting the global batch.
+
 Prints one JSON object on stdout (images_per_second, per-phase milliseconds per step, ...).
 """
 import argparse
@@ -187,6 +192,11 @@ def main():
     p.add_argument("--seed", type=int, default=1)
     a = p.parse_args()
 
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    if world > 1:
+        import torch.distributed as dist
+        dist.init_process_group("gloo")
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
     if a.dataset == "cifar10":
@@ -202,6 +212,8 @@ def main():
     model = WideResNet(a.depth, a.width, classes, images.shape[1])
     model = model.to(memory_format=memory_format)
     model.train()
+    if world > 1:
+        model = torch.nn.parallel.DistributedDataParallel(model)
     sgd_kwargs = dict(lr=a.lr, momentum=0.9, nesterov=True, weight_decay=5e-4)
     if a.foreach >= 0:
         sgd_kwargs["foreach"] = bool(a.foreach)
@@ -223,7 +235,7 @@ def main():
             if pos == steps_per_pass:  # a new pass over the data: new permutation (not timed)
                 perm, pos = torch.randperm(n, generator=gen), 0
             t0 = time.perf_counter()
-            idx = perm[pos * a.batch:(pos + 1) * a.batch]
+            idx = perm[pos * a.batch:(pos + 1) * a.batch][rank::world]
             pos += 1
             x = images.index_select(0, idx).float()
             y = labels.index_select(0, idx)
@@ -243,7 +255,7 @@ def main():
             correct += (logits.detach().argmax(1) == y).sum().item()
             t5 = time.perf_counter()
             if timed:
-                timed_images += len(idx)
+                timed_images += len(idx) * world
                 timed_seconds += t5 - t0
                 for k, dt in zip(phases, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4)):
                     phases[k] += dt
@@ -275,8 +287,10 @@ def main():
         "train_loss": loss_sum / max(timed_images, 1),
         "train_top1_err": 100.0 * (1.0 - correct / max(timed_images, 1)),
     }
-    json.dump(out, sys.stdout)
-    sys.stdout.write("\n")
+    out["ranks"] = world
+    if rank == 0:
+        json.dump(out, sys.stdout)
+        sys.stdout.write("\n")
 
 
 if __name__ == "__main__":

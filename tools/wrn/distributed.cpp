@@ -75,7 +75,7 @@ void launch_if_asked(const DistributedArgs& a, bool quiet) {
   o.node_rank = a.node_rank;
   o.master_addr = a.master_addr;
   o.master_port = a.master_port;
-  o.quiet = quiet;
+  (void)quiet;  // a failed worker is an error: reported even with --quiet
   throw ExitStatus{dist::launch(this_program(), worker_arguments(), o)};
 }
 

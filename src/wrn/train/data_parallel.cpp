@@ -1,5 +1,6 @@
 #include "wrn/train/data_parallel.h"
 
+#include <chrono>
 #include <cstring>
 
 namespace wrn::train {
@@ -8,6 +9,20 @@ DataParallel::DataParallel(std::shared_ptr<dist::Communicator> comm, torch::Tens
     : comm_(std::move(comm)), bn_sum_(*comm_) {
   reducer_ = std::make_unique<dist::GradientReducer>(*comm_, std::move(flat_grads),
                                                      static_cast<int64_t>(bucket_mb * (1 << 20)));
+}
+
+void DataParallel::reduce_gradients() {
+  const auto t0 = std::chrono::steady_clock::now();
+  reducer_->reduce();
+  reduce_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  ++reduce_steps_;
+}
+
+double DataParallel::take_reduce_seconds() {
+  const double s = reduce_seconds_;
+  reduce_seconds_ = 0;
+  reduce_steps_ = 0;
+  return s;
 }
 
 torch::Tensor DataParallel::shard(const torch::Tensor& rows) const {

@@ -47,7 +47,11 @@ class DataParallel {
   // This rank's share of indices 0..n-1 (evaluation).
   std::vector<int64_t> shard_indices(int64_t n) const;
 
-  void reduce_gradients() { reducer_->reduce(); }
+  void reduce_gradients();
+  // Wall time spent in reduce_gradients() since the last call, and the bytes it reduced per step.
+  double take_reduce_seconds();
+  int64_t reduce_steps() const { return reduce_steps_; }
+  int64_t bytes_per_step() const { return reducer_->bytes_per_step(); }
   StepDecision agree(const StepDecision& mine);
   // Rank 0's values of `tensors` (parameters, buffers) on every rank.
   void broadcast(const std::vector<torch::Tensor>& tensors);
@@ -70,6 +74,8 @@ class DataParallel {
   std::shared_ptr<dist::Communicator> comm_;
   std::unique_ptr<dist::GradientReducer> reducer_;
   BnSum bn_sum_;
+  double reduce_seconds_ = 0;
+  int64_t reduce_steps_ = 0;
 };
 
 }  // namespace wrn::train

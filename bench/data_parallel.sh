@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Data-parallel throughput on this machine (issue 10): WRN-16-4 on synthetic CIFAR-10-format
+# files (bench/make_cifar.py), global batch 128, one run per row:
+#   wrn      1 rank  x T threads      wrn train --threads T
+#   wrn      R ranks x T/R threads    wrn train --nproc-per-node R --threads T/R
+#   PyTorch  the same two shapes      bench/pytorch_train.py, alone and under torchrun with DDP (Gloo)
+# wrn: epoch 2's images/s (epoch 1 is the warm-up) and its "allreduce X ms/step (Y MB/s)",
+# the gradient reduction's wall time per step and the bytes it reduced per second.
+# PyTorch: --steps timed steps after 5 warm-up steps (pytorch_train.py's header).
+# Also checks `torchrun --no-python wrn train` (torch.distributed.run from python3-torch).
+# Usage: WRN=build/wrn bash bench/data_parallel.sh   (env: RANKS=2 THREADS=nproc STEPS=20 PRECISIONS="fp32 bf16")
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+WRN=${WRN:-$ROOT/build/wrn}
+PYTHON=${PYTHON:-/usr/bin/python3}
+THREADS=${THREADS:-$(nproc)}
+RANKS=${RANKS:-2}
+STEPS=${STEPS:-20}
+BATCH=128
+PRECISIONS=${PRECISIONS:-fp32 bf16}
+WORK=$(mktemp -d /tmp/wrn-dp-bench.XXXXXX)
+trap 'rm -rf "$WORK"' EXIT
+MEAN="[125,123,114]"; STD="[63,62,66]"
+
+"$PYTHON" "$ROOT/bench/make_cifar.py" "$WORK/cifar" $((STEPS * BATCH)) 256
+PER=$((THREADS / RANKS)); [ "$PER" -ge 1 ] || PER=1
+
+wrn_run() {  # OUT PRECISION EXTRA...: prints "images/s allreduce-text"
+  local out=$1 precision=$2; shift 2
+  "$WRN" train "$@" --preset wrn-cifar10 --model wrn-16-4 --data "$WORK/cifar" --precision "$precision" \
+    --set data.limit_train=$((STEPS * BATCH)) --set data.limit_test=256 --batch-size $BATCH --epochs 2 \
+    --set checkpoint.every_seconds=0 --set checkpoint.keep_best=false \
+    --set "data.normalize.mean=$MEAN" --set "data.normalize.std=$STD" --out "$out" >"$out.log" 2>&1 ||
+    { cat "$out.log" >&2; exit 1; }
+  local ips ar
+  ips=$("$PYTHON" -c 'import json,sys; print("%.1f" % [json.loads(l) for l in open(sys.argv[1])][-1]["images_per_second"])' "$out/metrics.jsonl")
+  ar=$(grep -o 'epoch 2/2 .*' "$out.log" | grep -o 'allreduce [0-9.]* ms/step ([0-9]* MB/s)' || true)
+  echo "$ips|${ar:--}"
+}
+
+torch_run() {  # PRECISION RANKS THREADS
+  local precision=$1 ranks=$2 threads=$3
+  local args=(--dataset cifar10 --data "$WORK/cifar" --depth 16 --width 4 --batch $BATCH --threads "$threads"
+              --steps "$STEPS" --limit $((STEPS * BATCH)) --mean 125 123 114 --std 63 62 66 --precision "$precision")
+  if [ "$ranks" = 1 ]; then
+    "$PYTHON" "$ROOT/bench/pytorch_train.py" "${args[@]}"
+  else
+    "$PYTHON" -m torch.distributed.run --nproc-per-node "$ranks" --master-port "$((20000 + RANDOM % 20000))" \
+      "$ROOT/bench/pytorch_train.py" "${args[@]}" 2>/dev/null
+  fi | "$PYTHON" -c 'import json,sys; print("%.1f" % json.loads(sys.stdin.read().strip().splitlines()[-1])["images_per_second"])'
+}
+
+echo "CPU: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores; $(lscpu | grep -o 'amx_bf16\|avx512_bf16' | sort -u | tr '\n' ' ')"
+echo
+echo "| precision | shape | wrn img/s | wrn allreduce | PyTorch img/s | wrn / PyTorch |"
+echo "|---|---|---:|---|---:|---:|"
+for p in $PRECISIONS; do
+  IFS='|' read -r w1 _ <<<"$(wrn_run "$WORK/w1-$p" "$p" --threads "$THREADS")"
+  IFS='|' read -r w2 ar <<<"$(wrn_run "$WORK/w2-$p" "$p" --threads "$PER" --nproc-per-node "$RANKS")"
+  t1=$(torch_run "$p" 1 "$THREADS")
+  t2=$(torch_run "$p" "$RANKS" "$PER")
+  echo "| $p | 1 rank x $THREADS threads | $w1 | - | $t1 | $("$PYTHON" -c "print('%.2f' % ($w1/$t1))") |"
+  echo "| $p | $RANKS ranks x $PER thread(s) | $w2 | $ar | $t2 | $("$PYTHON" -c "print('%.2f' % ($w2/$t2))") |"
+done
+echo
+# torchrun --no-python: wrn as the worker program, the agent's store (TORCHELASTIC_USE_AGENT_STORE).
+if "$PYTHON" -m torch.distributed.run --nproc-per-node 2 --master-port "$((20000 + RANDOM % 20000))" --no-python \
+    "$WRN" train --preset demo --model wrn-10-1 --set data.limit_train=512 --set data.limit_test=128 --epochs 1 \
+    --threads 1 --quiet --out "$WORK/torchrun" >"$WORK/torchrun.log" 2>&1 && [ -f "$WORK/torchrun/checkpoints/last.ckpt" ]; then
+  echo "torchrun --no-python --nproc-per-node 2 wrn train: ok ($(grep -c . "$WORK/torchrun/metrics.jsonl") epoch, world_size in the checkpoint)"
+else
+  echo "torchrun --no-python wrn train: FAILED"; tail -5 "$WORK/torchrun.log"
+fi

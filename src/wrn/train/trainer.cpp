@@ -783,7 +783,8 @@ class Engine {
     scaler_.scale_loss(objective).backward();
     mixed_.gradients_to_master();
     if (dp_) {
-      dp_->reduce_gradients();
+      // The agreement first: it also waits for the slowest rank, so the reduction's time that
+      // follows is the communication alone (the epoch line's "allreduce ms/step").
       StepDecision mine;
       mine.stop = StopSignalGuard::received() != 0;
       const double v = loss.item<double>();
@@ -791,6 +792,7 @@ class Engine {
       mine.checkpoint = checkpoint_time_due();
       step_decision_ = dp_->agree(mine);
       if (step_decision_.diverged) diverged(std::isfinite(v) ? std::nan("") : v, epoch, step, lr);
+      dp_->reduce_gradients();
     }
     auto grads = flat_.grads();
     if (scaler_.unscale_and_update(grads)) {  // fp16: an overflowed step is skipped

@@ -2,7 +2,9 @@
 #include <gtest/gtest.h>
 #include <matio.h>
 #include <torch/types.h>
+#include <zlib.h>
 
+#include <cstring>
 #include <filesystem>
 
 #include "data_test_util.h"
@@ -251,6 +253,21 @@ TEST(CifarReader, Cifar10RejectsBadFiles) {
   }
 }
 
+TEST(CifarReader, RecordsOverTheImageLimitAreRejectedBeforeReading) {
+  TempDir dir;
+  write_records(dir.file("test_batch.bin"), {{1}, {2}, {3}}, 7);
+  write_records(dir.file("test.bin"), {{1, 2}, {3, 4}, {5, 6}}, 8);
+  const ReadLimits saved = read_limits();
+  set_read_limits(ReadLimits{saved.max_bytes, 2});
+  expect_file_error([&] { load_cifar10(dir.path(), "test"); },
+                    {dir.file("test_batch.bin"), "3 images", "limit of 2", "WRN_MAX_IMAGES"});
+  expect_file_error([&] { load_cifar100(dir.path(), "test", false); },
+                    {dir.file("test.bin"), "3 images", "limit of 2"});
+  set_read_limits(ReadLimits{saved.max_bytes, 3});
+  EXPECT_EQ(load_cifar10(dir.path(), "test").size(), 3);
+  set_read_limits(saved);
+}
+
 TEST(CifarReader, ReadsCifar100FineAndCoarse) {
   TempDir dir;
   auto pixels = write_records(dir.file("cifar-100-binary/train.bin"), {{19, 99}, {0, 5}, {7, 42}}, 3);
@@ -385,6 +402,104 @@ TEST(SvhnReader, RejectsBadFiles) {
     expect_file_error([&] { load_svhn(dir.path(), "test"); }, {path, "'X'"});
   }
   EXPECT_THROW(load_svhn("/nonexistent", "valid"), ConfigError);
+}
+
+// The same file with each top-level data element zlib-compressed into a miCOMPRESSED element,
+// as MATLAB's -v7 writes them: lets a test edit the plain bytes (dims) before compressing.
+std::string compress_mat_elements(const std::string& plain) {
+  std::string out = plain.substr(0, 128);
+  size_t pos = 128;
+  while (pos + 8 <= plain.size()) {
+    uint32_t bytes;
+    std::memcpy(&bytes, plain.data() + pos + 4, 4);
+    const std::string element = plain.substr(pos, 8 + bytes);
+    uLongf size = compressBound(element.size());
+    std::string packed(size, '\0');
+    EXPECT_EQ(compress(reinterpret_cast<Bytef*>(packed.data()), &size,
+                       reinterpret_cast<const Bytef*>(element.data()), element.size()),
+              Z_OK);
+    packed.resize(size);
+    const uint32_t tag[2] = {15, static_cast<uint32_t>(size)};  // miCOMPRESSED
+    out.append(reinterpret_cast<const char*>(tag), 8);
+    out += packed;
+    pos += 8 + bytes;
+  }
+  return out;
+}
+
+TEST(SvhnReader, HugeDeclaredArrayIsALimitError) {
+  // X's dims are [32,32,3,N] at bytes 160..175 of an uncompressed file (header 128, matrix tag
+  // 8, array flags 16, dims tag 8): declare 2^30 images (3 TiB) in a 6 KB file.
+  TempDir dir;
+  const auto path = dir.file("test_32x32.mat");
+  write_svhn<double>(path, {1, 2}, MAT_C_DOUBLE, MAT_T_DOUBLE, false);
+  std::string bytes = read_all(path);
+  uint32_t n;
+  std::memcpy(&n, bytes.data() + 172, 4);
+  ASSERT_EQ(n, 2u);
+  n = 1u << 30;
+  std::memcpy(bytes.data() + 172, &n, 4);
+  for (bool compress : {false, true}) {
+    write_bytes(path, compress ? compress_mat_elements(bytes) : bytes);
+    ASSERT_LT(fs::file_size(path), 8000u);
+    expect_file_error([&] { load_svhn(dir.path(), "test"); },
+                      {path, "variable 'X'", "uint8 [32,32,3,1073741824]",
+                       std::to_string(uint64_t{3072} << 30), "limit", "WRN_MAX_DATA_BYTES"});
+  }
+  // The limits are configurable: a lower byte limit and a lower image limit.
+  write_svhn<uint8_t>(path, {1, 2}, MAT_C_UINT8, MAT_T_UINT8, true);
+  const ReadLimits saved = read_limits();
+  set_read_limits(ReadLimits{6000, saved.max_images});
+  expect_file_error([&] { load_svhn(dir.path(), "test"); }, {path, "6144 bytes", "limit of 6000"});
+  set_read_limits(ReadLimits{saved.max_bytes, 1});
+  expect_file_error([&] { load_svhn(dir.path(), "test"); }, {path, "2 images", "limit of 1", "WRN_MAX_IMAGES"});
+  set_read_limits(saved);
+  EXPECT_EQ(load_svhn(dir.path(), "test").size(), 2);
+  // A compressed file re-packed by the helper reads like the original.
+  write_svhn<double>(path, {1, 2, 3}, MAT_C_DOUBLE, MAT_T_DOUBLE, false);
+  const Dataset plain = load_svhn(dir.path(), "test");
+  write_bytes(path, compress_mat_elements(read_all(path)));
+  const Dataset packed = load_svhn(dir.path(), "test");
+  EXPECT_TRUE(torch::equal(plain.images, packed.images));
+  EXPECT_TRUE(torch::equal(plain.labels, packed.labels));
+}
+
+TEST(SvhnReader, CorruptCompressedDataIsAFileError) {
+  TempDir dir;
+  const auto path = dir.file("test_32x32.mat");
+  write_svhn<double>(path, std::vector<double>(20, 3.0), MAT_C_DOUBLE, MAT_T_DOUBLE, true);
+  const std::string good = read_all(path);
+  EXPECT_EQ(load_svhn(dir.path(), "test").size(), 20);
+  uint32_t tag[2];
+  std::memcpy(tag, good.data() + 128, 8);
+  ASSERT_EQ(tag[0], 15u);  // X is a miCOMPRESSED element
+  // A byte in the middle of X's deflate data, and one in its adler-32 trailer (the pixels
+  // inflate unchanged: only zlib's check can tell).
+  for (size_t offset : {size_t{128 + 8 + tag[1] / 2}, size_t{128 + 8 + tag[1] - 2}}) {
+    std::string bad = good;
+    bad[offset] = static_cast<char>(bad[offset] ^ 0x10);
+    write_bytes(path, bad);
+    expect_file_error([&] { load_svhn(dir.path(), "test"); }, {path});
+  }
+}
+
+TEST(SvhnReader, EveryTruncationIsAFileError) {
+  // uint8 labels are the last variable: a cut inside them used to leave uninitialized labels.
+  for (bool compress : {false, true}) {
+    TempDir dir;
+    const auto path = dir.file("test_32x32.mat");
+    write_svhn<uint8_t>(path, std::vector<uint8_t>(20, 3), MAT_C_UINT8, MAT_T_UINT8, compress);
+    const std::string good = read_all(path);
+    EXPECT_EQ(load_svhn(dir.path(), "test").size(), 20);
+    std::vector<size_t> keeps;
+    for (size_t keep = 0; keep < good.size(); keep += 97) keeps.push_back(keep);
+    for (size_t cut = 1; cut <= 40 && cut < good.size(); ++cut) keeps.push_back(good.size() - cut);
+    for (size_t keep : keeps) {
+      write_bytes(path, good.substr(0, keep));
+      SCOPED_TRACE(fmt::format("compress {} keep {} of {}", compress, keep, good.size()));
+      expect_file_error([&] { load_svhn(dir.path(), "test"); }, {path});
+    }
+  }
 }
 
 // ---------------------------------------------------------------- image folders

@@ -35,6 +35,10 @@ Dataset read_records(const std::vector<std::string>& paths, int64_t header_bytes
   std::vector<std::string> files;
   int64_t total = 0;
   for (const auto& path : paths) {
+    // The records a file's size implies, checked before the file is read or anything allocated.
+    std::error_code ec;
+    const auto file_size = fs::file_size(path, ec);
+    if (!ec) detail::check_declared_images(path, file_size / static_cast<uint64_t>(record));
     files.push_back(detail::read_bytes(path));
     const auto size = static_cast<int64_t>(files.back().size());
     WRN_CHECK_FILE(size > 0 && size % record == 0,

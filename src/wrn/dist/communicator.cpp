@@ -158,6 +158,7 @@ std::shared_ptr<Communicator> Communicator::connect(const WorldInfo& world, cons
 }
 
 int Communicator::rank() const { return impl_->world.rank; }
+int Communicator::local_rank() const { return impl_->world.local_rank; }
 int Communicator::size() const { return impl_->world.world_size; }
 std::chrono::milliseconds Communicator::timeout() const { return impl_->options.timeout; }
 std::string Communicator::who() const { return impl_->who(); }

@@ -56,6 +56,7 @@ class Communicator {
   Communicator& operator=(const Communicator&) = delete;
 
   int rank() const;
+  int local_rank() const;  // this process's index on its node (its GPU under CUDA)
   int size() const;
   std::chrono::milliseconds timeout() const;
 

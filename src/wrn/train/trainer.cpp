@@ -1087,6 +1087,18 @@ int thread_count(const TrainConfig& config, const RunOptions& options) {
   return config.threads > 0 ? config.threads : options.default_threads;
 }
 
+// Data parallel on CUDA: rank r of a node uses GPU LOCAL_RANK ("cuda" and "auto" name no index).
+// The configuration keeps its device string (the same on every rank); the setup holds the GPU.
+RunSetup create_setup(const TrainConfig& config, const RunOptions& options,
+                      const std::vector<torch::Tensor>* normalizer_state = nullptr) {
+  auto c = config;
+  if (options.communicator && (c.device == "cuda" || (c.device == "auto" && torch::cuda::is_available())))
+    c.device = fmt::format("cuda:{}", options.communicator->local_rank());
+  auto setup = RunSetup::create(c, true, normalizer_state);
+  setup.config.device = config.device;
+  return setup;
+}
+
 bool writes_run_dir(const RunOptions& options) { return !options.communicator || options.communicator->rank() == 0; }
 
 RunResult start_run(RunSetup setup, const std::string& run_dir, const RunOptions& options) {
@@ -1109,7 +1121,7 @@ RunResult train(const TrainConfig& config, const std::string& run_dir, const Run
             "'{}' already holds a run (checkpoints/last.ckpt); use 'wrn resume {}' or another --out", run_dir, run_dir);
   configure_threads(thread_count(config, options));
   // Data, model and initial weights first: a bad data set or weight file leaves no run directory.
-  auto setup = RunSetup::create(config, true);
+  auto setup = create_setup(config, options);
   if (!config.model.init_from.empty()) {
     const auto& path = config.model.init_from;
     const bool fine_tune =
@@ -1201,7 +1213,7 @@ RunResult resume(const std::string& run_dir, const RunOptions& options) {
     auto config = config_from_yaml(YAML::Load(point.bytes));
     apply_options(config);
     configure_threads(thread_count(config, options));
-    return start_run(RunSetup::create(config, true), run_dir, options);
+    return start_run(create_setup(config, options), run_dir, options);
   }
   const io::Checkpoint ck = io::parse_checkpoint(point.bytes, point.source);
   point.bytes = std::string();  // the parsed copy is enough
@@ -1211,7 +1223,7 @@ RunResult resume(const std::string& run_dir, const RunOptions& options) {
   if (!yaml["precision"]) config.precision = Precision::Fp32;
   apply_options(config);
   configure_threads(thread_count(config, options));
-  auto setup = RunSetup::create(config, true, &ck.normalizer);  // resolves the precision
+  auto setup = create_setup(config, options, &ck.normalizer);  // resolves the precision
   if (writer && (options.epochs || options.precision))
     write_file_atomically(config_path, config_to_string(setup.config));
   Engine engine(std::move(setup), run_dir, options);

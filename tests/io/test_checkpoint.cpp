@@ -1,8 +1,11 @@
 // Checkpoint files: round trip, and clear errors for torn, corrupt and foreign files.
 #include <gtest/gtest.h>
+#include <zlib.h>
 
 #include <filesystem>
+#include <cstring>
 #include <fstream>
+#include <tuple>
 
 #include "wrn/core/atomic_file.h"
 #include "wrn/core/error.h"
@@ -83,4 +86,74 @@ TEST(Checkpoint, TruncatedCorruptAndForeignFilesAreReportedClearly) {
 
   EXPECT_NE(expect_file_error(dir + "/missing.ckpt").find("missing.ckpt"), std::string::npos);
   fs::remove_all(dir);
+}
+
+namespace {
+
+// The checkpoint's header CRC recomputed after an edit of its payload (a crafted file: the
+// damage is inside the zip, where only its own checks can see it).
+void reseal(std::string& bytes) {
+  const uint32_t crc = static_cast<uint32_t>(
+      crc32(crc32(0L, Z_NULL, 0), reinterpret_cast<const Bytef*>(bytes.data() + 24), static_cast<uInt>(bytes.size() - 24)));
+  std::memcpy(bytes.data() + 12, &crc, 4);
+}
+
+size_t find_or_fail(const std::string& hay, const std::string& needle) {
+  const auto at = hay.find(needle);
+  EXPECT_NE(at, std::string::npos) << "no '" << needle << "'";
+  return at == std::string::npos ? 0 : at;
+}
+
+}  // namespace
+
+// Issue 11: a crafted checkpoint with a valid wrn CRC went to LibTorch's zip reader, which
+// overflowed a heap buffer on a bad central directory and never checked the entries' CRCs.
+TEST(Checkpoint, DamageInsideTheZipPayloadIsAFileErrorNotACrash) {
+  const auto dir = temp_dir();
+  const auto good = dir + "/zip_good.ckpt";
+  auto c = sample();
+  c.optimizer = {{"momentum_buffer", torch::full({64}, 0.25f)}};
+  save_checkpoint(good, c);
+  const std::string bytes = wrn::read_file(good);
+  EXPECT_NO_THROW(load_checkpoint(good));
+
+  // One byte of a tensor's data (0.25f = 00 00 80 3e), the header CRC made valid again.
+  std::string flipped = bytes;
+  const std::string quarter("\x00\x00\x80\x3e\x00\x00\x80\x3e", 8);
+  flipped[find_or_fail(flipped, quarter) + 2] ^= 0x01;
+  reseal(flipped);
+  wrn::write_file_atomically(dir + "/zip_flip.ckpt", flipped);
+  const auto m1 = expect_file_error(dir + "/zip_flip.ckpt");
+  EXPECT_NE(m1.find("corrupt zip archive"), std::string::npos) << m1;
+  EXPECT_NE(m1.find("CRC-32"), std::string::npos) << m1;
+
+  // The central directory's offset pointing far outside the archive.
+  std::string bad_dir = bytes;
+  const auto end = bad_dir.rfind(std::string("PK\x05\x06", 4));
+  ASSERT_NE(end, std::string::npos);
+  const uint32_t far = 0x7fffff00;
+  std::memcpy(bad_dir.data() + end + 16, &far, 4);
+  reseal(bad_dir);
+  wrn::write_file_atomically(dir + "/zip_dir.ckpt", bad_dir);
+  const auto m2 = expect_file_error(dir + "/zip_dir.ckpt");
+  EXPECT_NE(m2.find("corrupt zip archive"), std::string::npos) << m2;
+  EXPECT_NE(m2.find("zip_dir.ckpt"), std::string::npos) << m2;
+
+  // An entry's local-header offset past the data, and an entry that claims compression.
+  for (const auto& [offset, value, word] : std::vector<std::tuple<int, uint32_t, std::string>>{
+           {42, 0x7ffffff0u, "local header"}, {10, 8u, "compression method 8"}}) {
+    std::string crafted = bytes;
+    const auto cd = crafted.find(std::string("PK\x01\x02", 4));
+    ASSERT_NE(cd, std::string::npos);
+    if (offset == 10) {
+      const uint16_t m = static_cast<uint16_t>(value);
+      std::memcpy(crafted.data() + cd + offset, &m, 2);
+    } else {
+      std::memcpy(crafted.data() + cd + offset, &value, 4);
+    }
+    reseal(crafted);
+    wrn::write_file_atomically(dir + "/zip_entry.ckpt", crafted);
+    const auto m = expect_file_error(dir + "/zip_entry.ckpt");
+    EXPECT_NE(m.find(word), std::string::npos) << m;
+  }
 }

@@ -279,3 +279,22 @@ TEST(PtFormat, StridesThatOverflowAreRejectedWithoutWrapping) {
         << msg;
   }
 }
+
+// Issue 11: a flipped byte inside a .pt tensor was accepted (the zip CRC was never checked;
+// Python's zipfile flags it). Now the entry is named.
+TEST(PtFormat, AFlippedTensorByteFailsTheEntrysCrc) {
+  const StateDict sd{{"w", torch::full({64}, 0.25f)}};
+  std::string bytes = encode_pt(sd);
+  EXPECT_NO_THROW(decode_pt(bytes, "good.pt"));
+  const auto at = bytes.find(std::string("\x00\x00\x80\x3e\x00\x00\x80\x3e", 8));
+  ASSERT_NE(at, std::string::npos);
+  bytes[at + 2] ^= 0x01;
+  try {
+    decode_pt(bytes, "flipped.pt");
+    ADD_FAILURE() << "a corrupt tensor was accepted";
+  } catch (const wrn::FileError& e) {
+    const std::string m = e.what();
+    EXPECT_NE(m.find("flipped.pt: corrupt zip archive: entry '"), std::string::npos) << m;
+    EXPECT_NE(m.find("CRC-32"), std::string::npos) << m;
+  }
+}

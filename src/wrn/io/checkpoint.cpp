@@ -8,6 +8,7 @@
 
 #include "wrn/core/atomic_file.h"
 #include "wrn/core/error.h"
+#include "wrn/io/zip_check.h"
 
 namespace wrn::io {
 namespace {
@@ -100,6 +101,8 @@ Checkpoint parse_checkpoint(const std::string& bytes, const std::string& path) {
   const uint32_t actual = crc32_of(bytes.data() + kHeaderSize, size);
   WRN_CHECK_FILE(actual == crc, "checkpoint '{}' is corrupt: payload checksum {:08x}, header says {:08x}", path, actual,
                  crc);
+  // The payload's zip structure and CRCs before LibTorch's reader, which trusts them.
+  check_zip(std::string_view(bytes).substr(kHeaderSize), fmt::format("checkpoint '{}'", path));
   c10::IValue root;
   try {
     root = torch::pickle_load(std::vector<char>(bytes.begin() + kHeaderSize, bytes.end()));

@@ -12,6 +12,7 @@
 
 #include "wrn/core/atomic_file.h"
 #include "wrn/core/error.h"
+#include "wrn/io/zip_check.h"
 
 namespace wrn::io {
 
@@ -340,6 +341,7 @@ StateDict decode_pt(const std::string& bytes, const std::string& source) {
   // A torch.save archive is a zip file: "PK\x03\x04".
   WRN_CHECK_FILE(bytes.size() >= 4 && bytes.compare(0, 4, std::string("PK\x03\x04", 4)) == 0,
                  "{}: not a PyTorch state_dict file (expected the zip archive that torch.save writes)", source);
+  check_zip(bytes, source);  // structure and CRC-32s, before miniz reads the archive
   ObjPtr root;
   try {
     std::istringstream in(bytes);

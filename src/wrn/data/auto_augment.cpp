@@ -12,6 +12,8 @@
 //   image, so grid_sample's nearest rounding sees the same coordinates. (Built without -march,
 //   so the compiler contracts no a*b+c into an FMA; an FMA build could move a matrix entry by
 //   one ulp.)
+// - Contrast's grey mean: a float32 mean of integers, exact (so independent of the reduction
+//   order, batched or not) while H * W * 255 < 2^24, i.e. up to 65793 pixels (256 x 256).
 // - Sharpness's smoothing: conv2d with torchvision's float32 kernel (1/13, centre 5/13); a
 //   3x3 sum over 13 is never within float error of .5, so its rounding is exact either way.
 #include "wrn/data/auto_augment.h"

@@ -72,8 +72,10 @@ struct AutoAugmentDraw {
 // Per image and round, draws as torchvision does (in distribution; the random stream is ours):
 // an op uniformly from the 14; TrivialAugmentWide: a magnitude bin uniformly from
 // [0, num_magnitude_bins), RandAugment: bin `magnitude`; a sign (50 % negative) for signed ops.
-// Three int64 draws of [rounds, B] from `generator` on its device (ops, bins, signs), then
-// copied to the CPU. Throws wrn::ConfigError for kind None or invalid options.
+// int64 draws of [rounds, B] from `generator` on its device: ops, then (TrivialAugmentWide
+// only) bins, then signs; copied to the CPU (a synchronization for a CUDA generator: grouping
+// the batch by op needs the counts on the host anyway). Throws wrn::ConfigError for kind None
+// or invalid options.
 AutoAugmentDraw draw_auto_augment(int64_t batch, int64_t height, int64_t width, const AutoAugmentOptions& options,
                                   torch::Generator& generator);
 

@@ -100,4 +100,5 @@ TEST(SweepE2E, KilledSweepContinuesWithoutRetraining) {
   // The seeds differ: the two runs of a configuration are not the same run.
   EXPECT_NE(wrn::test::comparable(wrn::train::read_metrics(out + "/optimizer.lr=0.1/seed-1/metrics.jsonl")),
             wrn::test::comparable(m));
+  if (!::testing::Test::HasFailure()) fs::remove_all(fs::path(out).parent_path());
 }

@@ -516,6 +516,7 @@ RgbImage render_spread(const std::vector<SpreadColumn>& columns, const SpreadPlo
   const int line_h = Canvas::text_height(label_scale) + 4 * label_scale;
   const int bottom = 24 + static_cast<int>(label_lines) * line_h;
   const int width = std::clamp(kLeft + kRight + n * col_w, 480, kMaxWidth);
+  col_w = (width - kLeft - kRight) / std::max(n, 1);  // the columns fill the minimum width
   const int height = std::max(options.height, kTop + bottom + 120);
   Canvas cv(width, std::min(height, kMaxWidth));
   const Rect plot{kLeft, kTop, kLeft + std::max(n, 1) * col_w, cv.height() - bottom};

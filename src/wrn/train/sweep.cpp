@@ -1,6 +1,7 @@
 #include "wrn/train/sweep.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <filesystem>
 #include <set>

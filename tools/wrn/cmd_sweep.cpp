@@ -4,9 +4,12 @@
 // sweep (train/sweep.h).
 #include <fmt/format.h>
 
+#include <filesystem>
+
 #include "command.h"
 #include "precision_option.h"
 #include "wrn/core/error.h"
+#include "wrn/data/dataset.h"
 #include "wrn/train/sweep.h"
 
 namespace {
@@ -39,10 +42,21 @@ void add_sweep_command(CLI::App& app) {
   cmd->callback([args] {
     namespace t = wrn::train;
     const auto plan = t::plan_sweep(args->spec);  // every configuration checked before anything runs
+    for (const auto& c : plan.configs) {  // a missing data set is said before the sweep directory is made
+      const std::string dir = c.data.dir.empty() ? wrn::data::default_data_dir(c.data.kind) : c.data.dir;
+      std::error_code ec;
+      WRN_CHECK_FILE(std::filesystem::is_directory(dir, ec),
+                     "{}: no {} data set here (set data.dir with --set, or see 'wrn download --help')", dir, c.data.kind);
+    }
     t::SweepOptions options;
     options.run.quiet = args->quiet;
     options.run.stop_on_signals = true;  // Ctrl-C / SIGTERM: the run saves and the sweep stops; rerun to continue
-    const auto summary = t::run_sweep(plan, args->out, options);
+    t::SweepSummary summary;
+    try {
+      summary = t::run_sweep(plan, args->out, options);
+    } catch (const t::TrainingInterrupted& e) {  // exit 130 / 143, naming the way on for a sweep
+      throw t::TrainingInterrupted(e.signal(), std::string(e.what()) + "; or run the same 'wrn sweep' command again");
+    }
     for (const auto& c : summary.configs)
       fmt::print("{}: {} of {} runs, final test error median {:.2f}%{}\n", c.point.name, c.finished(), c.runs.size(),
                  c.final_error.median,

@@ -80,7 +80,7 @@ TEST(CliHelp, ShowsDefaultsAndAnExample) {
   r = run_tool("--help");
   ASSERT_EQ(r.status, 0) << r.out;
   EXPECT_NE(r.out.find("Examples:\n  wrn models"), std::string::npos) << r.out;
-  for (const std::string cmd : {"train", "eval", "resume", "predict", "export", "import", "info", "models", "bench",
+  for (const std::string cmd : {"train", "eval", "resume", "sweep", "predict", "export", "import", "info", "models", "bench",
                                 "bench infer", "bench data", "download", "completion"}) {
     auto h = run_tool(cmd + " --help");
     EXPECT_EQ(h.status, 0) << cmd;

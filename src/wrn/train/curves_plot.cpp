@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "wrn/core/error.h"
+#include "wrn/core/text.h"
 
 namespace wrn::train {
 namespace {
@@ -475,6 +476,127 @@ RgbImage render_confusion_matrix(const std::vector<std::vector<int64_t>>& counts
 void plot_confusion_matrix(const std::string& path, const std::vector<std::vector<int64_t>>& counts,
                            const ConfusionPlotOptions& options) {
   write_png(path, render_confusion_matrix(counts, options));
+}
+
+namespace {
+
+// A dashed horizontal line from x0 to x1 at y: `on` pixels drawn, `off` left out.
+void dashed_hline(Canvas& cv, double x0, double x1, double y, Color c, double width, double on = 8, double off = 5) {
+  for (double x = x0; x < x1; x += on + off) cv.polyline({{x, y}, {std::min(x + on, x1), y}}, c, width);
+}
+
+// `s` cut (ending in "..") to fit `max_w` pixels at `scale`.
+std::string fit_text(const std::string& s, int scale, int max_w) {
+  if (Canvas::text_width(s, scale) <= max_w) return s;
+  std::string t = s;
+  while (!t.empty() && Canvas::text_width(t + "..", scale) > max_w) t.pop_back();
+  return t + "..";
+}
+
+}  // namespace
+
+RgbImage render_spread(const std::vector<SpreadColumn>& columns, const SpreadPlotOptions& options) {
+  WRN_CHECK(options.height >= 240 && options.height <= 8192, "spread plot height {}: expected 240..8192 pixels",
+            options.height);
+  const int n = static_cast<int>(columns.size());
+  std::vector<std::vector<std::string>> labels;
+  size_t label_lines = 1;
+  int widest = 0;
+  for (const auto& c : columns) {
+    labels.push_back(split(c.label, '\n'));
+    label_lines = std::max(label_lines, labels.back().size());
+    for (const auto& l : labels.back()) widest = std::max(widest, Canvas::text_width(l, 1));
+  }
+  constexpr int kLeft = 90, kRight = 24, kTop = 96, kMaxWidth = 8192;
+  // Labels at scale 2 when the figure stays within bounds that way, else at scale 1.
+  int label_scale = 2;
+  int col_w = std::max(110, 2 * widest + 16);
+  if (kLeft + kRight + n * col_w > kMaxWidth) label_scale = 1, col_w = std::max(110, widest + 12);
+  if (n > 0 && kLeft + kRight + n * col_w > kMaxWidth) col_w = std::max(8, (kMaxWidth - kLeft - kRight) / n);
+  const int line_h = Canvas::text_height(label_scale) + 4 * label_scale;
+  const int bottom = 24 + static_cast<int>(label_lines) * line_h;
+  const int width = std::clamp(kLeft + kRight + n * col_w, 480, kMaxWidth);
+  col_w = (width - kLeft - kRight) / std::max(n, 1);  // the columns fill the minimum width
+  const int height = std::max(options.height, kTop + bottom + 120);
+  Canvas cv(width, std::min(height, kMaxWidth));
+  const Rect plot{kLeft, kTop, kLeft + std::max(n, 1) * col_w, cv.height() - bottom};
+  const int title_scale = Canvas::text_width(options.title, 3) <= width - 16 ? 3 : (Canvas::text_width(options.title, 2) <= width - 16 ? 2 : 1);
+  cv.text(width / 2, 14, fit_text(options.title, title_scale, width - 16), kText, title_scale, HAlign::center);
+
+  // Legend: dot "seed", line "median", dashed line "paper" (when any column has a reference).
+  bool any_reference = false;
+  for (const auto& c : columns) any_reference = any_reference || std::isfinite(c.reference);
+  {
+    int x = kLeft;
+    const int y = 66;
+    cv.disc(x + 12, y, 5.5, kText);
+    cv.disc(x + 12, y, 4.5, kBlue);
+    cv.text(x + 26, y, "seed", kText, 2, HAlign::left, VAlign::middle);
+    x += 26 + Canvas::text_width("seed", 2) + 28;
+    cv.polyline({{x + 0.0, y + 0.0}, {x + 28.0, y + 0.0}}, kRed, 2.5);
+    cv.text(x + 36, y, "median", kText, 2, HAlign::left, VAlign::middle);
+    x += 36 + Canvas::text_width("median", 2) + 28;
+    if (any_reference) {
+      dashed_hline(cv, x, x + 30, y, kGreen, 2.0);
+      cv.text(x + 38, y, "paper", kText, 2, HAlign::left, VAlign::middle);
+    }
+  }
+
+  // The y axis: every value, median and reference, padded by a tenth of their range.
+  double ymin = std::numeric_limits<double>::infinity(), ymax = -ymin;
+  auto take = [&](double v) {
+    if (std::isfinite(v)) ymin = std::min(ymin, v), ymax = std::max(ymax, v);
+  };
+  for (const auto& c : columns) {
+    for (double v : c.values) take(v);
+    take(c.median);
+    take(c.reference);
+  }
+  const bool has_data = std::isfinite(ymin);
+  if (!has_data) ymin = 0, ymax = 1;
+  double span = ymax - ymin;
+  if (span < 1e-9) span = std::max(1.0, std::abs(ymin) * 0.1);
+  double lo = ymin - span * 0.1, hi = ymax + span * 0.1;
+  if (ymin >= 0) lo = std::max(lo, 0.0);  // errors are never negative
+  const Ticks yt = nice_ticks(lo, hi, 6, false);
+  auto py = [&](double y) { return plot.y1 - 1 - (y - yt.lo) / (yt.hi - yt.lo) * (plot.y1 - 1 - plot.y0); };
+  for (double v : yt.values) {
+    const int y = static_cast<int>(std::lround(py(v)));
+    cv.fill_rect(plot.x0, y, plot.x1, y + 1, kGrid);
+    cv.fill_rect(plot.x0 - 6, y, plot.x0, y + 1, kAxis);
+    cv.text(plot.x0 - 10, y, format_number(v, yt.decimals), kText, 2, HAlign::right, VAlign::middle);
+  }
+  for (int i = 1; i < n; ++i) cv.fill_rect(plot.x0 + i * col_w, plot.y0, plot.x0 + i * col_w + 1, plot.y1, kGrid);
+  cv.rect_outline(plot.x0, plot.y0, plot.x1, plot.y1, kAxis);
+  cv.text_vertical(14, (plot.y0 + plot.y1) / 2, options.ylabel, kText, 2);
+  if (n == 0 || !has_data)
+    cv.text((plot.x0 + plot.x1) / 2, (plot.y0 + plot.y1) / 2, n == 0 ? "no configurations" : "no finished runs yet",
+            kAxis, 2, HAlign::center, VAlign::middle);
+
+  for (int i = 0; i < n; ++i) {
+    const auto& c = columns[i];
+    const double cx = plot.x0 + (i + 0.5) * col_w;
+    if (std::isfinite(c.reference)) dashed_hline(cv, cx - col_w * 0.45, cx + col_w * 0.45, py(c.reference), kGreen, 2.0);
+    if (std::isfinite(c.median)) cv.polyline({{cx - col_w * 0.35, py(c.median)}, {cx + col_w * 0.35, py(c.median)}}, kRed, 2.5);
+    std::vector<double> finite;
+    for (double v : c.values)
+      if (std::isfinite(v)) finite.push_back(v);
+    const double k = static_cast<double>(finite.size());
+    const double step = k > 1 ? std::min(14.0, col_w * 0.6 / (k - 1)) : 0.0;
+    for (size_t j = 0; j < finite.size(); ++j) {
+      const double x = cx + (static_cast<double>(j) - (k - 1) / 2) * step;
+      cv.disc(x, py(finite[j]), 5.5, kText);
+      cv.disc(x, py(finite[j]), 4.5, kBlue);
+    }
+    for (size_t l = 0; l < labels[i].size(); ++l)
+      cv.text(static_cast<int>(std::lround(cx)), plot.y1 + 12 + static_cast<int>(l) * line_h,
+              fit_text(labels[i][l], label_scale, col_w - 6), kText, label_scale, HAlign::center);
+  }
+  return cv.take();
+}
+
+void plot_spread(const std::string& path, const std::vector<SpreadColumn>& columns, const SpreadPlotOptions& options) {
+  write_png(path, render_spread(columns, options));
 }
 
 }  // namespace wrn::train

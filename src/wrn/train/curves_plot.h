@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -49,5 +50,29 @@ RgbImage render_confusion_matrix(const std::vector<std::vector<int64_t>>& counts
 // render_confusion_matrix written to `path` as PNG (temporary file + rename). Throws wrn::FileError.
 void plot_confusion_matrix(const std::string& path, const std::vector<std::vector<int64_t>>& counts,
                            const ConfusionPlotOptions& options = {});
+
+// One column of a spread plot: a configuration's values over seeds.
+struct SpreadColumn {
+  std::string label;            // below the column; '\n' starts a new line
+  std::vector<double> values;   // one dot each (non-finite ones are left out)
+  double median = std::numeric_limits<double>::quiet_NaN();     // a solid line; NaN: none
+  double reference = std::numeric_limits<double>::quiet_NaN();  // a dashed line (the paper's); NaN: none
+};
+
+struct SpreadPlotOptions {
+  std::string title = "Spread over seeds";
+  std::string ylabel = "final test error (%)";
+  int height = 540;  // pixels, 240..8192; the width follows from the columns and labels
+};
+
+// A strip chart (`wrn sweep`'s spread.png): one column per entry, its values as dots spread
+// sideways so equal values stay visible, its median as a line and its reference as a dashed
+// line, on a y axis zoomed to the values and references. Guarantees: any input draws (no
+// columns, empty columns, non-finite values). Throws wrn::ConfigError for a bad height.
+RgbImage render_spread(const std::vector<SpreadColumn>& columns, const SpreadPlotOptions& options = {});
+
+// render_spread written to `path` as PNG (temporary file + rename). Throws wrn::FileError.
+void plot_spread(const std::string& path, const std::vector<SpreadColumn>& columns,
+                 const SpreadPlotOptions& options = {});
 
 }  // namespace wrn::train

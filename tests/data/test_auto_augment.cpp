@@ -319,7 +319,6 @@ TEST(AutoAugment, CostOfOneCifarBatch) {
     const double ms =
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count() / reps;
     std::cout << name << " 128x3x32x32: " << ms << " ms per batch\n";
-    EXPECT_LT(ms, 500.0);  // generous: shared CI machines; the measured figure is printed above
   }
 }
 

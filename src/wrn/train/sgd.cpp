@@ -62,6 +62,13 @@ bool FlatParameters::aliased() const {
   return true;
 }
 
+torch::Tensor FlatParameters::decay_mask_without_vectors() const {
+  auto mask = torch::ones({numel()}, params_.options());
+  for (const auto& p : parameters_)
+    if (p.dim() <= 1) mask.narrow(0, p.storage_offset() - params_.storage_offset(), p.numel()).zero_();
+  return mask;
+}
+
 void SgdOptions::validate(const std::string& what) const {
   WRN_CHECK(lr > 0 && std::isfinite(lr), "{}.lr must be a positive number, got {}", what, lr);
   WRN_CHECK(momentum >= 0 && momentum < 1, "{}.momentum must be in [0, 1), got {}", what, momentum);
@@ -86,17 +93,22 @@ Sgd::Sgd(torch::Tensor params, torch::Tensor grads, SgdOptions options, SgdKerne
 
 void Sgd::step(double lr) {
   torch::NoGradGuard no_grad;
+  double wd = options_.weight_decay;
+  if (decay_mask_.defined() && wd != 0) {  // the masked decay first, then the step without it
+    grads_.addcmul_(params_, decay_mask_, wd);
+    wd = 0;
+  }
   if (fused_) {
-    step_fused(lr);
+    step_fused(lr, wd);
   } else {
-    step_tensor(lr);
+    step_tensor(lr, wd);
   }
   ++steps_;
 }
 
-void Sgd::step_tensor(double lr) {
+void Sgd::step_tensor(double lr, double weight_decay) {
   const auto& o = options_;
-  if (o.weight_decay != 0) grads_.add_(params_, o.weight_decay);  // g = g + wd * p
+  if (weight_decay != 0) grads_.add_(params_, weight_decay);  // g = g + wd * p
   if (o.momentum == 0) {
     params_.add_(grads_, -lr);
     return;
@@ -193,9 +205,9 @@ bool cpu_has_fma() {
 
 template <bool kDecay, bool kMomentum, bool kFirst, bool kNesterov>
 void sgd_all(const torch::Tensor& params, const torch::Tensor& grads, const torch::Tensor& buffer,
-             const SgdOptions& o, double lr) {
+             const SgdOptions& o, double weight_decay, double lr) {
   Args a{params.data_ptr<float>(), grads.data_ptr<float>(), buffer.data_ptr<float>(),
-         static_cast<float>(o.weight_decay), static_cast<float>(o.momentum), static_cast<float>(1 - o.dampening),
+         static_cast<float>(weight_decay), static_cast<float>(o.momentum), static_cast<float>(1 - o.dampening),
          static_cast<float>(-lr)};
   const bool fma = cpu_has_fma();
   at::parallel_for(0, params.numel(), 1 << 15, [&](int64_t begin, int64_t end) {
@@ -209,13 +221,13 @@ void sgd_all(const torch::Tensor& params, const torch::Tensor& grads, const torc
 
 }  // namespace
 
-void Sgd::step_fused(double lr) {
+void Sgd::step_fused(double lr, double weight_decay) {
   const auto& o = options_;
-  const bool decay = o.weight_decay != 0;
+  const bool decay = weight_decay != 0;
   const bool first = !has_buffer_;
 #define WRN_SGD_CASE(D, M, F, N) \
   if (decay == D && (o.momentum != 0) == M && first == F && o.nesterov == N) { \
-    sgd_all<D, M, F, N>(params_, grads_, buffer_, o, lr);                    \
+    sgd_all<D, M, F, N>(params_, grads_, buffer_, o, weight_decay, lr);                    \
   }
   WRN_SGD_CASE(true, true, true, true)
   else WRN_SGD_CASE(true, true, true, false)
@@ -225,8 +237,8 @@ void Sgd::step_fused(double lr) {
   else WRN_SGD_CASE(false, true, true, false)
   else WRN_SGD_CASE(false, true, false, true)
   else WRN_SGD_CASE(false, true, false, false)
-  else if (decay) sgd_all<true, false, false, false>(params_, grads_, buffer_, o, lr);
-  else sgd_all<false, false, false, false>(params_, grads_, buffer_, o, lr);
+  else if (decay) sgd_all<true, false, false, false>(params_, grads_, buffer_, o, weight_decay, lr);
+  else sgd_all<false, false, false, false>(params_, grads_, buffer_, o, weight_decay, lr);
 #undef WRN_SGD_CASE
   if (o.momentum != 0) has_buffer_ = true;
 }
@@ -247,6 +259,11 @@ void Sgd::load_state(const io::StateDict& state) {
   buffer_.copy_(buf.reshape({-1}));
   has_buffer_ = find("has_buffer").item<int64_t>() != 0;
   steps_ = find("steps").item<int64_t>();
+}
+
+void clip_grad_norm(const torch::Tensor& grads, double max_norm) {
+  torch::NoGradGuard no_grad;
+  grads.mul_((max_norm / (grads.norm() + 1e-6)).clamp_max(1.0));
 }
 
 void naive_sgd_step(const std::vector<torch::Tensor>& params, std::vector<torch::Tensor>& buffers,

@@ -27,6 +27,25 @@
 
 namespace wrn::train {
 
+// What the engine needs of an optimizer over the flat buffers (Sgd here, AdamW in adamw.h).
+class FlatOptimizer {
+ public:
+  virtual ~FlatOptimizer() = default;
+  // One update with learning rate `lr` (the schedule's value for this step).
+  virtual void step(double lr) = 0;
+  // Forgets the moment estimates (the WRN Torch code's restart at each LR drop).
+  virtual void reset_momentum() = 0;
+  // Checkpoint state, and its restore (wrn::FileError for a missing or mis-sized tensor).
+  virtual io::StateDict state() const = 0;
+  virtual void load_state(const io::StateDict& state) = 0;
+  // Weight decay only where `mask` (float [numel], 0 or 1) is 1, e.g. not on BatchNorm and
+  // biases (decay_mask_without_vectors); undefined: everywhere.
+  void set_decay_mask(torch::Tensor mask) { decay_mask_ = std::move(mask); }
+
+ protected:
+  torch::Tensor decay_mask_;
+};
+
 // The parameters of a module, moved into one contiguous buffer.
 // 4-D parameters already in channels-last layout keep that layout (their views are strided).
 // Requires: every parameter (requires_grad) is floating point, of one dtype and on one
@@ -47,6 +66,10 @@ class FlatParameters {
   void zero_grad();
   // True when every parameter still aliases the flat buffers (for tests and sanity checks).
   bool aliased() const;
+  // 1 for the elements of parameters with 2 or more dimensions (convolution and linear
+  // weights), 0 for vectors (BatchNorm weights and biases, all biases): the usual
+  // "no weight decay on norms and biases" parameter group, as a mask over params().
+  torch::Tensor decay_mask_without_vectors() const;
 
  private:
   torch::Tensor params_, grads_;
@@ -71,16 +94,18 @@ struct SgdOptions {
 enum class SgdKernel { Auto, Fused, Tensor };
 
 // The optimizer. Holds the momentum buffer (same size as the flat buffer).
-class Sgd {
+// With a decay mask, g = grad + weight_decay * mask * p (torch.optim.SGD with two parameter
+// groups, one at weight_decay 0), then the same update without decay.
+class Sgd : public FlatOptimizer {
  public:
   Sgd(torch::Tensor params, torch::Tensor grads, SgdOptions options, SgdKernel kernel = SgdKernel::Auto);
   explicit Sgd(const FlatParameters& flat, SgdOptions options, SgdKernel kernel = SgdKernel::Auto)
       : Sgd(flat.params(), flat.grads(), options, kernel) {}
 
   // One update with learning rate `lr` (the schedule's value for this step).
-  void step(double lr);
+  void step(double lr) override;
   // Forgets the momentum buffer: the next step starts it again from the gradient.
-  void reset_momentum() { has_buffer_ = false; }
+  void reset_momentum() override { has_buffer_ = false; }
 
   const SgdOptions& options() const { return options_; }
   int64_t steps() const { return steps_; }
@@ -88,13 +113,13 @@ class Sgd {
   const torch::Tensor& momentum_buffer() const { return buffer_; }
 
   // Checkpoint state: {"momentum_buffer": tensor, "has_buffer": 0/1, "steps": n} as tensors.
-  io::StateDict state() const;
+  io::StateDict state() const override;
   // Restores state(); throws wrn::FileError when a tensor is missing or of the wrong size.
-  void load_state(const io::StateDict& state);
+  void load_state(const io::StateDict& state) override;
 
  private:
-  void step_tensor(double lr);
-  void step_fused(double lr);
+  void step_tensor(double lr, double weight_decay);
+  void step_fused(double lr, double weight_decay);
 
   torch::Tensor params_, grads_, buffer_;
   SgdOptions options_;
@@ -102,6 +127,10 @@ class Sgd {
   bool has_buffer_ = false;
   int64_t steps_ = 0;
 };
+
+// torch.nn.utils.clip_grad_norm_ on a flat gradient buffer: g *= min(1, max_norm / (||g||_2 +
+// 1e-6)), computed on the buffer's device without a host synchronization.
+void clip_grad_norm(const torch::Tensor& grads, double max_norm);
 
 // The textbook loop, one small kernel sequence per parameter (torch::optim::SGD's way);
 // kept for the speed comparison and as a second reference in tests.

@@ -236,6 +236,18 @@ TEST(ConfigTable, ConfigYamlOfEarlierVersionsLoadsUnchanged) {
                          "  val_fraction: 0\n  image_size: \"\"\n  channels: 0\n  train_transform: pad_crop\n"
                          "  crop_scale: [0.08, 1]\n  crop_ratio: [0.75, 1.3333333333333333]\n  eval_transform: resize\n"
                          "  eval_resize: 0\n  storage: auto\n  workers: 0\n  on_bad_image: fail\n");
+  // ... and issue 12's recipe options, all off.
+  with_new_fields.insert(with_new_fields.find("  normalize:\n"),
+                         "    policy:\n      kind: none\n      ops: 2\n      magnitude: 9\n      bins: 31\n"
+                         "    cutout:\n      size: 0\n      holes: 1\n"
+                         "    erasing:\n      p: 0\n      scale: [0.02, 0.33]\n      ratio: [0.3, 3.3]\n"
+                         "      random_fill: false\n");
+  with_new_fields.insert(with_new_fields.find("optimizer:\n") + 11, "  type: sgd\n");
+  with_new_fields.insert(with_new_fields.find("  reset_momentum_on_drop"),
+                         "  betas: [0.9, 0.999]\n  eps: 1e-08\n  no_decay_bn_bias: false\n  clip_grad_norm: 0\n");
+  with_new_fields.insert(with_new_fields.find("checkpoint:\n"),
+                         "loss:\n  label_smoothing: 0\nmix:\n  mixup_alpha: 0\n  cutmix_alpha: 0\n  prob: 1\n"
+                         "  switch_prob: 0.5\nema:\n  decay: 0\n  warmup: true\nlog_every_steps: 0\n");
   EXPECT_EQ(config_to_string(c), with_new_fields);
   EXPECT_EQ(c.schedule.milestones, (std::vector<double>{60, 120, 160}));
 }

@@ -27,6 +27,7 @@
 #include <thread>
 
 #include "e2e_util.h"
+#include "report_readers.h"
 #include "wrn/core/atomic_file.h"
 #include "wrn/io/checkpoint.h"
 #include "wrn/train/metrics_log.h"
@@ -49,12 +50,27 @@ bool have_data() { return fs::exists(fs::path(kData) / "train-images-idx3-ubyte.
 
 std::string scratch(const std::string& name) { return wrn::test::scratch("wrn_e2e_", name); }
 
-// The small, quick, dropout-using run shared by the resume tests.
-std::vector<std::string> tiny_run(const std::string& out, const std::string& precision = "fp32") {
-  return {"train", "--precision", precision, "--preset", "demo", "--model", "wrn-10-1", "--set", "model.settings.dropout=0.2",
-          "--set", "data.limit_train=600", "--set", "data.limit_test=300", "--batch-size", "20",
-          "--set", "checkpoint.every_steps=3", "--set", "checkpoint.every_seconds=0", "--set", "channels_last=false",
-          "--epochs", "3", "--seed", "11", "--threads", "2", "--data", kData, "--quiet", "--out", out};
+// Every option beyond the 2016 recipes at once (issue 12): each draws from the generators or
+// keeps state that a resume must restore.
+const std::vector<std::string> kModernRecipe{
+    "loss.label_smoothing=0.1",   "data.augment.cutout.size=8", "data.augment.erasing.p=0.5",
+    "data.augment.erasing.random_fill=true", "mix.mixup_alpha=0.2", "mix.cutmix_alpha=1.0", "mix.prob=0.8",
+    "ema.decay=0.99",             "optimizer.type=adamw",        "optimizer.lr=0.003",
+    "optimizer.weight_decay=0.05", "optimizer.no_decay_bn_bias=true", "optimizer.clip_grad_norm=2",
+    "log_every_steps=4"};
+
+// The small, quick, dropout-using run shared by the resume tests. `variant`: a precision, or
+// "fp32-modern" for fp32 with kModernRecipe.
+std::vector<std::string> tiny_run(const std::string& out, const std::string& variant = "fp32") {
+  const bool modern = variant == "fp32-modern";
+  std::vector<std::string> args{
+      "train", "--precision", modern ? "fp32" : variant, "--preset", "demo", "--model", "wrn-10-1", "--set", "model.settings.dropout=0.2",
+      "--set", "data.limit_train=600", "--set", "data.limit_test=300", "--batch-size", "20",
+      "--set", "checkpoint.every_steps=3", "--set", "checkpoint.every_seconds=0", "--set", "channels_last=false",
+      "--epochs", "3", "--seed", "11", "--threads", "2", "--data", kData, "--quiet", "--out", out};
+  if (modern)
+    for (const auto& s : kModernRecipe) args.insert(args.end(), {"--set", s});
+  return args;
 }
 
 }  // namespace
@@ -63,12 +79,14 @@ class EngineResume : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(EngineResume, KilledMidEpochAndResumedIsBitwiseIdentical) {
   if (!have_data()) GTEST_SKIP() << "Fashion-MNIST not installed (dataset-fashion-mnist)";
-  const std::string precision = GetParam();
-  const auto ref = scratch("ref-" + precision), killed = scratch("killed-" + precision);
-  ASSERT_EQ(run(tiny_run(ref, precision), ref + ".log"), 0) << slurp(ref + ".log");
+  const std::string variant = GetParam();
+  const bool modern = variant == "fp32-modern";
+  const std::string precision = modern ? "fp32" : variant;
+  const auto ref = scratch("ref-" + variant), killed = scratch("killed-" + variant);
+  ASSERT_EQ(run(tiny_run(ref, variant), ref + ".log"), 0) << slurp(ref + ".log");
 
   // Kill the second run in the middle of epoch 2, right after a mid-epoch checkpoint.
-  pid_t pid = spawn(tiny_run(killed, precision), killed + ".log");
+  pid_t pid = spawn(tiny_run(killed, variant), killed + ".log");
   const auto last = killed + "/checkpoints/last.ckpt";
   bool mid_epoch = false;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(3);
@@ -100,6 +118,32 @@ TEST_P(EngineResume, KilledMidEpochAndResumedIsBitwiseIdentical) {
   auto ma = read_metrics(ref + "/metrics.jsonl"), mb = read_metrics(killed + "/metrics.jsonl");
   ASSERT_EQ(ma.size(), 3u);
   EXPECT_EQ(comparable(ma), comparable(mb));
+  // One TensorBoard file after the resume, each epoch's points once.
+  std::vector<fs::path> event_files;
+  for (const auto& e : fs::directory_iterator(killed))
+    if (e.path().filename().string().rfind("events.out.tfevents.", 0) == 0) event_files.push_back(e.path());
+  ASSERT_EQ(event_files.size(), 1u);
+  std::map<std::string, std::vector<int64_t>> steps_of;
+  for (const auto& ev : wrn::train::read_tensorboard_events(event_files[0].string()))
+    for (const auto& [tag, v] : ev.values) steps_of[tag].push_back(ev.step);
+  EXPECT_EQ(steps_of["test/top1_err"], (std::vector<int64_t>{1, 2, 3}));
+  if (modern) {
+    ASSERT_FALSE(a.ema.empty()) << "the weight average is checkpointed";
+    expect_bitwise_equal(a.ema, b.ema, "weight average");
+    expect_bitwise_equal(a.running, b.running, "running sums and ema_updates");
+    auto sa = read_step_metrics(ref + "/steps.jsonl"), sb = read_step_metrics(killed + "/steps.jsonl");
+    ASSERT_EQ(sa.size(), 3u * 30 / 4);  // 30 steps an epoch, a record every 4th global step
+    ASSERT_EQ(sa.size(), sb.size());
+    for (size_t i = 0; i < sa.size(); ++i) {
+      EXPECT_EQ(sa[i].step, sb[i].step);
+      EXPECT_EQ(sa[i].loss, sb[i].loss) << "step " << sa[i].step;
+    }
+    EXPECT_EQ(steps_of["step/loss"].size(), sa.size());
+    const auto log = slurp(ref + ".log");
+    const auto config = slurp(ref + "/config.yaml");
+    for (const char* key : {"label_smoothing: 0.1", "cutmix_alpha: 1", "decay: 0.99", "type: adamw"})
+      EXPECT_NE(config.find(key), std::string::npos) << key << " in\n" << config;
+  }
   for (const char* f : {"config.yaml", "curves.png", "report.md", "checkpoints/best.ckpt"})
     EXPECT_TRUE(fs::exists(fs::path(killed) / f)) << f;
   // It learns, and says in which precision, everywhere a run is recorded.
@@ -126,7 +170,12 @@ TEST_P(EngineResume, KilledMidEpochAndResumedIsBitwiseIdentical) {
   EXPECT_EQ(j.at("precision"), precision);
 }
 
-INSTANTIATE_TEST_SUITE_P(Precisions, EngineResume, ::testing::Values("fp32", "bf16"));
+INSTANTIATE_TEST_SUITE_P(Precisions, EngineResume, ::testing::Values("fp32", "bf16", "fp32-modern"),
+                         [](const auto& info) {
+                           std::string name = info.param;
+                           std::replace(name.begin(), name.end(), '-', '_');
+                           return name;
+                         });
 
 // The top-1 classes of a `wrn eval --predictions` CSV (index,label,predicted).
 std::vector<int> predicted_classes(const std::string& csv_path) {

@@ -228,6 +228,37 @@ SweepSpec small_spec() {
 
 }  // namespace
 
+TEST(SweepSummary, ComparesWithThePaperOnlyForTheShippedPresetsUnchangedRecipe) {
+  auto preset = config_from_yaml(load_yaml_file(find_preset("wrn-cifar10-cutout")));
+  std::vector<SweepRunStatus> runs(3);
+  for (size_t i = 0; i < runs.size(); ++i) {
+    runs[i].seed = i + 1;
+    runs[i].state = RunState::Finished;
+    runs[i].final_test_error = runs[i].best_test_error = 3.0 + 0.1 * double(i);
+  }
+  SweepPoint point;
+  point.name = "default";
+  auto seeds_only = preset;
+  seeds_only.seed = 5;  // a seed is not a recipe change
+  auto same = summarize_config(point, seeds_only, runs);
+  EXPECT_TRUE(same.preset_found);
+  EXPECT_TRUE(same.recipe_changes.empty());
+  EXPECT_NEAR(same.median_minus_paper, 3.1 - 3.08, 1e-12);
+  auto changed = preset;
+  changed.epochs = 20;
+  point.name = "epochs=20";
+  auto c = summarize_config(point, changed, runs);
+  EXPECT_TRUE(std::isnan(c.median_minus_paper));
+  EXPECT_EQ(c.recipe_changes, (std::vector<std::string>{"epochs: 200 -> 20"}));
+  SweepSummary summary;
+  summary.configs = {same, c};
+  summary.seeds = {1, 2, 3};
+  const auto md = summary_markdown(summary);
+  EXPECT_NE(md.find("| +0.02 |"), std::string::npos) << md;
+  EXPECT_NE(md.find("| not a reproduction |"), std::string::npos) << md;
+  EXPECT_NE(md.find("- `epochs: 200 -> 20`"), std::string::npos) << md;
+}
+
 TEST(SweepLoop, TrainsSkipsResumesAndSummarizes) {
   TempDir tmp;
   const auto dir = tmp.file("sweep");
@@ -252,7 +283,9 @@ TEST(SweepLoop, TrainsSkipsResumesAndSummarizes) {
   EXPECT_DOUBLE_EQ(summary.configs[0].best_error.median, 5);  // the last epoch is the best here
   EXPECT_DOUBLE_EQ(summary.configs[1].final_error.mean, 4);
   EXPECT_NEAR(summary.configs[1].final_error.std, std::sqrt(3.0), 1e-12);
-  EXPECT_DOUBLE_EQ(summary.configs[1].median_minus_paper, 3 - 4.5);
+  // A paper number on a config of no shipped preset: shown, but not compared (the recipe is unchecked).
+  EXPECT_FALSE(summary.configs[1].preset_found);
+  EXPECT_TRUE(std::isnan(summary.configs[1].median_minus_paper));
 
   // summary.json holds the same, with each seed's value.
   const auto j = nlohmann::json::parse(wrn::read_file(dir + "/summary.json"));
@@ -270,7 +303,8 @@ TEST(SweepLoop, TrainsSkipsResumesAndSummarizes) {
   EXPECT_DOUBLE_EQ(c1["final_test_error"]["values"][2]["value"].get<double>(), 6);
   EXPECT_DOUBLE_EQ(c1["paper"]["error"].get<double>(), 4.5);
   EXPECT_EQ(c1["paper"]["source"], "Table 9");
-  EXPECT_DOUBLE_EQ(c1["median_minus_paper"].get<double>(), -1.5);
+  EXPECT_TRUE(c1["median_minus_paper"].is_null());
+  EXPECT_EQ(c1["reproduction"], false);
   EXPECT_EQ(c1["seeds"][0]["state"], "finished");
   EXPECT_EQ(c1["seeds"][0]["dir"], "optimizer.lr=0.1/seed-1");
   EXPECT_EQ(j["seeds"], (std::vector<int>{1, 2, 3}));
@@ -279,7 +313,7 @@ TEST(SweepLoop, TrainsSkipsResumesAndSummarizes) {
   // summary.md: one row per configuration with the numbers, and one per run.
   const auto md = wrn::read_file(dir + "/summary.md");
   EXPECT_NE(md.find("| optimizer.lr=0.05 | 3/3 | 5.00 | 5.00 ± 1.00 | 4.00 | 6.00 | 5.00 | 5.00 ± 1.00 | 4.00 | 6.00 "
-                    "| 4.50 (Table 9) | +0.50 |"),
+                    "| 4.50 (Table 9) | not a reproduction |"),
             std::string::npos)
       << md;
   EXPECT_NE(md.find("| optimizer.lr=0.1 | 3/3 | 3.00 | 4.00 ± 1.73 | 3.00 | 6.00 |"), std::string::npos) << md;

@@ -31,7 +31,7 @@ void add_eval_command(CLI::App& app) {
     std::string checkpoint, data, split, device, png, precision, predictions;
     std::optional<int64_t> limit, batch_size;
     int threads = 0;
-    bool json = false, no_png = false, optimized = false;
+    bool json = false, no_png = false, optimized = false, tta = false;
   };
   auto args = std::make_shared<Args>();
   auto* cmd = app.add_subcommand("eval", "Evaluate a training checkpoint on a test split");
@@ -52,6 +52,8 @@ void add_eval_command(CLI::App& app) {
   cmd->add_option("--png", args->png, "Confusion-matrix PNG (default: confusion.png in the run directory)");
   cmd->add_flag("--no-png", args->no_png, "Do not write the confusion-matrix PNG");
   cmd->add_flag("--json", args->json, "Print one JSON object");
+  cmd->add_flag("--tta", args->tta,
+                "Test-time augmentation: average the class probabilities of each image and its horizontal mirror");
   cmd->callback([args] {
     namespace t = wrn::train;
     namespace fs = std::filesystem;
@@ -78,7 +80,7 @@ void add_eval_command(CLI::App& app) {
           if (n.is_string()) class_names.push_back(n.get<std::string>());
     }
     auto setup = t::RunSetup::create(config, false, &ck.normalizer, class_names);
-    wrn::io::load_state_dict(*setup.model, ck.model, "checkpoint " + args->checkpoint);
+    wrn::io::load_state_dict(*setup.model, wrn::io::inference_weights(ck), "checkpoint " + args->checkpoint);
     const auto dtype = wrn::compute_dtype(precision.value);
     setup.model->eval();
     std::optional<wrn::infer::FusedClassifier> fused;
@@ -98,6 +100,7 @@ void add_eval_command(CLI::App& app) {
     eo.channels_last = config.channels_last;
     eo.with_confusion = true;
     eo.with_predictions = !args->predictions.empty();
+    eo.tta_flip = args->tta;
     eo.input_dtype = fused ? torch::kFloat : dtype;  // the fused path casts its float input itself
     eo.loader = t::loader_options(config);
     auto r = fused ? t::evaluate([&](const torch::Tensor& x) { return fused->forward(x); },
@@ -140,6 +143,7 @@ void add_eval_command(CLI::App& app) {
       j["loss"] = r.loss;
       j["precision"] = wrn::precision_name(precision.value);
       j["optimized"] = args->optimized;
+      j["tta"] = args->tta ? "flip" : "none";
       if (!args->predictions.empty()) j["predictions_csv"] = args->predictions;
       j["per_class_accuracy"] = r.per_class_accuracy;
       j["class_names"] = names;
@@ -148,8 +152,9 @@ void add_eval_command(CLI::App& app) {
       fmt::print("{}\n", j.dump());
       return;
     }
-    fmt::print("checkpoint  {}\nmodel       {}\ndata        {} ({}, {} images)\n", args->checkpoint, setup.spec.name,
-               config.data.kind, config.data.test_split, r.images);
+    fmt::print("checkpoint  {}\nmodel       {}\ndata        {} ({}, {} images){}\n", args->checkpoint,
+               setup.spec.name, config.data.kind, config.data.test_split, r.images,
+               args->tta ? ", each averaged with its mirror image (--tta)" : "");
     fmt::print("top-1 error {:.2f}%  (accuracy {:.2f}%)\ntop-5 error {:.2f}%\nloss        {:.4f}\n", r.top1_err,
                100 - r.top1_err, r.top5_err, r.loss);
     fmt::print("per-class accuracy:\n");

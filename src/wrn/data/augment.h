@@ -8,7 +8,9 @@
 #include <string>
 #include <vector>
 
+#include "wrn/data/auto_augment.h"
 #include "wrn/data/dataset.h"
+#include "wrn/data/regularize.h"
 
 namespace wrn::data {
 
@@ -18,6 +20,11 @@ struct AugmentOptions {
   int64_t pad = 4;                 // random crop of the image padded by `pad` pixels; 0: off
   PadMode pad_mode = PadMode::Reflect;
   bool flip = true;                // random horizontal flip
+  // After the crop and flip, on uint8 (auto_augment.h); the engine applies it.
+  AutoAugmentOptions policy;
+  // After normalization (regularize.h); the engine applies them, augment_batch does not.
+  CutoutOptions cutout;
+  ErasingOptions erasing;
 };
 
 // Per-channel normalization on 0..255 pixel values, or ZCA whitening (WRN paper).

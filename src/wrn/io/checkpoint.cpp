@@ -71,6 +71,7 @@ void save_checkpoint(const std::string& path, const Checkpoint& c) {
   StateDict norm;
   for (size_t i = 0; i < c.normalizer.size(); ++i) norm.push_back({std::to_string(i), c.normalizer[i]});
   root.insert(std::string("normalizer"), to_dict(norm));
+  if (!c.ema.empty()) root.insert(std::string("ema"), to_dict(c.ema));
   const std::vector<char> payload = torch::pickle_save(c10::IValue(root));
 
   std::string header;
@@ -125,7 +126,12 @@ Checkpoint parse_checkpoint(const std::string& bytes, const std::string& path) {
   c.running = from_dict(field("running"), "running", path);
   auto norm = from_dict(field("normalizer"), "normalizer", path);
   for (size_t i = 0; i < norm.size(); ++i) c.normalizer.push_back(find_tensor(norm, std::to_string(i), path));
+  if (auto it = dict.find(std::string("ema")); it != dict.end()) c.ema = from_dict(it->value(), "ema", path);
   return c;
+}
+
+const StateDict& inference_weights(const Checkpoint& checkpoint) {
+  return checkpoint.ema.empty() ? checkpoint.model : checkpoint.ema;
 }
 
 }  // namespace wrn::io

@@ -33,7 +33,14 @@ struct Checkpoint {
   StateDict rng;          // generator states by role ("augment", "cpu_default", ...)
   StateDict running;      // the partial epoch's running metric sums
   std::vector<torch::Tensor> normalizer;  // Normalizer::state()
+  // The weight average's state_dict (config ema), same keys as `model`; empty without EMA
+  // (and in checkpoints from before it existed: the key is optional).
+  StateDict ema;
 };
+
+// The weights a checkpoint serves with (eval, predict, export, init_from): the weight
+// average when the run kept one, else the trained weights.
+const StateDict& inference_weights(const Checkpoint& checkpoint);
 
 // Writes atomically. Throws wrn::FileError naming `path` when it cannot be written.
 void save_checkpoint(const std::string& path, const Checkpoint& checkpoint);

@@ -42,7 +42,7 @@ WeightsFile read_weights_file(const std::string& path) {
   switch (out.format) {
     case WeightsFormat::Checkpoint: {
       auto ck = load_checkpoint(path);
-      out.tensors = std::move(ck.model);
+      out.tensors = ck.ema.empty() ? std::move(ck.model) : std::move(ck.ema);  // inference_weights()
       out.normalizer = std::move(ck.normalizer);
       out.config_yaml = std::move(ck.config_yaml);
       break;

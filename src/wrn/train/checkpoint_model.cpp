@@ -44,7 +44,7 @@ CheckpointModel load_checkpoint_model(const std::string& path, const std::string
             spec.input.str(), spec.input.channels, path, conv1.size(1));
   out.spec = models::resolve_spec(spec);
   out.model = models::build_model(out.spec);
-  io::load_state_dict(*out.model, ck.model, path);
+  io::load_state_dict(*out.model, io::inference_weights(ck), path);
   out.model->eval();
   if (!ck.normalizer.empty()) out.normalizer.load_state(ck.normalizer);
   out.meta_json = ck.meta_json;

@@ -347,6 +347,50 @@ Table build_table() {
   aug.choice("pad_mode", &AugmentConfig::pad_mode, kPadModes, "How the padding is filled").example("zeros");
   aug.field("flip", &AugmentConfig::flip, "Random horizontal flip").example("false");
 
+  Section<data::AutoAugmentOptions> pol(
+      F, S, "data.augment.policy",
+      "Automatic augmentation of the uint8 batch after the crop and flip (torchvision's ops and magnitudes)",
+      [](T& c) -> data::AutoAugmentOptions& { return c.data.augment.policy; });
+  pol.choice("kind", &data::AutoAugmentOptions::kind, kAutoAugmentKinds,
+             "trivialaugment: TrivialAugment-Wide (Mueller & Hutter 2021), one op of random magnitude per image; "
+             "randaugment: RandAugment (Cubuk et al. 2020), `ops` ops at `magnitude`; none")
+      .example("trivialaugment");
+  pol.field("ops", &data::AutoAugmentOptions::num_ops, "RandAugment: ops per image").at_least(0).at_most(16).example("3");
+  pol.field("magnitude", &data::AutoAugmentOptions::magnitude, "RandAugment: magnitude bin, below `bins`")
+      .at_least(0)
+      .example("5");
+  pol.field("bins", &data::AutoAugmentOptions::num_magnitude_bins, "Magnitude bins of both policies")
+      .at_least(2)
+      .at_most(1000)
+      .example("11");
+
+  Section<data::CutoutOptions> cut(F, S, "data.augment.cutout",
+                                   "Cutout (DeVries & Taylor 2017): squares set to the mean after normalization",
+                                   [](T& c) -> data::CutoutOptions& { return c.data.augment.cutout; });
+  cut.field("size", &data::CutoutOptions::size, "Side of each square in pixels (16 on CIFAR-10); 0: off")
+      .at_least(0)
+      .at_most(4096)
+      .example("16");
+  cut.field("holes", &data::CutoutOptions::holes, "Squares per image").at_least(1).at_most(64).example("2");
+
+  Section<data::ErasingOptions> erase(F, S, "data.augment.erasing",
+                                      "Random Erasing (Zhong et al. 2017), torchvision's RandomErasing after normalization",
+                                      [](T& c) -> data::ErasingOptions& { return c.data.augment.erasing; });
+  erase.field("p", &data::ErasingOptions::p, "Probability that an image gets a rectangle (0.5 in the paper); 0: off")
+      .at_least(0)
+      .at_most(1)
+      .example("0.5");
+  erase.field("scale", &data::ErasingOptions::scale, "[min, max] area of the rectangle as a fraction of the image")
+      .above(0)
+      .below(1)
+      .example("[0.02, 0.4]");
+  erase.field("ratio", &data::ErasingOptions::ratio, "[min, max] aspect ratio of the rectangle (log-uniform)")
+      .above(0)
+      .example("[0.5, 2]");
+  erase.field("random_fill", &data::ErasingOptions::random_fill,
+              "Fill with N(0, 1) noise per pixel; false: 0 (the per-channel mean)")
+      .example("true");
+
   Section<NormalizeConfig> norm(F, S, "data.normalize", "Input normalization (0..255 scale) or ZCA whitening",
                                 [](T& c) -> NormalizeConfig& { return c.data.normalize; });
   norm.field("mean", &NormalizeConfig::mean, "Per-channel mean; empty: fitted on the train set")
@@ -360,8 +404,12 @@ Table build_table() {
       .above(0)
       .example("0.1");
 
-  Section<OptimizerConfig> opt(F, S, "optimizer", "SGD (torch.optim.SGD's arithmetic)",
+  Section<OptimizerConfig> opt(F, S, "optimizer", "SGD or AdamW (PyTorch's arithmetic) over all parameters",
                                [](T& c) -> OptimizerConfig& { return c.optimizer; });
+  opt.choice("type", &OptimizerConfig::type, kOptimizerTypes,
+             "sgd: torch.optim.SGD (momentum, dampening, nesterov); adamw: torch.optim.AdamW (betas, eps, "
+             "decoupled weight_decay)")
+      .example("adamw");
   opt.field("lr", &OptimizerConfig::lr, "Base learning rate (the schedule scales it)").above(0).example("0.05");
   opt.field("momentum", &OptimizerConfig::momentum, "Momentum").at_least(0).below(1).example("0.5");
   opt.field("dampening", &OptimizerConfig::dampening, "Momentum dampening (0 with nesterov)")
@@ -371,6 +419,18 @@ Table build_table() {
   opt.field("weight_decay", &OptimizerConfig::weight_decay, "L2 weight decay").at_least(0).example("0.0001");
   opt.field("nesterov", &OptimizerConfig::nesterov, "Nesterov momentum (needs momentum > 0, dampening 0)")
       .example("false");
+  opt.field("betas", &OptimizerConfig::betas, "AdamW: [beta1, beta2], the moments' decay rates")
+      .at_least(0)
+      .below(1)
+      .example("[0.9, 0.99]");
+  opt.field("eps", &OptimizerConfig::eps, "AdamW: added to the second moment's root").above(0).example("1e-6");
+  opt.field("no_decay_bn_bias", &OptimizerConfig::no_decay_bn_bias,
+            "No weight decay on BatchNorm weights and biases nor on any bias (a second parameter group)")
+      .example("true");
+  opt.field("clip_grad_norm", &OptimizerConfig::clip_grad_norm,
+            "> 0: gradients scaled to at most this global L2 norm (torch.nn.utils.clip_grad_norm_); 0: off")
+      .at_least(0)
+      .example("5");
   opt.field("reset_momentum_on_drop", &OptimizerConfig::reset_momentum_on_drop,
             "Restart the momentum at each multistep drop (as the WRN Torch code does)")
       .example("true");
@@ -411,6 +471,40 @@ Table build_table() {
              "auto: bf16 on a CPU with AMX-BF16/AVX-512-BF16 or a CUDA GPU of compute capability >= 8.0, else "
              "fp32; bf16/fp16 (CUDA only): reduced-precision convolutions with fp32 master weights and BatchNorm")
       .example("fp32");
+
+  Section<LossConfig> loss(F, S, "loss", "The training loss (cross-entropy)", [](T& c) -> LossConfig& { return c.loss; });
+  loss.field("label_smoothing", &LossConfig::label_smoothing,
+             "Targets (1 - s) onehot + s / classes, as PyTorch's cross_entropy(label_smoothing=s); 0: off")
+      .at_least(0)
+      .below(1)
+      .example("0.1");
+
+  Section<data::MixOptions> mix(F, S, "mix", "mixup and CutMix of each training batch with itself reversed (timm's batch mode)",
+                                [](T& c) -> data::MixOptions& { return c.mix; });
+  mix.field("mixup_alpha", &data::MixOptions::mixup_alpha, "> 0: mixup with lam ~ Beta(alpha, alpha); 0: off")
+      .at_least(0)
+      .at_most(100)
+      .example("0.2");
+  mix.field("cutmix_alpha", &data::MixOptions::cutmix_alpha, "> 0: CutMix with lam ~ Beta(alpha, alpha); 0: off")
+      .at_least(0)
+      .at_most(100)
+      .example("1.0");
+  mix.field("prob", &data::MixOptions::prob, "Probability that a batch is mixed").at_least(0).at_most(1).example("0.5");
+  mix.field("switch_prob", &data::MixOptions::switch_prob, "Both on: probability of CutMix rather than mixup")
+      .at_least(0)
+      .at_most(1)
+      .example("0.3");
+
+  Section<EmaConfig> ema(F, S, "ema",
+                         "Exponential moving average of the weights and BatchNorm buffers: evaluated, checkpointed, "
+                         "exported in place of the trained weights",
+                         [](T& c) -> EmaConfig& { return c.ema; });
+  ema.field("decay", &EmaConfig::decay, "Per-step decay, e.g. 0.999; 0: off").at_least(0).below(1).example("0.999");
+  ema.field("warmup", &EmaConfig::warmup, "Decay min(decay, (1 + t) / (10 + t)) at update t").example("false");
+  top.field("log_every_steps", &T::log_every_steps,
+            "> 0: the loss, lr and images/s every N steps to steps.jsonl and TensorBoard; 0: per epoch only")
+      .at_least(0)
+      .example("50");
 
   Section<CheckpointConfig> ck(F, S, "checkpoint", "When checkpoints/last.ckpt and best.ckpt are written",
                                [](T& c) -> CheckpointConfig& { return c.checkpoint; });
@@ -582,10 +676,51 @@ void TrainConfig::validate() const {
             "config: 'data.crop_scale' must be [min, max] with min <= max");
   WRN_CHECK(data.crop_ratio.size() == 2 && data.crop_ratio[0] <= data.crop_ratio[1],
             "config: 'data.crop_ratio' must be [min, max] with min <= max");
+  WRN_CHECK(data.augment.erasing.scale.size() == 2 && data.augment.erasing.scale[0] <= data.augment.erasing.scale[1],
+            "config: 'data.augment.erasing.scale' must be [min, max] with min <= max");
+  WRN_CHECK(data.augment.erasing.ratio.size() == 2 && data.augment.erasing.ratio[0] <= data.augment.erasing.ratio[1],
+            "config: 'data.augment.erasing.ratio' must be [min, max] with min <= max");
+  WRN_CHECK(data.augment.policy.magnitude < data.augment.policy.num_magnitude_bins,
+            "config: 'data.augment.policy.magnitude' ({}) must be below 'data.augment.policy.bins' ({})",
+            data.augment.policy.magnitude, data.augment.policy.num_magnitude_bins);
+  WRN_CHECK(optimizer.betas.size() == 2, "config: 'optimizer.betas' must be [beta1, beta2], got {} values",
+            optimizer.betas.size());
   WRN_CHECK(schedule.min_lr <= optimizer.lr, "config: 'schedule.min_lr' ({}) must not exceed 'optimizer.lr' ({})",
             schedule.min_lr, optimizer.lr);
   WRN_CHECK(device == "cpu" || device == "auto" || device == "cuda" || device.rfind("cuda:", 0) == 0,
             "config: 'device' is '{}', expected cpu, auto, cuda or cuda:N", device);
+}
+
+std::vector<std::string> recipe_differences(const TrainConfig& run, const TrainConfig& reference) {
+  static const std::vector<std::string> operational{
+      "preset", "description", "paper.", "seed", "device", "threads", "precision", "channels_last", "checkpoint.",
+      "eval_every", "log_every_steps", "distributed.", "data.dir", "data.workers", "data.storage",
+      "data.test_batch_size", "data.on_bad_image", "model.sync_bn"};
+  auto is_operational = [&](const std::string& key) {
+    for (const auto& o : operational)
+      if (o.back() == '.' ? key.rfind(o, 0) == 0 : key == o) return true;
+    return false;
+  };
+  std::vector<std::string> out;
+  for (const auto& f : config_fields()) {
+    if (is_operational(f.key)) continue;
+    const auto a = emit(f.write(reference)), b = emit(f.write(run));
+    // Left to the data by the reference (empty / 0) and resolved from it by the run.
+    const bool resolved = (f.key == "model.input" || f.key == "model.classes" || f.key == "data.image_size" ||
+                           f.key == "data.channels") &&
+                          (a == "\"\"" || a == "" || a == "~" || a == "0");
+    if (a != b && !resolved) out.push_back(fmt::format("{}: {} -> {}", f.key, a, b));
+  }
+  return out;
+}
+
+std::optional<std::vector<std::string>> changes_from_preset(const TrainConfig& run) {
+  if (run.preset.empty()) return std::nullopt;
+  try {
+    return recipe_differences(run, config_from_yaml(load_yaml_file(find_preset(run.preset))));
+  } catch (const Error&) {
+    return std::nullopt;
+  }
 }
 
 TrainConfig config_from_yaml(const YAML::Node& root, bool validate) {

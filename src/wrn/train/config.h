@@ -30,6 +30,7 @@
 #include "wrn/train/lr_schedule.h"
 #include "wrn/train/presets.h"  // preset_dir, preset_names, find_preset
 #include "wrn/train/sgd.h"
+#include "wrn/train/weight_average.h"
 
 namespace wrn::train {
 
@@ -59,6 +60,10 @@ using NormalizeConfig = data::NormalizeOptions;
 inline constexpr std::array<EnumName<data::PadMode>, 2> kPadModes{
     {{data::PadMode::Reflect, "reflect"}, {data::PadMode::Zeros, "zeros"}}};
 inline const char* to_string(data::PadMode v) { return enum_name(kPadModes, v); }
+inline constexpr std::array<EnumName<data::AutoAugmentKind>, 3> kAutoAugmentKinds{
+    {{data::AutoAugmentKind::None, "none"},
+     {data::AutoAugmentKind::TrivialAugmentWide, "trivialaugment"},
+     {data::AutoAugmentKind::RandAugment, "randaugment"}}};
 
 // core/precision.h's names in the config table's form.
 inline constexpr auto kPrecisions = [] {
@@ -102,9 +107,23 @@ struct DataConfig : data::ImageOptions {
   NormalizeConfig normalize;
 };
 
-// The optimizer's own options (what Sgd takes, by slicing) plus the engine's momentum rule.
+enum class OptimizerType { Sgd, AdamW };
+inline constexpr std::array<EnumName<OptimizerType>, 2> kOptimizerTypes{
+    {{OptimizerType::Sgd, "sgd"}, {OptimizerType::AdamW, "adamw"}}};
+
+// The optimizer's own options (what Sgd takes, by slicing; AdamW takes betas and eps too)
+// plus the engine's rules around it.
 struct OptimizerConfig : SgdOptions {
-  bool reset_momentum_on_drop = false;  // the WRN Torch code restarts momentum at each LR drop
+  OptimizerType type = OptimizerType::Sgd;
+  std::vector<double> betas{0.9, 0.999};  // AdamW
+  double eps = 1e-8;                      // AdamW
+  bool no_decay_bn_bias = false;          // no weight decay on BatchNorm weights and biases, nor on any bias
+  double clip_grad_norm = 0;              // > 0: gradients scaled to at most this global L2 norm
+  bool reset_momentum_on_drop = false;    // the WRN Torch code restarts momentum at each LR drop
+};
+
+struct LossConfig {
+  double label_smoothing = 0;  // cross-entropy against (1 - s) onehot + s / classes
 };
 
 struct CheckpointConfig {
@@ -138,11 +157,25 @@ struct TrainConfig {
   Precision precision = Precision::Auto;
   CheckpointConfig checkpoint;
   DistributedConfig distributed;
+  LossConfig loss;
+  data::MixOptions mix;    // mixup / CutMix of each training batch
+  EmaConfig ema;           // exponential moving average of the weights
+  int64_t log_every_steps = 0;  // > 0: loss, lr and images/s every N steps to steps.jsonl and TensorBoard
 
   // Every field's range and allowed values (from the table), then the cross-field rules.
   // Throws wrn::ConfigError naming the field.
   void validate() const;
 };
+
+// The recipe fields (model, data, epochs, optimizer, schedule, augmentation, regularizers,
+// data limits) where `run` differs from `reference`, as "key: reference -> run" lines in
+// table order. Not part of a recipe, so never listed: the seed, device, threads, precision,
+// memory format, checkpointing, evaluation frequency, logging, data-parallel settings,
+// data location and decoding threads, and the informational preset/description/paper.
+std::vector<std::string> recipe_differences(const TrainConfig& run, const TrainConfig& reference);
+// recipe_differences against the shipped preset `run.preset`; nullopt when the run names no
+// preset or this wrn does not ship it (a renamed or private file: nothing to check against).
+std::optional<std::vector<std::string>> changes_from_preset(const TrainConfig& run);
 
 // ---- The field table ----
 

@@ -40,6 +40,20 @@ struct EpochMetrics {
 void to_json(nlohmann::json& j, const EpochMetrics& m);
 void from_json(const nlohmann::json& j, EpochMetrics& m);
 
+// One line of steps.jsonl (config log_every_steps): the training loss of one step (the
+// optimized objective, with label smoothing / mixing when on), its learning rate and the
+// images/s since the previous record.
+struct StepMetrics {
+  int64_t step = 0;  // global step, 1-based (the step just taken)
+  int epoch = 0;     // 1-based
+  double loss = 0.0;
+  double lr = 0.0;
+  double images_per_second = 0.0;
+  bool operator==(const StepMetrics& o) const;
+};
+void to_json(nlohmann::json& j, const StepMetrics& m);
+void from_json(const nlohmann::json& j, StepMetrics& m);
+
 // Reads a metrics.jsonl file. Blank lines are skipped. A missing file yields an empty vector.
 // Throws wrn::FileError naming the file and line when a line is not a valid record, except
 // a truncated last line (a crash in the middle of an append), which is dropped.
@@ -48,6 +62,10 @@ std::vector<EpochMetrics> read_metrics(const std::string& path);
 // Replaces `path` atomically with exactly these records (used on resume to cut the log back
 // to the checkpoint's epochs). Throws wrn::FileError when the file cannot be written.
 void write_metrics(const std::string& path, const std::vector<EpochMetrics>& metrics);
+
+// The same for steps.jsonl.
+std::vector<StepMetrics> read_step_metrics(const std::string& path);
+void write_step_metrics(const std::string& path, const std::vector<StepMetrics>& metrics);
 
 // Appends records to metrics.jsonl, one line per call, flushed and fsynced before append()
 // returns so a crash loses at most the line being written.
@@ -64,6 +82,7 @@ class MetricsLog {
   MetricsLog& operator=(MetricsLog&& other) noexcept;
 
   void append(const EpochMetrics& m);
+  void append(const StepMetrics& m);
   const std::string& path() const { return path_; }
 
  private:

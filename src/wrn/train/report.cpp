@@ -82,14 +82,31 @@ std::string render_report(const ReportInputs& in) {
     for (const auto& [k, v] : in.hyperparameters) md += fmt::format("| {} | {} |\n", cell(k), cell(v));
     md += "\n";
   }
+  if (in.preset_found && !in.recipe_changes.empty()) {
+    md += fmt::format("Changed from the preset `{}` ({} setting{}; the preset's value -> this run's):\n\n", in.preset,
+                      in.recipe_changes.size(), in.recipe_changes.size() == 1 ? "" : "s");
+    for (const auto& c : in.recipe_changes) md += fmt::format("- `{}`\n", c);
+    md += "\n";
+  } else if (in.preset_found) {
+    md += fmt::format("The recipe is the preset's, unchanged{}.\n\n",
+                      in.paper ? ": the results below are a reproduction of the published number" : "");
+  }
 
   md += "## Results\n\n";
   std::string final_line = fmt::format("- **Final test error (top-1):** {}", percent(in.final_test_error));
   if (in.epochs_completed > 0) final_line += fmt::format(" (epoch {})", in.epochs_completed);
-  if (in.paper) {
+  const bool reproduction = in.paper && in.preset_found && in.recipe_changes.empty();
+  if (reproduction) {
     final_line += fmt::format(" — paper: {} ({})", percent(in.paper->test_error), in.paper->source);
     if (std::isfinite(in.final_test_error) && std::isfinite(in.paper->test_error))
       final_line += fmt::format("; ours − paper = {:+.2f} points", in.final_test_error - in.paper->test_error);
+  } else if (in.paper) {
+    final_line += fmt::format(" — not a reproduction: the paper's {} ({}) is for the preset's recipe, {}",
+                              percent(in.paper->test_error), in.paper->source,
+                              in.preset_found ? "which this run changed (below)"
+                                              : fmt::format("and the preset `{}` is not one of this wrn's, so the recipe "
+                                                            "could not be checked",
+                                                            in.preset));
   }
   md += final_line + "\n";
   if (in.best_chosen_on == "validation") {

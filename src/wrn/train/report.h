@@ -46,6 +46,11 @@ struct ReportInputs {
   double images_per_second = std::numeric_limits<double>::quiet_NaN();  // mean training throughput
 
   std::optional<PaperReference> paper;
+  // Whether this run's recipe is the preset's (the one the paper's number belongs to):
+  // "key: preset -> run" for each difference (recipe_differences). A paper number is shown
+  // as a reproduction only when the preset was found and nothing differs.
+  bool preset_found = false;
+  std::vector<std::string> recipe_changes;
   std::string curves_png = "curves.png";  // relative link to the figure; empty to omit it
   std::string notes;                      // free text appended at the end; may be empty
 };

@@ -338,7 +338,12 @@ SweepConfigSummary summarize_config(const SweepPoint& point, const TrainConfig& 
     }
   c.final_error = sample_stats(final_errors);
   c.best_error = sample_stats(best_errors);
-  if (c.paper.present()) c.median_minus_paper = c.final_error.median - c.paper.error;
+  if (auto changes = changes_from_preset(config)) {
+    c.preset_found = true;
+    c.recipe_changes = std::move(*changes);
+  }
+  if (c.paper.present() && c.preset_found && c.recipe_changes.empty())
+    c.median_minus_paper = c.final_error.median - c.paper.error;
   return c;
 }
 
@@ -365,6 +370,8 @@ nlohmann::json summary_json(const SweepSummary& summary) {
          {"best_test_error", stats_json(c.best_error, c.runs, false)},
          {"paper", c.paper.present() ? nlohmann::json{{"error", c.paper.error}, {"source", c.paper.source}} : nlohmann::json()},
          {"median_minus_paper", number_or_null(c.median_minus_paper)},
+         {"reproduction", c.paper.present() && c.preset_found && c.recipe_changes.empty()},
+         {"recipe_changes", c.recipe_changes},
          {"seeds", runs}});
   }
   return {{"sweep", summary.spec.to_json()},
@@ -396,10 +403,24 @@ std::string summary_markdown(const SweepSummary& summary) {
     const std::string paper =
         c.paper.present() ? fmt::format("{:.2f}{}", c.paper.error, c.paper.source.empty() ? "" : " (" + c.paper.source + ")")
                           : "—";
-    const std::string diff = std::isfinite(c.median_minus_paper) ? fmt::format("{:+.2f}", c.median_minus_paper) : "—";
+    const std::string diff = std::isfinite(c.median_minus_paper) ? fmt::format("{:+.2f}", c.median_minus_paper)
+                             : c.paper.present()                 ? "not a reproduction"
+                                                                 : "—";
     md += fmt::format("| {} | {}/{} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n", cell(c.point.name),
                       c.finished(), c.runs.size(), pct(f.median), mean_std(f), pct(f.min), pct(f.max), pct(b.median),
                       mean_std(b), pct(b.min), pct(b.max), cell(paper), diff);
+  }
+  for (const auto& c : summary.configs) {
+    if (!c.paper.present()) continue;
+    if (!c.preset_found) {
+      md += fmt::format("\n`{}`: its preset is not one of this wrn's, so the recipe could not be checked against the "
+                        "paper's (not a reproduction).\n",
+                        c.point.name);
+    } else if (!c.recipe_changes.empty()) {
+      md += fmt::format("\n`{}` changes the preset's recipe, so the paper's number is not its reproduction:\n\n",
+                        c.point.name);
+      for (const auto& ch : c.recipe_changes) md += fmt::format("- `{}`\n", ch);
+    }
   }
   md += "\n![final test error per seed](spread.png)\n\n## Runs\n\n";
   md += "| configuration | seed | state | epochs | final | best | run directory |\n";

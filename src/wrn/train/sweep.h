@@ -137,6 +137,10 @@ struct SweepConfigSummary {
   PaperConfig paper;                // the configuration's (paper.error / paper.source)
   std::vector<SweepRunStatus> runs;  // one per seed, in seed order
   SampleStats final_error, best_error;  // over the finished runs
+  // changes_from_preset(config): a paper number is compared (median_minus_paper) only for the
+  // shipped preset's unchanged recipe.
+  bool preset_found = false;
+  std::vector<std::string> recipe_changes;
   double median_minus_paper = std::numeric_limits<double>::quiet_NaN();  // final_error.median - paper.error
   size_t finished() const { return final_error.n; }
 };

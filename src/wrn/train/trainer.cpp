@@ -10,10 +10,12 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <map>
+#include <optional>
 
 #include "wrn/core/atomic_file.h"
 #include "wrn/core/error.h"
@@ -24,7 +26,9 @@
 #include "wrn/models/summary.h"
 #include "wrn/train/curves_plot.h"
 #include "wrn/train/data_parallel.h"
+#include "wrn/train/adamw.h"
 #include "wrn/train/data_setup.h"
+#include "wrn/data/regularize.h"
 #include "wrn/train/loss_scaler.h"
 #include "wrn/train/mixed_precision.h"
 #include "wrn/train/progress.h"
@@ -116,6 +120,10 @@ EvalResult evaluate_batches(const ForwardFn& forward, int64_t classes, int64_t n
     auto x = to_input(normalizer(images.to(device)), options.channels_last).to(options.input_dtype);
     y = y.to(device);
     auto logits = forward(x).to(torch::kFloat);
+    if (options.tta_flip) {  // log of the mean probability (batch_stats' log_softmax leaves it as it is)
+      auto mirrored = forward(x.flip(3)).to(torch::kFloat);
+      logits = torch::logaddexp(torch::log_softmax(logits, 1), torch::log_softmax(mirrored, 1)) - std::log(2.0);
+    }
     auto s = batch_stats(logits, y);
     loss += s.loss_sum;
     c1 += s.correct1;
@@ -352,13 +360,54 @@ struct Counters {
   }
 };
 
+// The options beyond the 2016 papers' recipes that are on, for the start-up lines.
+std::vector<std::string> recipe_extras(const TrainConfig& c) {
+  std::vector<std::string> out;
+  const auto& a = c.data.augment;
+  if (c.optimizer.type == OptimizerType::AdamW)
+    out.push_back(fmt::format("AdamW (betas {}, {}, eps {:g})", c.optimizer.betas.at(0), c.optimizer.betas.at(1),
+                              c.optimizer.eps));
+  if (c.optimizer.no_decay_bn_bias) out.push_back("no weight decay on BatchNorm and biases");
+  if (c.optimizer.clip_grad_norm > 0) out.push_back(fmt::format("gradient norm clipped at {:g}", c.optimizer.clip_grad_norm));
+  if (c.loss.label_smoothing > 0) out.push_back(fmt::format("label smoothing {:g}", c.loss.label_smoothing));
+  if (a.policy.kind == data::AutoAugmentKind::TrivialAugmentWide) out.push_back("TrivialAugment-Wide");
+  if (a.policy.kind == data::AutoAugmentKind::RandAugment)
+    out.push_back(fmt::format("RandAugment ({} ops at magnitude {} of {})", a.policy.num_ops, a.policy.magnitude,
+                              a.policy.num_magnitude_bins));
+  if (a.cutout.size > 0) out.push_back(fmt::format("cutout {} x {}px", a.cutout.holes, a.cutout.size));
+  if (a.erasing.p > 0) out.push_back(fmt::format("random erasing p {:g}", a.erasing.p));
+  if (c.mix.mixup_alpha > 0) out.push_back(fmt::format("mixup alpha {:g}", c.mix.mixup_alpha));
+  if (c.mix.cutmix_alpha > 0) out.push_back(fmt::format("cutmix alpha {:g}", c.mix.cutmix_alpha));
+  if (c.mix.enabled() && c.mix.prob < 1) out.back() += fmt::format(" (batches mixed with p {:g})", c.mix.prob);
+  if (c.ema.enabled()) out.push_back(fmt::format("weight EMA {:g}{} (evaluated and exported)", c.ema.decay,
+                                                 c.ema.warmup ? " with warm-up" : ""));
+  return out;
+}
+
+// SGD or AdamW over the flat buffers, with the no-decay group when asked for.
+std::unique_ptr<FlatOptimizer> make_optimizer(const FlatParameters& flat, const OptimizerConfig& o) {
+  std::unique_ptr<FlatOptimizer> out;
+  if (o.type == OptimizerType::AdamW) {
+    AdamWOptions a;
+    a.beta1 = o.betas.at(0);
+    a.beta2 = o.betas.at(1);
+    a.eps = o.eps;
+    a.weight_decay = o.weight_decay;
+    out = std::make_unique<AdamW>(flat, a);
+  } else {
+    out = std::make_unique<Sgd>(flat, static_cast<const SgdOptions&>(o));
+  }
+  if (o.no_decay_bn_bias) out->set_decay_mask(flat.decay_mask_without_vectors());
+  return out;
+}
+
 class Engine {
  public:
   Engine(RunSetup setup, std::string run_dir, const RunOptions& options)
       : s_(std::move(setup)), run_dir_(std::move(run_dir)), options_(options) {
     const auto& c = s_.config;
     flat_ = FlatParameters(*s_.model);
-    sgd_ = std::make_unique<Sgd>(flat_, c.optimizer);  // its SgdOptions part
+    optimizer_ = make_optimizer(flat_, c.optimizer);
     if (options_.communicator) {
       dp_ = std::make_unique<DataParallel>(options_.communicator, flat_.grads(), c.distributed.bucket_mb);
       dist::check_same_on_all_ranks(dp_->comm(), config_to_string(c), "the configuration");
@@ -406,6 +455,8 @@ class Engine {
         if (s_.val.size() > 0) val_part_ = s_.val.subset(dp_->shard_indices(s_.val.size()));
       }
     }
+    // After the broadcast: every rank averages rank 0's starting weights.
+    if (c.ema.enabled()) ema_ = WeightAverage(flat_.params(), model_buffers(), c.ema);
     auto dopts = torch::TensorOptions().device(s_.device);
     loss_sum_ = torch::zeros({}, dopts.dtype(torch::kDouble));
     correct_ = torch::zeros({}, dopts.dtype(torch::kLong));
@@ -419,7 +470,16 @@ class Engine {
   // Restores a checkpoint's state (after RunSetup built the same model); `source` names it in errors.
   void restore(const io::Checkpoint& ck, const std::string& source) {
     io::load_state_dict(*s_.model, ck.model, "checkpoint " + source);
-    sgd_->load_state(ck.optimizer);
+    optimizer_->load_state(ck.optimizer);
+    if (ema_.enabled()) {
+      WRN_CHECK_FILE(!ck.ema.empty(), "checkpoint {} holds no weight average, but the run's config has ema.decay {}",
+                     source, s_.config.ema.decay);
+      AverageScope average(ema_);  // the model holds the average: load it there
+      io::load_state_dict(*s_.model, ck.ema, "checkpoint " + source + " (ema)");
+      const auto updates = io::find_tensor(ck.running, "ema_updates", source).item<int64_t>();
+      WRN_CHECK_FILE(updates >= 0, "checkpoint {} has a negative ema_updates {}", source, updates);
+      ema_.set_updates(updates);
+    }
     counters_ = Counters::from_json(nlohmann::json::parse(ck.meta_json), source);
     aug_gen_.set_state(io::find_tensor(ck.rng, "augment", source));
     at::Generator(at::detail::getDefaultCPUGenerator()).set_state(io::find_tensor(ck.rng, "cpu_default", source));
@@ -545,7 +605,13 @@ class Engine {
       MixedPrecisionWeights::MasterScope master(mixed_);  // checkpoints hold the fp32 master weights
       ck.model = io::state_dict(*s_.model);
     }
-    ck.optimizer = sgd_->state();
+    ck.optimizer = optimizer_->state();
+    if (ema_.enabled()) {
+      MixedPrecisionWeights::MasterScope master(mixed_);
+      AverageScope average(ema_);
+      ck.ema = io::state_dict(*s_.model);
+      for (auto& t : ck.ema) t.value = t.value.clone();  // state_dict aliases CPU tensors; the swap back changes them
+    }
     ck.rng.push_back({"augment", aug_gen_.get_state()});
     ck.rng.push_back({"cpu_default", at::detail::getDefaultCPUGenerator().get_state()});
     if (s_.device.is_cuda())
@@ -553,6 +619,7 @@ class Engine {
     ck.running = {{"loss_sum", loss_sum_.cpu()}, {"correct", correct_.cpu()}, {"seen", torch::tensor(seen_)}};
     if (scaler_.enabled())
       for (auto& t : scaler_.state()) ck.running.push_back(std::move(t));
+    if (ema_.enabled()) ck.running.push_back({"ema_updates", torch::tensor(ema_.updates())});
     ck.normalizer = s_.normalizer.state();
     return ck;
   }
@@ -631,9 +698,37 @@ class Engine {
     // line, which read_metrics skips but the next append would be glued onto.
     if (fs::exists(metrics_path)) write_metrics(metrics_path, history_);
     log_.emplace(metrics_path);
-    tb_.emplace(run_dir_);
+    // steps.jsonl likewise, cut back to the checkpoint's step.
+    const auto steps_path = (fs::path(run_dir_) / "steps.jsonl").string();
+    std::vector<StepMetrics> steps;
+    if (fs::exists(steps_path)) {
+      steps = read_step_metrics(steps_path);
+      steps.erase(std::remove_if(steps.begin(), steps.end(),
+                                 [&](const StepMetrics& m) { return m.step > counters_.global_step; }),
+                  steps.end());
+      write_step_metrics(steps_path, steps);
+    }
+    if (s_.config.log_every_steps > 0) step_log_.emplace(steps_path);
+    open_tensorboard(steps);
     out_ = options_.quiet ? nullptr : stderr;
     if (out_) progress_.emplace(static_cast<int>(s_.config.epochs), steps_per_epoch_, out_);
+  }
+
+  // One event file, written anew on every start from the logs (cut back to the checkpoint),
+  // then the older files removed: a run killed after writing an epoch's points and before
+  // its checkpoint would otherwise show them twice after the resume.
+  void open_tensorboard(const std::vector<StepMetrics>& steps) {
+    tb_.emplace(run_dir_);
+    for (const auto& m : steps)
+      tb_->add_scalars({{"step/loss", m.loss}, {"step/lr", m.lr}, {"step/images_per_second", m.images_per_second}},
+                       m.step);
+    for (const auto& m : history_) tb_->write_epoch(m);
+    tb_->flush();
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(run_dir_, ec)) {
+      const auto name = e.path().filename().string();
+      if (name.rfind("events.out.tfevents.", 0) == 0 && e.path() != fs::path(tb_->path())) fs::remove(e.path(), ec);
+    }
   }
 
   // Temporaries of writes a kill interrupted (core/atomic_file names them .NAME.tmpNNNNNN
@@ -669,6 +764,8 @@ class Engine {
                     c.precision == Precision::Fp32 ? ""
                                                    : "; fp32 master weights, BatchNorm and loss"));
     if (!s_.precision.warning.empty()) say("  warning: " + s_.precision.warning);
+    const auto extras = recipe_extras(c);
+    if (!extras.empty()) say("  recipe: " + join(extras, ", "));
     if (dp_) {
       say(fmt::format("  data-parallel: {} ranks x {} images, BatchNorm {}, gradients averaged in {} allreduce "
                       "bucket(s) of up to {} MB ({:.1f} MB per step)",
@@ -758,14 +855,24 @@ class Engine {
       if (progress_) progress_->step(taken);
       return;
     }
-    auto x = to_input(s_.normalizer(data::augment_batch(images, augment_, aug_gen_)), c.channels_last)
-                 .to(mixed_.dtype());
+    // uint8 crop and flip, normalization, then the regularizers of the normalized batch.
+    auto xf = s_.normalizer(
+        data::auto_augment_batch(data::augment_batch(images, augment_, aug_gen_), augment_.policy, aug_gen_));
+    xf = data::cutout_batch(xf, augment_.cutout, aug_gen_);
+    xf = data::random_erasing_batch(xf, augment_.erasing, aug_gen_);
+    torch::Tensor targets;  // soft targets when batches are mixed
+    if (c.mix.enabled()) {
+      auto mixed = data::mix_batch(xf, labels, s_.model->num_classes(), c.loss.label_smoothing, c.mix, aug_gen_);
+      xf = mixed.images;
+      targets = mixed.targets;
+    }
+    auto x = to_input(xf, c.channels_last).to(mixed_.dtype());
     data_seconds_ += seconds_since(t0);
 
     const double lr = schedule_->lr(counters_.global_step);
     const int phase = schedule_->phase(counters_.global_step);
     if (phase != counters_.phase) {
-      if (c.optimizer.reset_momentum_on_drop) sgd_->reset_momentum();
+      if (c.optimizer.reset_momentum_on_drop) optimizer_->reset_momentum();
       counters_.phase = phase;
     }
     flat_.zero_grad();
@@ -775,7 +882,7 @@ class Engine {
       models::BatchNormSyncScope sync(dp_ && c.model.sync_bn ? dp_->cross_replica_sum() : nullptr);
       logits = s_.model->forward(x);
     }
-    auto loss = torch::nn::functional::cross_entropy(logits.to(torch::kFloat), labels);  // fp32 softmax and loss
+    auto loss = training_loss(logits.to(torch::kFloat), labels, targets);  // fp32 softmax and loss
     if (!dp_) check_divergence(loss, epoch, step, lr);
     // Weighted so that the ranks' average is the global batch's mean-loss gradient.
     const auto objective =
@@ -796,8 +903,10 @@ class Engine {
     }
     auto grads = flat_.grads();
     if (scaler_.unscale_and_update(grads)) {  // fp16: an overflowed step is skipped
-      sgd_->step(lr);
+      if (c.optimizer.clip_grad_norm > 0) clip_grad_norm(grads, c.optimizer.clip_grad_norm);
+      optimizer_->step(lr);
       mixed_.refresh();
+      ema_.update();
     }
     {
       torch::NoGradGuard no_grad;
@@ -810,12 +919,42 @@ class Engine {
     counters_.step_in_epoch = step + 1;
     counters_.last_lr = lr;
     train_seconds_ += seconds_since(t0);
+    if (c.log_every_steps > 0 && counters_.global_step % c.log_every_steps == 0) log_step(epoch, loss, lr);
     // Images/s of the whole world: rank 0 counts the global batch.
     if (progress_)
       progress_->step(dp_ ? len : taken, check_every_step() ? std::optional<double>(loss.item<double>()) : std::nullopt);
   }
 
   bool check_every_step() const { return !s_.device.is_cuda(); }
+
+  // Cross-entropy; against smoothed labels (loss.label_smoothing) or mixed soft targets.
+  torch::Tensor training_loss(const torch::Tensor& logits, const torch::Tensor& labels,
+                              const torch::Tensor& targets) const {
+    namespace F = torch::nn::functional;
+    if (targets.defined()) return data::soft_target_cross_entropy(logits, targets);
+    const double s = s_.config.loss.label_smoothing;
+    if (s > 0) return F::cross_entropy(logits, labels, F::CrossEntropyFuncOptions().label_smoothing(s));
+    return F::cross_entropy(logits, labels);
+  }
+
+  // One steps.jsonl line and TensorBoard points (log_every_steps), from the writer only.
+  void log_step(int64_t epoch, const torch::Tensor& loss, double lr) {
+    if (!writer_) return;
+    const auto now = Clock::now();
+    const int64_t images = counters_.global_step * batch_;
+    StepMetrics m;
+    m.step = counters_.global_step;
+    m.epoch = static_cast<int>(epoch + 1);
+    m.loss = loss.item<double>();
+    m.lr = lr;
+    const double dt = std::chrono::duration<double>(now - last_step_log_).count();
+    m.images_per_second = last_step_log_images_ > 0 && dt > 0 ? (images - last_step_log_images_) / dt : std::nan("");
+    last_step_log_ = now;
+    last_step_log_images_ = images;
+    step_log_->append(m);
+    tb_->add_scalars({{"step/loss", m.loss}, {"step/lr", m.lr}, {"step/images_per_second", m.images_per_second}},
+                     m.step);
+  }
 
   // Throws TrainingDiverged when the step's loss (read when due) is not finite.
   void check_divergence(const torch::Tensor& loss, int64_t epoch, int64_t step, double lr) {
@@ -897,6 +1036,13 @@ class Engine {
       eo.input_dtype = mixed_.dtype();
       eo.loader = loader_options(s_.config);
       if (dp_) dp_->broadcast(model_buffers());  // every rank evaluates rank 0's model
+      // With a weight average, it is what is evaluated (and what checkpoints export).
+      std::optional<AverageScope> average;
+      if (ema_.enabled()) {
+        average.emplace(ema_);
+        mixed_.refresh();
+        if (dp_) dp_->broadcast(model_buffers());  // rank 0's averaged BatchNorm statistics
+      }
       if (s_.val.size() > 0) {
         auto v = evaluate_split(val_split(), eo);
         m.val_loss = v.loss;
@@ -906,6 +1052,10 @@ class Engine {
       m.test_loss = r.loss;
       m.test_top1_err = r.top1_err;
       m.test_top5_err = r.top5_err;
+      if (average) {
+        average.reset();
+        mixed_.refresh();
+      }
     }
     m.seconds = epoch_elapsed();
     m.images_per_second = train_sums[2] / std::max(train_seconds_, 1e-9);
@@ -1018,7 +1168,11 @@ class Engine {
     r.device = device_text(s_.device, at::get_num_threads());
     r.hyperparameters = {{"batch size", std::to_string(c.data.batch_size)},
                          {"schedule", schedule_->describe()},
-                         {"momentum", fmt::format("{}{}", c.optimizer.momentum, c.optimizer.nesterov ? " (Nesterov)" : "")},
+                         {"optimizer", c.optimizer.type == OptimizerType::AdamW
+                                           ? fmt::format("AdamW, betas {}, {}, eps {:g}", c.optimizer.betas.at(0),
+                                                         c.optimizer.betas.at(1), c.optimizer.eps)
+                                           : fmt::format("SGD, momentum {}{}", c.optimizer.momentum,
+                                                         c.optimizer.nesterov ? " (Nesterov)" : "")},
                          {"weight decay", fmt::format("{}", c.optimizer.weight_decay)},
                          {"epochs", std::to_string(c.epochs)},
                          {"preprocessing", s_.preprocessing.describe()},
@@ -1026,11 +1180,16 @@ class Engine {
                          {"seed", std::to_string(c.seed)},
                          {"precision", fmt::format("{} ({})", precision_name(c.precision), s_.precision.reason)}};
     for (const auto& [k, v] : c.model.settings) r.hyperparameters.emplace_back("model " + k, v);
+    for (const auto& extra : recipe_extras(c)) r.hyperparameters.emplace_back("extra", extra);
     if (dp_)
       r.hyperparameters.emplace_back("data parallel", fmt::format("{} ranks, BatchNorm {}", dp_->size(),
                                                                   c.model.sync_bn ? "synchronized" : "per rank"));
     r.epochs_planned = static_cast<int>(c.epochs);
     if (c.paper.present()) r.paper = PaperReference{c.paper.error, c.paper.source};
+    if (auto changes = changes_from_preset(c)) {  // what this run changed of the shipped preset
+      r.preset_found = true;
+      r.recipe_changes = std::move(*changes);
+    }
     r.notes = c.description;
     if (!skipped_.empty()) {
       r.notes += fmt::format("{}{} training images could not be read and were skipped (data.on_bad_image skip):\n",
@@ -1055,7 +1214,8 @@ class Engine {
   bool writer_ = true;                // this process writes the run directory (rank 0)
   StepDecision step_decision_;        // the ranks' agreement at the last step
   data::SplitData test_part_, val_part_;  // this rank's share of the evaluation splits
-  std::unique_ptr<Sgd> sgd_;
+  std::unique_ptr<FlatOptimizer> optimizer_;
+  WeightAverage ema_;            // disabled without ema.decay
   MixedPrecisionWeights mixed_;  // disabled for fp32
   LossScaler scaler_;            // enabled for fp16 only
   std::unique_ptr<LrSchedule> schedule_;
@@ -1072,7 +1232,9 @@ class Engine {
   double data_seconds_ = 0, train_seconds_ = 0;  // the running epoch's, resumed from the checkpoint
   // Reporting (open_logs()).
   std::vector<EpochMetrics> history_;
-  std::optional<MetricsLog> log_;
+  std::optional<MetricsLog> log_, step_log_;
+  Clock::time_point last_step_log_ = Clock::now();
+  int64_t last_step_log_images_ = 0;
   std::optional<TensorBoardWriter> tb_;
   std::FILE* out_ = nullptr;
   std::optional<Progress> progress_;

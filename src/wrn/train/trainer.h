@@ -90,6 +90,9 @@ struct EvalOptions {
   // in bf16 (models::cast_for_inference, MixedPrecisionWeights). Loss and counts stay float32.
   c10::ScalarType input_dtype = c10::kFloat;
   data::LoaderOptions loader;    // a streamed split: its decoding threads
+  // Test-time augmentation: the class probabilities averaged over each image and its
+  // horizontal mirror (loss and errors of the average).
+  bool tta_flip = false;
 };
 
 // Runs `model` (eval mode, no autograd) over `data` in batches. `data` and the model are on

@@ -247,7 +247,7 @@ TEST(ConfigTable, ConfigYamlOfEarlierVersionsLoadsUnchanged) {
                          "  betas: [0.9, 0.999]\n  eps: 1e-08\n  no_decay_bn_bias: false\n  clip_grad_norm: 0\n");
   with_new_fields.insert(with_new_fields.find("checkpoint:\n"),
                          "loss:\n  label_smoothing: 0\nmix:\n  mixup_alpha: 0\n  cutmix_alpha: 0\n  prob: 1\n"
-                         "  switch_prob: 0.5\nema:\n  decay: 0\n  warmup: true\nlog_every_steps: 0\n");
+                         "  switch_prob: 0.5\nema:\n  decay: 0\n  warmup: true\neval_tta: false\nlog_every_steps: 0\n");
   EXPECT_EQ(config_to_string(c), with_new_fields);
   EXPECT_EQ(c.schedule.milestones, (std::vector<double>{60, 120, 160}));
 }

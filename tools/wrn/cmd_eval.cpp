@@ -53,7 +53,8 @@ void add_eval_command(CLI::App& app) {
   cmd->add_flag("--no-png", args->no_png, "Do not write the confusion-matrix PNG");
   cmd->add_flag("--json", args->json, "Print one JSON object");
   cmd->add_flag("--tta", args->tta,
-                "Test-time augmentation: average the class probabilities of each image and its horizontal mirror");
+                "Test-time augmentation: average the class probabilities of each image and its horizontal mirror "
+                "(always on for a run trained with eval_tta)");
   cmd->callback([args] {
     namespace t = wrn::train;
     namespace fs = std::filesystem;
@@ -100,7 +101,7 @@ void add_eval_command(CLI::App& app) {
     eo.channels_last = config.channels_last;
     eo.with_confusion = true;
     eo.with_predictions = !args->predictions.empty();
-    eo.tta_flip = args->tta;
+    eo.tta_flip = args->tta || config.eval_tta;  // a run evaluated with it is evaluated the same way
     eo.input_dtype = fused ? torch::kFloat : dtype;  // the fused path casts its float input itself
     eo.loader = t::loader_options(config);
     auto r = fused ? t::evaluate([&](const torch::Tensor& x) { return fused->forward(x); },
@@ -143,7 +144,7 @@ void add_eval_command(CLI::App& app) {
       j["loss"] = r.loss;
       j["precision"] = wrn::precision_name(precision.value);
       j["optimized"] = args->optimized;
-      j["tta"] = args->tta ? "flip" : "none";
+      j["tta"] = eo.tta_flip ? "flip" : "none";
       if (!args->predictions.empty()) j["predictions_csv"] = args->predictions;
       j["per_class_accuracy"] = r.per_class_accuracy;
       j["class_names"] = names;
@@ -154,7 +155,7 @@ void add_eval_command(CLI::App& app) {
     }
     fmt::print("checkpoint  {}\nmodel       {}\ndata        {} ({}, {} images){}\n", args->checkpoint,
                setup.spec.name, config.data.kind, config.data.test_split, r.images,
-               args->tta ? ", each averaged with its mirror image (--tta)" : "");
+               eo.tta_flip ? ", each averaged with its mirror image (--tta, or the run's eval_tta)" : "");
     fmt::print("top-1 error {:.2f}%  (accuracy {:.2f}%)\ntop-5 error {:.2f}%\nloss        {:.4f}\n", r.top1_err,
                100 - r.top1_err, r.top5_err, r.loss);
     fmt::print("per-class accuracy:\n");

@@ -501,6 +501,10 @@ Table build_table() {
                          [](T& c) -> EmaConfig& { return c.ema; });
   ema.field("decay", &EmaConfig::decay, "Per-step decay, e.g. 0.999; 0: off").at_least(0).below(1).example("0.999");
   ema.field("warmup", &EmaConfig::warmup, "Decay min(decay, (1 + t) / (10 + t)) at update t").example("false");
+  top.field("eval_tta", &T::eval_tta,
+            "Each epoch's validation and test numbers average every image's class probabilities with its mirror "
+            "image's (test-time augmentation, as wrn eval --tta)")
+      .example("true");
   top.field("log_every_steps", &T::log_every_steps,
             "> 0: the loss, lr and images/s every N steps to steps.jsonl and TensorBoard; 0: per epoch only")
       .at_least(0)

@@ -161,6 +161,7 @@ struct TrainConfig {
   data::MixOptions mix;    // mixup / CutMix of each training batch
   EmaConfig ema;           // exponential moving average of the weights
   int64_t log_every_steps = 0;  // > 0: loss, lr and images/s every N steps to steps.jsonl and TensorBoard
+  bool eval_tta = false;        // each epoch's evaluation averages every image with its mirror (eval --tta)
 
   // Every field's range and allowed values (from the table), then the cross-field rules.
   // Throws wrn::ConfigError naming the field.

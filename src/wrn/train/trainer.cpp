@@ -379,6 +379,7 @@ std::vector<std::string> recipe_extras(const TrainConfig& c) {
   if (c.mix.mixup_alpha > 0) out.push_back(fmt::format("mixup alpha {:g}", c.mix.mixup_alpha));
   if (c.mix.cutmix_alpha > 0) out.push_back(fmt::format("cutmix alpha {:g}", c.mix.cutmix_alpha));
   if (c.mix.enabled() && c.mix.prob < 1) out.back() += fmt::format(" (batches mixed with p {:g})", c.mix.prob);
+  if (c.eval_tta) out.push_back("test-time flip averaging in each epoch's evaluation");
   if (c.ema.enabled()) out.push_back(fmt::format("weight EMA {:g}{} (evaluated and exported)", c.ema.decay,
                                                  c.ema.warmup ? " with warm-up" : ""));
   return out;
@@ -1035,6 +1036,7 @@ class Engine {
       eo.channels_last = s_.config.channels_last;
       eo.input_dtype = mixed_.dtype();
       eo.loader = loader_options(s_.config);
+      eo.tta_flip = s_.config.eval_tta;
       if (dp_) dp_->broadcast(model_buffers());  // every rank evaluates rank 0's model
       // With a weight average, it is what is evaluated (and what checkpoints export).
       std::optional<AverageScope> average;

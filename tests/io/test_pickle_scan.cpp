@@ -138,7 +138,7 @@ TEST(PickleScan, RealPyTorchAndWrnFilesPass) {
   const std::string bytes = wrn::read_file(path);
   EXPECT_NO_THROW(check_pickle_nesting(data_pkl(bytes.substr(24)), "real.ckpt", 8));
   EXPECT_EQ(load_checkpoint(path).ema.size(), 2u);
-  fs::remove(path);
+  fs::remove_all(temp_dir());
 }
 
 TEST(PickleScan, MalformedPicklesAreOneLineFileErrorsNamingTheOpcode) {
@@ -212,7 +212,7 @@ TEST(PickleScan, AMillionNestedContainersInAPtFileAreAOneLineFileError) {
   wrn::write_file_atomically(path, pt_archive(nested_lists(kMillion)));
   const auto msg = error_of([&] { load_pt(path); });
   EXPECT_EQ(msg.rfind(path + ": the pickle nests containers 1001 deep", 0), 0u) << msg;
-  fs::remove(path);
+  fs::remove_all(temp_dir());
 }
 
 // The second line of defence: with the scan's limit lifted, the unpickler of pt_format.cpp

@@ -5,10 +5,11 @@
 //
 // The scan simulates the unpickler's stack without building any object: every entry carries
 // the nesting depth of the value it stands for (a scalar, string or global 0; a container
-// 1 + the deepest of its items; the result of REDUCE / NEWOBJ / BUILD the deepest of its
-// arguments, since an unpickler may return one of them). APPEND / SETITEM / ADDITEMS and
-// BUILD raise their target's depth. An entry that has been memoized shares its depth with
-// the memo, so filling a container after BINPUT is seen by a later BINGET.
+// 1 + the deepest of its items; the result of REDUCE / NEWOBJ / BUILD as deep as its
+// argument tuple, since an unpickler may return the tuple or anything in it). APPEND(S),
+// SETITEM(S), ADDITEMS and BUILD raise their target's depth. An entry that has been memoized
+// shares its depth with the memo, so filling a container after BINPUT is seen by a later
+// BINGET.
 //
 // A value may be changed only while nothing else can hold it: once BINGET or DUP has copied
 // it, or once it is a REDUCE / NEWOBJ / BUILD result that may be an alias of an argument's

@@ -8,6 +8,7 @@
 
 #include "wrn/core/atomic_file.h"
 #include "wrn/core/error.h"
+#include "wrn/io/pickle_scan.h"
 #include "wrn/io/zip_check.h"
 
 namespace wrn::io {
@@ -102,8 +103,13 @@ Checkpoint parse_checkpoint(const std::string& bytes, const std::string& path) {
   const uint32_t actual = crc32_of(bytes.data() + kHeaderSize, size);
   WRN_CHECK_FILE(actual == crc, "checkpoint '{}' is corrupt: payload checksum {:08x}, header says {:08x}", path, actual,
                  crc);
-  // The payload's zip structure and CRCs before LibTorch's reader, which trusts them.
-  check_zip(std::string_view(bytes).substr(kHeaderSize), fmt::format("checkpoint '{}'", path));
+  // The payload's zip structure and CRCs before LibTorch's reader, which trusts them, and
+  // its pickle's nesting before LibTorch's unpickler, whose values are destroyed by recursion
+  // (a stack overflow at 10^6 nested lists). The payload is stored: data.pkl is a slice of it.
+  const std::string what = fmt::format("checkpoint '{}'", path);
+  const std::string_view payload = std::string_view(bytes).substr(kHeaderSize);
+  for (std::string_view pickle : zip_records(payload, check_zip(payload, what), "data.pkl"))
+    check_pickle_nesting(pickle, what);
   c10::IValue root;
   try {
     root = torch::pickle_load(std::vector<char>(bytes.begin() + kHeaderSize, bytes.end()));

@@ -12,6 +12,7 @@
 
 #include "wrn/core/atomic_file.h"
 #include "wrn/core/error.h"
+#include "wrn/io/pickle_scan.h"
 #include "wrn/io/zip_check.h"
 
 namespace wrn::io {
@@ -58,6 +59,39 @@ struct Obj {
   std::variant<std::monostate, bool, int64_t, double, std::string, Tuple, List, Dict, Global, Storage, torch::Tensor,
                Mark>
       v;
+
+  Obj() = default;
+  Obj(const Obj&) = delete;
+  Obj& operator=(const Obj&) = delete;
+  // Without recursion, however deep the tree (issue 11: the default destructor recursed once
+  // per level, and 10^6 nested tuples overflowed the stack). The children this Obj owns alone
+  // are emptied into a work list first, so every destructor runs on an Obj without children.
+  ~Obj() {
+    std::vector<ObjPtr> work;
+    take_children(*this, work);
+    while (!work.empty()) {
+      ObjPtr o = std::move(work.back());
+      work.pop_back();
+      if (o && o.use_count() == 1) take_children(*o, work);
+    }  // o's Obj, if this was its last owner, goes here with no children left
+  }
+
+ private:
+  static void take_children(Obj& o, std::vector<ObjPtr>& work) {
+    auto take = [&work](std::vector<ObjPtr>& items) {
+      for (auto& i : items) work.push_back(std::move(i));
+      items.clear();
+    };
+    if (auto* t = std::get_if<Tuple>(&o.v)) take(t->items);
+    if (auto* l = std::get_if<List>(&o.v)) take(l->items);
+    if (auto* d = std::get_if<Dict>(&o.v)) {
+      for (auto& [k, val] : d->items) {
+        work.push_back(std::move(k));
+        work.push_back(std::move(val));
+      }
+      d->items.clear();
+    }
+  }
 };
 
 ObjPtr make(decltype(Obj::v) v) {
@@ -337,7 +371,7 @@ class StateDictUnpickler {
 
 }  // namespace
 
-StateDict decode_pt(const std::string& bytes, const std::string& source) {
+StateDict decode_pt(const std::string& bytes, const std::string& source, size_t max_nesting) {
   // A torch.save archive is a zip file: "PK\x03\x04".
   WRN_CHECK_FILE(bytes.size() >= 4 && bytes.compare(0, 4, std::string("PK\x03\x04", 4)) == 0,
                  "{}: not a PyTorch state_dict file (expected the zip archive that torch.save writes)", source);
@@ -350,6 +384,7 @@ StateDict decode_pt(const std::string& bytes, const std::string& source) {
                    source);
     auto [ptr, size] = zip.getRecord("data.pkl");
     std::string pickle(static_cast<const char*>(ptr.get()), size);
+    check_pickle_nesting(pickle, source, max_nesting);  // before any object is built
     root = StateDictUnpickler(pickle, zip, source).run();
   } catch (const FileError&) {
     throw;

@@ -9,6 +9,7 @@
 
 #include <string>
 
+#include "wrn/io/pickle_scan.h"
 #include "wrn/io/state_dict.h"
 
 namespace wrn::io {
@@ -25,7 +26,9 @@ std::string encode_pt(const StateDict& tensors);
 // module, a training checkpoint with nested dicts, ...).
 StateDict load_pt(const std::string& path);
 
-// Same, on bytes in memory; `source` names them in messages.
-StateDict decode_pt(const std::string& bytes, const std::string& source);
+// Same, on bytes in memory; `source` names them in messages. A pickle that nests containers
+// more than `max_nesting` deep is refused before it is decoded (io/pickle_scan.h); tests raise
+// the limit to reach the decoder itself.
+StateDict decode_pt(const std::string& bytes, const std::string& source, size_t max_nesting = kMaxPickleNesting);
 
 }  // namespace wrn::io

@@ -144,4 +144,21 @@ std::vector<ZipEntry> check_zip(std::string_view archive, const std::string& wha
   return out;
 }
 
+std::vector<std::string_view> zip_records(std::string_view archive, const std::vector<ZipEntry>& entries,
+                                          std::string_view record) {
+  auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; };
+  std::vector<std::string_view> out;
+  for (const auto& e : entries) {
+    const std::string_view name = e.name;
+    if (name.size() < record.size()) continue;
+    const size_t at = name.size() - record.size();
+    if (at > 0 && name[at - 1] != '/') continue;
+    if (!std::equal(record.begin(), record.end(), name.begin() + static_cast<std::ptrdiff_t>(at),
+                    [&](char a, char b) { return lower(a) == lower(b); }))
+      continue;
+    out.push_back(archive.substr(static_cast<size_t>(e.data_offset), static_cast<size_t>(e.size)));
+  }
+  return out;
+}
+
 }  // namespace wrn::io

@@ -25,4 +25,10 @@ struct ZipEntry {
 // Throws wrn::FileError "<what>: corrupt zip archive: <entry>: <problem>" on the first problem.
 std::vector<ZipEntry> check_zip(std::string_view archive, const std::string& what);
 
+// The bytes of every entry that LibTorch's PyTorchStreamReader may open as `record` (such as
+// "data.pkl"): it looks up "<folder>/<record>" without regard to case, as miniz does; all of
+// them, should a crafted archive hold several. `entries` are check_zip's for `archive`.
+std::vector<std::string_view> zip_records(std::string_view archive, const std::vector<ZipEntry>& entries,
+                                          std::string_view record);
+
 }  // namespace wrn::io

@@ -167,7 +167,7 @@ TEST_F(CliCheckpoint, WritersRefuseToOverwriteWithoutForce) {
 
   // train --out: a directory holding a run is neither resumed nor replaced silently.
   const std::string run = (dir / "run").string();
-  r = run_tool("train --preset demo --epochs 1 --quiet --out " + run);
+  r = run_tool("train --preset demo --model wrn-10-1 --epochs 1 --quiet --out " + run);
   EXPECT_EQ(r.status, 1);
   EXPECT_EQ(r.out.rfind("wrn: error: --out " + run + ": already holds a run; use 'wrn resume " + run +
                             "' to continue it, --force to replace it, or another --out",

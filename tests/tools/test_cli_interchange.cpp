@@ -30,7 +30,7 @@ class CliInterchange : public ::testing::Test {
     fs::remove_all(dir);
     fs::create_directories(dir / "images");
     if (!fs::exists(fs::path(kData) / "train-images-idx3-ubyte.gz")) return;
-    auto r = run_tool("train --preset demo --epochs 1 --set data.limit_train=256 --set data.limit_test=128 "
+    auto r = run_tool("train --preset demo --model wrn-10-1 --epochs 1 --set data.limit_train=256 --set data.limit_test=128 "
                       "--threads 2 --quiet --out " + (dir / "run").string());
     ASSERT_EQ(r.status, 0) << r.out;
     checkpoint = (dir / "run" / "checkpoints" / "last.ckpt").string();
@@ -238,7 +238,8 @@ TEST_F(CliInterchange, TrainInitFromFineTunesANewClassifier) {
                     "--out " + path("five.ckpt"));
   ASSERT_EQ(r.status, 0) << r.out;
   EXPECT_NE(r.out.find("classifier re-initialized for 5 classes"), std::string::npos) << r.out;
-  const std::string common = " --preset demo --epochs 1 --set data.limit_train=128 --set data.limit_test=64 --threads 2 ";
+  const std::string base = " --preset demo --epochs 1 --set data.limit_train=128 --set data.limit_test=64 --threads 2 ";
+  const std::string common = base + "--model wrn-10-1 ";
   r = run_tool("train" + common + "--init-from " + path("five.ckpt") + " --out " + path("ft_run"));
   ASSERT_EQ(r.status, 0) << r.out;
   EXPECT_NE(r.out.find("classifier re-initialized"), std::string::npos) << r.out;
@@ -247,7 +248,7 @@ TEST_F(CliInterchange, TrainInitFromFineTunesANewClassifier) {
   EXPECT_NE(text.find("init_from: " + path("five.ckpt")), std::string::npos) << text;
 
   // Weights of another architecture: an error, and no run directory.
-  r = run_tool("train" + common + "--model wrn-16-1 --init-from " + path("ft.pt") + " --out " + path("bad_run"));
+  r = run_tool("train" + base + "--model wrn-16-1 --init-from " + path("ft.pt") + " --out " + path("bad_run"));
   EXPECT_EQ(r.status, 1);
   EXPECT_NE(r.out.find("does not fit the model"), std::string::npos) << r.out;
   EXPECT_FALSE(fs::exists(path("bad_run")));

@@ -2,6 +2,8 @@
 // directories, spawning the tool with its output in a log, and comparing two runs.
 #pragma once
 
+#include <cmath>
+
 #include <gtest/gtest.h>
 
 #include <fcntl.h>
@@ -61,8 +63,11 @@ inline std::string slurp(const std::string& path) {
 // Metrics without the wall-clock fields, which differ between any two runs.
 inline std::vector<std::vector<double>> comparable(const std::vector<train::EpochMetrics>& ms) {
   std::vector<std::vector<double>> out;
+  // An epoch without evaluation (eval_every) has NaN test numbers: -1 here, so equal runs compare equal.
+  auto v = [](double x) { return std::isnan(x) ? -1.0 : x; };
   for (const auto& m : ms)
-    out.push_back({double(m.epoch), m.lr, m.train_loss, m.train_top1_err, m.test_loss, m.test_top1_err, m.test_top5_err});
+    out.push_back({double(m.epoch), v(m.lr), v(m.train_loss), v(m.train_top1_err), v(m.test_loss), v(m.test_top1_err),
+                   v(m.test_top5_err)});
   return out;
 }
 

@@ -20,7 +20,7 @@ EXAMPLES_PREFIX ?= $(BUILD)/examples-prefix
 EXAMPLES_BUILD  ?= $(BUILD)/examples
 EXAMPLES_LAUNCHER := $(if $(shell command -v ccache),-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
 
-.PHONY: all deps build test test-all examples demo bench man clean help format
+.PHONY: all deps build test test-all examples demo bench man clean help format sanitize sanitize-build fuzz
 
 all: build
 
@@ -32,6 +32,8 @@ help:
 	@echo "make test-all  also the slow tests"
 	@echo "make demo      deps + build + train the CPU demo on Fashion-MNIST"
 	@echo "make bench     training and inference benchmarks against PyTorch, fp32 and bf16 (installs python3-torch)"
+	@echo "make sanitize  the library and the unit tests under ASan + UBSan (clang), in $(SAN_BUILD)"
+	@echo "make fuzz      each reader's libFuzzer target for FUZZ_SECONDS ($(FUZZ_SECONDS)) under ASan + UBSan"
 	@echo "make man       the man page $(BUILD)/wrn.1 from the tool's --help (installs help2man)"
 
 # Installs only what is missing, so a second run costs a dpkg query.
@@ -76,6 +78,26 @@ examples: build
 demo: deps
 	$(MAKE) build
 	./$(BUILD)/wrn train --preset demo --out runs/demo --force  # re-runnable: replaces an earlier demo run
+
+# Sanitizers and fuzzing (README "Sanitizers and fuzzing"): one clang build with ASan + UBSan
+# (every report fatal) and libFuzzer's coverage instrumentation, for the unit tests and the
+# fuzz targets of tests/fuzz. LeakSanitizer is off: LibTorch keeps its thread pools and
+# registries until exit.
+SAN_BUILD    ?= build-san
+FUZZ_SECONDS ?= 600
+SAN_ENV := ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1
+
+sanitize-build: deps
+	@$(MAKE) --no-print-directory deps DEB_PACKAGES="clang-14 libfuzzer-14-dev"
+	cmake -S . -B $(SAN_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++-14 \
+	  -DWRN_FUZZ=ON -DWRN_FUZZ_SECONDS=$(FUZZ_SECONDS)
+	cmake --build $(SAN_BUILD) -j $(JOBS)
+
+sanitize: sanitize-build
+	$(SAN_ENV) ctest --test-dir $(SAN_BUILD) -L unit --output-on-failure -j $(JOBS)
+
+fuzz: sanitize-build
+	$(SAN_ENV) ctest --test-dir $(SAN_BUILD) -L fuzz --output-on-failure -j $(JOBS)
 
 # Both sides with the malloc thresholds wrn's main() sets for itself (core/memory.cpp), so the
 # rows compare the same allocator; `make bench BENCH_GLIBC_TUNABLES=` runs PyTorch with glibc's

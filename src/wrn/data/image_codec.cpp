@@ -28,7 +28,8 @@ bool is_jpeg(const std::string& b) {
 
 void check_pixels(int64_t height, int64_t width, const std::string& what) {
   WRN_CHECK_FILE(height > 0 && width > 0, "{}: empty image", what);
-  WRN_CHECK_FILE(height * width <= kMaxImagePixels,
+  // Each side first: a crafted header's sides (up to 2^32 - 1) overflow their product.
+  WRN_CHECK_FILE(height <= kMaxImagePixels && width <= kMaxImagePixels && height * width <= kMaxImagePixels,
                  "{}: {}x{} pixels is more than the {} an image may have (2^28)", what, width, height,
                  kMaxImagePixels);
 }

@@ -1,10 +1,14 @@
 #include "wrn/io/checkpoint.h"
 
 #include <ATen/core/Dict.h>
+#include <c10/core/CPUAllocator.h>
+#include <caffe2/serialize/versions.h>
+#include <torch/csrc/jit/serialization/unpickler.h>
 #include <torch/serialize.h>
 #include <zlib.h>
 
 #include <cstring>
+#include <map>
 
 #include "wrn/core/atomic_file.h"
 #include "wrn/core/error.h"
@@ -33,16 +37,106 @@ c10::Dict<std::string, at::Tensor> to_dict(const StateDict& tensors) {
   return d;
 }
 
-StateDict from_dict(const c10::IValue& v, const std::string& what, const std::string& path) {
-  WRN_CHECK_FILE(v.isGenericDict(), "checkpoint '{}': '{}' is not a dictionary", path, what);
-  StateDict out;
-  for (const auto& e : v.toGenericDict()) {
-    WRN_CHECK_FILE(e.key().isString() && e.value().isTensor(), "checkpoint '{}': '{}' holds a non-tensor entry", path,
-                   what);
-    out.push_back({e.key().toStringRef(), e.value().toTensor()});
+// The payload's archive, decoded without LibTorch's zip reader: torch::pickle_load hands the
+// bytes to miniz through an adapter that copies whatever range miniz asks for, and a crafted
+// end record (fuzzing, issue 11) made miniz ask beyond the buffer. Here every byte comes from
+// an entry that check_zip has bounded and checksummed; LibTorch's Unpickler parses data.pkl
+// as pickle_load would (same version, no type resolver), and each tensor record it asks for
+// is copied out. The tensors' storages are checked against those records afterwards: the
+// Unpickler sizes a storage from the numel in the pickle, not from the record's bytes.
+class PayloadDecoder {
+ public:
+  PayloadDecoder(std::string_view payload, std::string path)
+      : payload_(payload), path_(std::move(path)), what_(fmt::format("checkpoint '{}'", path_)),
+        entries_(check_zip(payload_, what_)) {}
+
+  c10::IValue decode() {
+    const std::string_view pickle = only_record("data.pkl");
+    check_pickle_nesting(pickle, what_);
+    const std::string_view version_text = only_record("version");
+    uint64_t version = 0;
+    for (char c : version_text) {
+      if (c == '\n' || c == '\r') break;
+      WRN_CHECK_FILE(c >= '0' && c <= '9' && version < 1000, "{}: the archive's version record is not a number",
+                     what_);
+      version = version * 10 + uint64_t(c - '0');
+    }
+    WRN_CHECK_FILE(version >= caffe2::serialize::kMinSupportedFileFormatVersion &&
+                       version <= caffe2::serialize::kMaxSupportedFileFormatVersion,
+                   "{}: archive format version {} (LibTorch reads {} to {})", what_, version,
+                   caffe2::serialize::kMinSupportedFileFormatVersion,
+                   caffe2::serialize::kMaxSupportedFileFormatVersion);
+    size_t pos = 0;
+    auto reader = [&](char* buffer, size_t len) -> size_t {
+      len = std::min(len, pickle.size() - pos);
+      if (len > 0) std::memcpy(buffer, pickle.data() + pos, len);
+      pos += len;
+      return len;
+    };
+    auto read_record = [&](const std::string& key) {
+      const std::string_view bytes = only_record("data/" + key);
+      at::DataPtr data = c10::GetCPUAllocator()->allocate(bytes.size());
+      if (!bytes.empty()) std::memcpy(data.get(), bytes.data(), bytes.size());
+      record_bytes_[data.get()] = bytes.size();
+      return data;
+    };
+    try {
+      torch::jit::Unpickler unpickler(reader, nullptr, nullptr, read_record, c10::nullopt);
+      unpickler.set_version(version);
+      return unpickler.parse_ivalue();
+    } catch (const wrn::Error&) {
+      throw;
+    } catch (const std::exception& e) {
+      throw FileError(fmt::format("{}: cannot decode the payload: {}", what_, one_line_message(e)));
+    }
   }
-  return out;
-}
+
+  // The string under `key` of the payload's dictionary.
+  std::string string_field(const c10::Dict<c10::IValue, c10::IValue>& dict, const std::string& key) const {
+    const c10::IValue v = field(dict, key);
+    WRN_CHECK_FILE(v.isString(), "{}: '{}' is not a string", what_, key);
+    return v.toStringRef();
+  }
+
+  StateDict dict_field(const c10::IValue& v, const std::string& what) const {
+    WRN_CHECK_FILE(v.isGenericDict(), "{}: '{}' is not a dictionary", what_, what);
+    StateDict out;
+    for (const auto& e : v.toGenericDict()) {
+      WRN_CHECK_FILE(e.key().isString() && e.value().isTensor(), "{}: '{}' holds a non-tensor entry", what_, what);
+      const at::Tensor& t = e.value().toTensor();
+      WRN_CHECK_FILE(t.layout() == at::kStrided && t.device().is_cpu(), "{}: '{}/{}' is not a dense CPU tensor",
+                     what_, what, e.key().toStringRef());
+      const auto& storage = t.storage();
+      const auto it = record_bytes_.find(storage.data());
+      WRN_CHECK_FILE(storage.nbytes() == 0 || (it != record_bytes_.end() && storage.nbytes() <= it->second),
+                     "{}: tensor '{}/{}' declares {} bytes of storage, more than its record holds", what_, what,
+                     e.key().toStringRef(), storage.nbytes());
+      out.push_back({e.key().toStringRef(), t});
+    }
+    return out;
+  }
+
+  c10::IValue field(const c10::Dict<c10::IValue, c10::IValue>& dict, const std::string& key) const {
+    auto it = dict.find(key);
+    WRN_CHECK_FILE(it != dict.end(), "checkpoint '{}' lacks '{}'", path_, key);
+    return it->value();
+  }
+
+  const std::string& what() const { return what_; }
+
+ private:
+  std::string_view only_record(const std::string& name) const {
+    const auto found = zip_records(payload_, entries_, name);
+    WRN_CHECK_FILE(found.size() == 1, "{}: the archive holds {} records '{}' (expected one)", what_, found.size(),
+                   name);
+    return found.front();
+  }
+
+  std::string_view payload_;
+  std::string path_, what_;
+  std::vector<ZipEntry> entries_;
+  std::map<const void*, size_t> record_bytes_;  // the tensor records handed to the Unpickler
+};
 
 template <class T>
 void put(std::string& s, T v) {
@@ -103,36 +197,21 @@ Checkpoint parse_checkpoint(const std::string& bytes, const std::string& path) {
   const uint32_t actual = crc32_of(bytes.data() + kHeaderSize, size);
   WRN_CHECK_FILE(actual == crc, "checkpoint '{}' is corrupt: payload checksum {:08x}, header says {:08x}", path, actual,
                  crc);
-  // The payload's zip structure and CRCs before LibTorch's reader, which trusts them, and
-  // its pickle's nesting before LibTorch's unpickler, whose values are destroyed by recursion
-  // (a stack overflow at 10^6 nested lists). The payload is stored: data.pkl is a slice of it.
-  const std::string what = fmt::format("checkpoint '{}'", path);
-  const std::string_view payload = std::string_view(bytes).substr(kHeaderSize);
-  for (std::string_view pickle : zip_records(payload, check_zip(payload, what), "data.pkl"))
-    check_pickle_nesting(pickle, what);
-  c10::IValue root;
-  try {
-    root = torch::pickle_load(std::vector<char>(bytes.begin() + kHeaderSize, bytes.end()));
-  } catch (const std::exception& e) {
-    throw FileError(fmt::format("checkpoint '{}': cannot decode the payload: {}", path, one_line_message(e)));
-  }
+  // The payload is stored (uncompressed) zip: see PayloadDecoder.
+  PayloadDecoder decoder(std::string_view(bytes).substr(kHeaderSize), path);
+  const c10::IValue root = decoder.decode();
   WRN_CHECK_FILE(root.isGenericDict(), "checkpoint '{}': the payload is not a dictionary", path);
-  auto dict = root.toGenericDict();
-  auto field = [&](const std::string& key) {
-    auto it = dict.find(key);
-    WRN_CHECK_FILE(it != dict.end(), "checkpoint '{}' lacks '{}'", path, key);
-    return it->value();
-  };
+  const auto dict = root.toGenericDict();
   Checkpoint c;
-  c.config_yaml = field("config").toStringRef();
-  c.meta_json = field("meta").toStringRef();
-  c.model = from_dict(field("model"), "model", path);
-  c.optimizer = from_dict(field("optimizer"), "optimizer", path);
-  c.rng = from_dict(field("rng"), "rng", path);
-  c.running = from_dict(field("running"), "running", path);
-  auto norm = from_dict(field("normalizer"), "normalizer", path);
+  c.config_yaml = decoder.string_field(dict, "config");
+  c.meta_json = decoder.string_field(dict, "meta");
+  c.model = decoder.dict_field(decoder.field(dict, "model"), "model");
+  c.optimizer = decoder.dict_field(decoder.field(dict, "optimizer"), "optimizer");
+  c.rng = decoder.dict_field(decoder.field(dict, "rng"), "rng");
+  c.running = decoder.dict_field(decoder.field(dict, "running"), "running");
+  auto norm = decoder.dict_field(decoder.field(dict, "normalizer"), "normalizer");
   for (size_t i = 0; i < norm.size(); ++i) c.normalizer.push_back(find_tensor(norm, std::to_string(i), path));
-  if (auto it = dict.find(std::string("ema")); it != dict.end()) c.ema = from_dict(it->value(), "ema", path);
+  if (auto it = dict.find(std::string("ema")); it != dict.end()) c.ema = decoder.dict_field(it->value(), "ema");
   return c;
 }
 

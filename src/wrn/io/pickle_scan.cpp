@@ -369,6 +369,11 @@ class Scanner {
   // The memo shares the Cell of the value it holds, so that filling the value after PUT
   // is seen by GET; a GET then freezes it (the copy and the original are one value).
   void put(uint64_t index) {
+    // Writers number memo entries 0, 1, 2, ...; LibTorch's Unpickler sizes its memo table from
+    // the index, so a crafted LONG_BINPUT of 2^31 made it allocate 32 GB (fuzzing).
+    if (index > p_.size())
+      fail(fmt::format("the pickle's {} stores memo entry {}, beyond the {} bytes of the pickle", op(), index,
+                       p_.size()));
     Entry& t = top();
     if (t.leaf) {
       memo_[index] = kNoCell;

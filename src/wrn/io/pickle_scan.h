@@ -34,7 +34,8 @@ inline constexpr size_t kMaxPickleNesting = 1000;
 // Throws wrn::FileError "<what>: the pickle nests containers N deep (more than <max_depth>);
 // refusing to decode it" as soon as a value nests deeper than max_depth, and a FileError
 // naming the opcode and its byte offset for a truncated pickle (no STOP), a stack underflow,
-// a MARK missing, a memo reference to nothing, an edit of a shared value (see above) or an
+// a MARK missing, a memo reference to nothing, a memo index beyond the pickle's size (LibTorch's
+// Unpickler would size its memo table from it), an edit of a shared value (see above) or an
 // unknown opcode. Returns when the pickle reaches STOP within the limit.
 void check_pickle_nesting(std::string_view pickle, const std::string& what, size_t max_depth = kMaxPickleNesting);
 

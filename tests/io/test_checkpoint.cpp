@@ -1,4 +1,5 @@
 // Checkpoint files: round trip, and clear errors for torn, corrupt and foreign files.
+#include <caffe2/serialize/inline_container.h>
 #include <gtest/gtest.h>
 #include <zlib.h>
 
@@ -10,6 +11,7 @@
 #include "wrn/core/atomic_file.h"
 #include "wrn/core/error.h"
 #include "wrn/io/checkpoint.h"
+#include "wrn/io/zip_check.h"
 
 using namespace wrn::io;
 namespace fs = std::filesystem;
@@ -156,4 +158,65 @@ TEST(Checkpoint, DamageInsideTheZipPayloadIsAFileErrorNotACrash) {
     const auto m = expect_file_error(dir + "/zip_entry.ckpt");
     EXPECT_NE(m.find(word), std::string::npos) << m;
   }
+}
+
+// Issue 11: LibTorch's Unpickler sizes a tensor's storage from the numel in the pickle, not
+// from its record. A checkpoint whose record is shorter than its tensor (a well-formed
+// archive, valid CRCs) is refused instead of exposing the bytes after the record.
+TEST(Checkpoint, ATensorRecordShorterThanItsStorageIsAFileError) {
+  const auto dir = temp_dir();
+  auto c = sample();
+  c.optimizer = {{"momentum_buffer", torch::full({64}, 0.25f)}};
+  save_checkpoint(dir + "/short_good.ckpt", c);
+  const std::string bytes = wrn::read_file(dir + "/short_good.ckpt");
+  const std::string payload = bytes.substr(24);
+
+  // The same archive, rewritten with the momentum buffer's 256-byte record cut to 128 bytes.
+  std::string rebuilt;
+  {
+    caffe2::serialize::PyTorchStreamWriter writer([&](const void* data, size_t n) {
+      rebuilt.append(static_cast<const char*>(data), n);
+      return n;
+    });
+    bool cut = false;
+    for (const auto& e : check_zip(payload, "test")) {
+      const std::string name = e.name.substr(e.name.find('/') + 1);  // without the archive's folder
+      if (name == "version") continue;                                // the writer adds its own
+      std::string data = payload.substr(e.data_offset, e.size);
+      if (e.size == 256 && data.substr(0, 8) == std::string("\x00\x00\x80\x3e\x00\x00\x80\x3e", 8)) {
+        data.resize(128);
+        cut = true;
+      }
+      writer.writeRecord(name, data.data(), data.size());
+    }
+    ASSERT_TRUE(cut);
+    writer.writeEndOfFile();
+  }
+  std::string crafted = bytes.substr(0, 24) + rebuilt;
+  const uint64_t size = rebuilt.size();
+  std::memcpy(crafted.data() + 16, &size, 8);
+  reseal(crafted);
+  wrn::write_file_atomically(dir + "/short.ckpt", crafted);
+  const auto m = expect_file_error(dir + "/short.ckpt");
+  EXPECT_NE(m.find("optimizer/momentum_buffer"), std::string::npos) << m;
+  EXPECT_NE(m.find("declares 256 bytes of storage"), std::string::npos) << m;
+
+  // Rewritten without the cut, the archive loads: the check is about the record's size only.
+  std::string same;
+  {
+    caffe2::serialize::PyTorchStreamWriter writer([&](const void* data, size_t n) {
+      same.append(static_cast<const char*>(data), n);
+      return n;
+    });
+    for (const auto& e : check_zip(payload, "test")) {
+      const std::string name = e.name.substr(e.name.find('/') + 1);
+      if (name != "version") writer.writeRecord(name, payload.data() + e.data_offset, e.size);
+    }
+    writer.writeEndOfFile();
+  }
+  std::string resaved = bytes.substr(0, 24) + same;
+  const uint64_t same_size = same.size();
+  std::memcpy(resaved.data() + 16, &same_size, 8);
+  reseal(resaved);
+  EXPECT_TRUE(torch::equal(parse_checkpoint(resaved, "resaved").optimizer[0].value, torch::full({64}, 0.25f)));
 }

@@ -20,28 +20,16 @@
 #include "wrn/train/progress.h"
 #include "wrn/train/report.h"
 #include "wrn/train/tensorboard.h"
+#include "../common/test_temp_dir.h"
 
 namespace fs = std::filesystem;
 using namespace wrn::train;
 
 namespace {
 
-// A fresh directory under the system temp dir, removed at the end of the test.
-class TempDir {
- public:
-  TempDir() {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    path_ = fs::temp_directory_path() /
-            (std::string("wrn_reports_") + info->test_suite_name() + "_" + info->name() + "_" + std::to_string(::getpid()));
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
+// A fresh directory per test (tests/common/test_temp_dir.h).
+struct TempDir : wrn::testing::TestTempDir {
+  TempDir() : TestTempDir("wrn_reports_") {}
 };
 
 // A plausible 200-epoch WRN run: step schedule, loss decaying, error dropping at each LR step.

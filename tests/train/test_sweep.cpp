@@ -14,26 +14,16 @@
 #include "wrn/train/curves_plot.h"
 #include "wrn/train/metrics_log.h"
 #include "wrn/train/sweep.h"
+#include "../common/test_temp_dir.h"
 
 namespace fs = std::filesystem;
 using namespace wrn::train;
 
 namespace {
 
-class TempDir {
- public:
-  TempDir() {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    path_ = fs::temp_directory_path() /
-            (std::string("wrn_sweep_") + info->test_suite_name() + "_" + info->name() + "_" + std::to_string(::getpid()));
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  fs::path path_;
+// A fresh directory per test (tests/common/test_temp_dir.h).
+struct TempDir : wrn::testing::TestTempDir {
+  TempDir() : TestTempDir("wrn_sweep_") {}
 };
 
 // The ConfigError message of `f`, or "" when it throws none.

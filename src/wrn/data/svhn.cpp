@@ -111,10 +111,10 @@ size_t mx_class_size(uint32_t cls) {
 }
 
 const char* mx_class_name(uint32_t cls) {
-  static const char* names[] = {"cell",   "struct", "object", "char",  "sparse",
-                                "double", "single", "int8",   "uint8", "int16",
-                                "uint16", "int32",  "uint32", "int64", "uint64"};
-  return cls >= 1 && cls <= 15 ? names[cls - 1] : "unknown-class";
+  static const char* names[] = {"cell",   "struct", "object", "char",   "sparse", "double",
+                                "single", "int8",   "uint8",  "int16",  "uint16", "int32",
+                                "uint32", "int64",  "uint64", "function-handle", "opaque"};
+  return cls >= 1 && cls <= 17 ? names[cls - 1] : "unknown-class";
 }
 
 struct MatVarInfo {
@@ -308,7 +308,12 @@ void check_matrix(ElementSource& src, bool swap, uint64_t content_end, uint64_t 
   info.class_id = flag_word & 0xff;
   const bool complex = (flag_word & 0x0800) != 0;
   const size_t class_size = mx_class_size(info.class_id);
-  if (info.class_id < 1 || info.class_id > 15) return;  // function handles, opaque: matio judges
+  // Numeric arrays only (SVHN's X and y): matio reads a cell, struct or object array's
+  // elements, a sparse array's index vectors and a function handle's or opaque object's
+  // parts by counts that this walk does not bound (fuzzing: a function handle declaring
+  // 2^42 elements made matio ask for 38 TB).
+  WRN_CHECK_FILE(class_size > 0, "{}: {} is a {} array; this reader takes numeric arrays only (SVHN's X and y)", path,
+                 where, mx_class_name(info.class_id));
 
   const SubTag dims_tag = read_subtag(src, swap, where);
   WRN_CHECK_FILE(!dims_tag.small && dims_tag.type == 5 && dims_tag.bytes % 4 == 0 &&
@@ -337,13 +342,12 @@ void check_matrix(ElementSource& src, bool swap, uint64_t content_end, uint64_t 
   }
   const std::string var = fmt::format("variable '{}'", name);
 
-  // Before anything is allocated: matio mallocs this many bytes for the variable (a cell or
-  // struct array: a pointer per element, even while it only looks for another variable).
+  // Before anything is allocated: matio mallocs this many bytes for the variable.
   detail::check_declared_bytes(
       path, fmt::format("{} ({}{} {})", var, complex ? "complex " : "", mx_class_name(info.class_id),
                         dims_string(info.dims)),
-      saturating_mul(count, class_size == 0 ? 8 : complex ? 2 * class_size : class_size));
-  if (class_size == 0 || complex) return;  // not an array this reader uses: matio judges it
+      saturating_mul(count, complex ? 2 * class_size : class_size));
+  if (complex) return;  // not an array this reader uses: matio judges it
 
   const SubTag real_tag = read_subtag(src, swap, var);
   const size_t stored_size = mi_type_size(real_tag.type);

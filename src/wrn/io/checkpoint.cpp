@@ -47,8 +47,7 @@ c10::Dict<std::string, at::Tensor> to_dict(const StateDict& tensors) {
 class PayloadDecoder {
  public:
   PayloadDecoder(std::string_view payload, std::string path)
-      : payload_(payload), path_(std::move(path)), what_(fmt::format("checkpoint '{}'", path_)),
-        entries_(check_zip(payload_, what_)) {}
+      : path_(std::move(path)), what_(fmt::format("checkpoint '{}'", path_)), zip_(payload, what_) {}
 
   c10::IValue decode() {
     const std::string_view pickle = only_record("data.pkl");
@@ -125,16 +124,10 @@ class PayloadDecoder {
   const std::string& what() const { return what_; }
 
  private:
-  std::string_view only_record(const std::string& name) const {
-    const auto found = zip_records(payload_, entries_, name);
-    WRN_CHECK_FILE(found.size() == 1, "{}: the archive holds {} records '{}' (expected one)", what_, found.size(),
-                   name);
-    return found.front();
-  }
+  std::string_view only_record(const std::string& name) const { return zip_.record(name); }
 
-  std::string_view payload_;
   std::string path_, what_;
-  std::vector<ZipEntry> entries_;
+  ZipArchive zip_;
   std::map<const void*, size_t> record_bytes_;  // the tensor records handed to the Unpickler
 };
 

@@ -1,5 +1,5 @@
 // A linear scan of a pickle's opcodes before an unpickler sees it (issue 11): LibTorch's
-// unpickler (torch::pickle_load, a checkpoint's payload) and our own (pt_format.cpp) build
+// Unpickler (a checkpoint's payload, checkpoint.cpp) and our own (pt_format.cpp) build
 // the nested containers of a crafted pickle without limit, and destroying 10^6 nested
 // tuples, lists or dicts recurses once per level until the stack overflows.
 //

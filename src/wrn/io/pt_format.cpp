@@ -1,13 +1,11 @@
 #include "wrn/io/pt_format.h"
 
-#include <caffe2/serialize/inline_container.h>
 #include <torch/serialize.h>
 
 #include <cstring>
 #include <map>
 #include <memory>
 #include <set>
-#include <sstream>
 #include <variant>
 
 #include "wrn/core/atomic_file.h"
@@ -111,7 +109,7 @@ const std::map<std::string, torch::ScalarType>& storage_types() {
 
 class StateDictUnpickler {
  public:
-  StateDictUnpickler(const std::string& pickle, caffe2::serialize::PyTorchStreamReader& zip, const std::string& source)
+  StateDictUnpickler(const std::string& pickle, const ZipArchive& zip, const std::string& source)
       : p_(pickle), zip_(zip), source_(source) {}
 
   ObjPtr run() {
@@ -314,13 +312,14 @@ class StateDictUnpickler {
     auto cached = storages_.find(key);
     if (cached != storages_.end()) return cached->second;
     const std::string record = "data/" + key;
-    fail_unless(zip_.hasRecord(record), "the archive lacks the storage record " + record);
-    auto [ptr, size] = zip_.getRecord(record);
+    fail_unless(zip_.has(record), "the archive lacks the storage record " + record);
+    const std::string_view bytes = zip_.record(record);
+    const size_t size = bytes.size();
     const size_t item = c10::elementSize(type->second);
     fail_unless(numel >= 0 && size == static_cast<size_t>(numel) * item,
                 fmt::format("storage {} has {} bytes, expected {}", key, size, numel * item));
     torch::Tensor data = torch::empty({numel}, torch::TensorOptions().dtype(type->second));
-    if (size > 0) std::memcpy(data.data_ptr(), ptr.get(), size);
+    if (size > 0) std::memcpy(data.data_ptr(), bytes.data(), size);
     auto o = make(Storage{data});
     storages_[key] = o;
     return o;
@@ -361,7 +360,7 @@ class StateDictUnpickler {
   }
 
   const std::string& p_;
-  caffe2::serialize::PyTorchStreamReader& zip_;
+  const ZipArchive& zip_;
   const std::string& source_;
   size_t pos_ = 0;
   std::vector<ObjPtr> stack_;
@@ -375,15 +374,11 @@ StateDict decode_pt(const std::string& bytes, const std::string& source, size_t 
   // A torch.save archive is a zip file: "PK\x03\x04".
   WRN_CHECK_FILE(bytes.size() >= 4 && bytes.compare(0, 4, std::string("PK\x03\x04", 4)) == 0,
                  "{}: not a PyTorch state_dict file (expected the zip archive that torch.save writes)", source);
-  check_zip(bytes, source);  // structure and CRC-32s, before miniz reads the archive
   ObjPtr root;
   try {
-    std::istringstream in(bytes);
-    caffe2::serialize::PyTorchStreamReader zip(&in);
-    WRN_CHECK_FILE(zip.hasRecord("data.pkl"), "{}: not a PyTorch state_dict file (no data.pkl in the archive)",
-                   source);
-    auto [ptr, size] = zip.getRecord("data.pkl");
-    std::string pickle(static_cast<const char*>(ptr.get()), size);
+    const ZipArchive zip(bytes, source);  // structure and CRC-32s; LibTorch's zip reader never sees the file
+    WRN_CHECK_FILE(zip.has("data.pkl"), "{}: not a PyTorch state_dict file (no data.pkl in the archive)", source);
+    const std::string pickle(zip.record("data.pkl"));
     check_pickle_nesting(pickle, source, max_nesting);  // before any object is built
     root = StateDictUnpickler(pickle, zip, source).run();
   } catch (const FileError&) {

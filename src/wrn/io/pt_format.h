@@ -3,8 +3,9 @@
 //
 // Written with torch::pickle_save on a c10::Dict<std::string, Tensor>: Python's
 // torch.load returns a dict that model.load_state_dict accepts. Read with a small unpickler
-// of our own (pt_format.cpp) over LibTorch's zip reader, because torch::pickle_load turns
-// the OrderedDict that Python's torch.save(model.state_dict()) writes into None.
+// of our own (pt_format.cpp), because torch::pickle_load turns the OrderedDict that Python's
+// torch.save(model.state_dict()) writes into None, over the archive's checked entries
+// (io/zip_check.h), because LibTorch's zip reader trusts a crafted directory.
 #pragma once
 
 #include <string>

@@ -161,4 +161,14 @@ std::vector<std::string_view> zip_records(std::string_view archive, const std::v
   return out;
 }
 
+ZipArchive::ZipArchive(std::string_view archive, std::string what)
+    : archive_(archive), what_(std::move(what)), entries_(check_zip(archive_, what_)) {}
+
+std::string_view ZipArchive::record(std::string_view record) const {
+  const auto found = zip_records(archive_, entries_, record);
+  WRN_CHECK_FILE(found.size() == 1, "{}: the archive holds {} records '{}' (expected one)", what_, found.size(),
+                 record);
+  return found.front();
+}
+
 }  // namespace wrn::io

@@ -231,6 +231,21 @@ Ticks nice_ticks(double lo, double hi, int target, bool integer_steps) {
 
 std::string format_number(double v, int decimals) { return fmt::format("{:.{}f}", v, decimals); }
 
+// The pixel row of value y on a plot whose y axis spans the ticks' range.
+double y_pixel(const Rect& plot, const Ticks& yt, double y) {
+  return plot.y1 - 1 - (y - yt.lo) / (yt.hi - yt.lo) * (plot.y1 - 1 - plot.y0);
+}
+
+// Horizontal grid lines, tick marks and labels at the y ticks (the curves and the spread plot).
+void draw_y_axis(Canvas& cv, const Rect& plot, const Ticks& yt) {
+  for (double v : yt.values) {
+    const int y = static_cast<int>(std::lround(y_pixel(plot, yt, v)));
+    cv.fill_rect(plot.x0, y, plot.x1, y + 1, kGrid);
+    cv.fill_rect(plot.x0 - 6, y, plot.x0, y + 1, kAxis);
+    cv.text(plot.x0 - 10, y, format_number(v, yt.decimals), kText, 2, HAlign::right, VAlign::middle);
+  }
+}
+
 struct Series {
   std::string label;
   Color color;
@@ -268,14 +283,9 @@ void draw_panel(Canvas& cv, Rect r, const std::string& title, const std::string&
   const Ticks xt = nice_ticks(0, std::max(x_max, 1.0), 8, true);
 
   auto px = [&](double x) { return plot.x0 + (x - xt.lo) / (xt.hi - xt.lo) * (plot.x1 - 1 - plot.x0); };
-  auto py = [&](double y) { return plot.y1 - 1 - (y - yt.lo) / (yt.hi - yt.lo) * (plot.y1 - 1 - plot.y0); };
+  auto py = [&](double y) { return y_pixel(plot, yt, y); };
 
-  for (double v : yt.values) {
-    const int y = static_cast<int>(std::lround(py(v)));
-    cv.fill_rect(plot.x0, y, plot.x1, y + 1, kGrid);
-    cv.fill_rect(plot.x0 - 6, y, plot.x0, y + 1, kAxis);
-    cv.text(plot.x0 - 10, y, format_number(v, yt.decimals), kText, 2, HAlign::right, VAlign::middle);
-  }
+  draw_y_axis(cv, plot, yt);
   for (double v : xt.values) {
     const int x = static_cast<int>(std::lround(px(v)));
     cv.fill_rect(x, plot.y0, x + 1, plot.y1, kGrid);
@@ -559,13 +569,8 @@ RgbImage render_spread(const std::vector<SpreadColumn>& columns, const SpreadPlo
   double lo = ymin - span * 0.1, hi = ymax + span * 0.1;
   if (ymin >= 0) lo = std::max(lo, 0.0);  // errors are never negative
   const Ticks yt = nice_ticks(lo, hi, 6, false);
-  auto py = [&](double y) { return plot.y1 - 1 - (y - yt.lo) / (yt.hi - yt.lo) * (plot.y1 - 1 - plot.y0); };
-  for (double v : yt.values) {
-    const int y = static_cast<int>(std::lround(py(v)));
-    cv.fill_rect(plot.x0, y, plot.x1, y + 1, kGrid);
-    cv.fill_rect(plot.x0 - 6, y, plot.x0, y + 1, kAxis);
-    cv.text(plot.x0 - 10, y, format_number(v, yt.decimals), kText, 2, HAlign::right, VAlign::middle);
-  }
+  auto py = [&](double y) { return y_pixel(plot, yt, y); };
+  draw_y_axis(cv, plot, yt);
   for (int i = 1; i < n; ++i) cv.fill_rect(plot.x0 + i * col_w, plot.y0, plot.x0 + i * col_w + 1, plot.y1, kGrid);
   cv.rect_outline(plot.x0, plot.y0, plot.x1, plot.y1, kAxis);
   cv.text_vertical(14, (plot.y0 + plot.y1) / 2, options.ylabel, kText, 2);

@@ -103,8 +103,16 @@ class PayloadDecoder {
     for (const auto& e : v.toGenericDict()) {
       WRN_CHECK_FILE(e.key().isString() && e.value().isTensor(), "{}: '{}' holds a non-tensor entry", what_, what);
       const at::Tensor& t = e.value().toTensor();
-      WRN_CHECK_FILE(t.layout() == at::kStrided && t.device().is_cpu(), "{}: '{}/{}' is not a dense CPU tensor",
-                     what_, what, e.key().toStringRef());
+      WRN_CHECK_FILE(t.layout() == at::kStrided && t.device().is_cpu() && !t.is_quantized(),
+                     "{}: '{}/{}' is not a dense CPU tensor", what_, what, e.key().toStringRef());
+      // The types wrn writes; anything else (quantized, complex) fails later with LibTorch's
+      // internal assertions (fuzzing).
+      const auto type = t.scalar_type();
+      WRN_CHECK_FILE(type == at::kFloat || type == at::kDouble || type == at::kHalf || type == at::kBFloat16 ||
+                         type == at::kLong || type == at::kInt || type == at::kShort || type == at::kChar ||
+                         type == at::kByte || type == at::kBool,
+                     "{}: '{}/{}' has the tensor type {}, which a wrn checkpoint never holds", what_, what,
+                     e.key().toStringRef(), c10::toString(type));
       const auto& storage = t.storage();
       const auto it = record_bytes_.find(storage.data());
       WRN_CHECK_FILE(storage.nbytes() == 0 || (it != record_bytes_.end() && storage.nbytes() <= it->second),

@@ -270,9 +270,10 @@ TEST(PtFormat, StridesThatOverflowAreRejectedWithoutWrapping) {
   ASSERT_EQ(good.size(), 1u);
   EXPECT_TRUE(good[0].value.equal(torch::tensor({{1.f, 2.f}, {3.f, 4.f}})));
   const int64_t big = int64_t{1} << 62;
-  for (const auto& [size, stride] : std::vector<std::pair<std::vector<int64_t>, std::vector<int64_t>>>{
+  for (const auto& shape : std::vector<std::pair<std::vector<int64_t>, std::vector<int64_t>>>{
            {{3, 2}, {big, big}}, {{2, 2}, {big, big}}, {{big, 2}, {4, 1}}, {{2, 2}, {INT64_MAX, 1}}}) {
-    const auto msg = error_of([&] { decode_pt(pt_archive(tensor_pickle(size, stride)), "crafted.pt"); });
+    // (no structured binding: C++17 lambdas cannot capture one, and clang says so)
+    const auto msg = error_of([&] { decode_pt(pt_archive(tensor_pickle(shape.first, shape.second)), "crafted.pt"); });
     EXPECT_NE(msg.find("crafted.pt: cannot read the PyTorch state_dict: a tensor that reaches past the end of its "
                        "storage"),
               std::string::npos)

@@ -322,7 +322,8 @@ TEST(ConfigTable, InfiniteValuesAndMinLrAboveLrAreRejected) {
            {"schedule: {gamma: nan}", "config: 'schedule.gamma' must be > 0, got nan"},
            {"optimizer: {lr: 0.1}\nschedule: {type: cosine, min_lr: 0.5}",
             "config: 'schedule.min_lr' (0.5) must not exceed 'optimizer.lr' (0.1)"}}) {
-    const auto msg = error_of([&] { config_from_yaml(YAML::Load(yaml)); });
+    const std::string text = yaml;  // C++17 lambdas cannot capture a structured binding (clang refuses)
+    const auto msg = error_of([&] { config_from_yaml(YAML::Load(text)); });
     EXPECT_EQ(msg, expected) << yaml;
   }
   EXPECT_NO_THROW(config_from_yaml(YAML::Load("optimizer: {lr: 0.1}\nschedule: {type: cosine, min_lr: 0.1}")));

@@ -129,8 +129,6 @@ class PayloadDecoder {
     return it->value();
   }
 
-  const std::string& what() const { return what_; }
-
  private:
   std::string_view only_record(const std::string& name) const { return zip_.record(name); }
 

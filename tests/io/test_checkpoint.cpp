@@ -171,52 +171,41 @@ TEST(Checkpoint, ATensorRecordShorterThanItsStorageIsAFileError) {
   const std::string bytes = wrn::read_file(dir + "/short_good.ckpt");
   const std::string payload = bytes.substr(24);
 
-  // The same archive, rewritten with the momentum buffer's 256-byte record cut to 128 bytes.
-  std::string rebuilt;
-  {
-    caffe2::serialize::PyTorchStreamWriter writer([&](const void* data, size_t n) {
-      rebuilt.append(static_cast<const char*>(data), n);
-      return n;
-    });
-    bool cut = false;
-    for (const auto& e : check_zip(payload, "test")) {
-      const std::string name = e.name.substr(e.name.find('/') + 1);  // without the archive's folder
-      if (name == "version") continue;                                // the writer adds its own
-      std::string data = payload.substr(e.data_offset, e.size);
-      if (e.size == 256 && data.substr(0, 8) == std::string("\x00\x00\x80\x3e\x00\x00\x80\x3e", 8)) {
-        data.resize(128);
-        cut = true;
+  // The checkpoint with its archive rewritten entry by entry; `cut` shortens the momentum
+  // buffer's 256-byte record (64 x 0.25f) to 128 bytes.
+  const auto rewritten = [&](bool cut) {
+    std::string archive;
+    bool was_cut = false;
+    {
+      caffe2::serialize::PyTorchStreamWriter writer([&](const void* data, size_t n) {
+        archive.append(static_cast<const char*>(data), n);
+        return n;
+      });
+      for (const auto& e : check_zip(payload, "test")) {
+        const std::string name = e.name.substr(e.name.find('/') + 1);  // without the archive's folder
+        if (name == "version") continue;                                // the writer adds its own
+        std::string data = payload.substr(e.data_offset, e.size);
+        if (cut && e.size == 256 && data.substr(0, 8) == std::string("\x00\x00\x80\x3e\x00\x00\x80\x3e", 8)) {
+          data.resize(128);
+          was_cut = true;
+        }
+        writer.writeRecord(name, data.data(), data.size());
       }
-      writer.writeRecord(name, data.data(), data.size());
+      writer.writeEndOfFile();
     }
-    ASSERT_TRUE(cut);
-    writer.writeEndOfFile();
-  }
-  std::string crafted = bytes.substr(0, 24) + rebuilt;
-  const uint64_t size = rebuilt.size();
-  std::memcpy(crafted.data() + 16, &size, 8);
-  reseal(crafted);
-  wrn::write_file_atomically(dir + "/short.ckpt", crafted);
+    EXPECT_EQ(was_cut, cut);
+    std::string file = bytes.substr(0, 24) + archive;
+    const uint64_t size = archive.size();
+    std::memcpy(file.data() + 16, &size, 8);
+    reseal(file);
+    return file;
+  };
+  wrn::write_file_atomically(dir + "/short.ckpt", rewritten(true));
   const auto m = expect_file_error(dir + "/short.ckpt");
   EXPECT_NE(m.find("optimizer/momentum_buffer"), std::string::npos) << m;
   EXPECT_NE(m.find("declares 256 bytes of storage"), std::string::npos) << m;
 
   // Rewritten without the cut, the archive loads: the check is about the record's size only.
-  std::string same;
-  {
-    caffe2::serialize::PyTorchStreamWriter writer([&](const void* data, size_t n) {
-      same.append(static_cast<const char*>(data), n);
-      return n;
-    });
-    for (const auto& e : check_zip(payload, "test")) {
-      const std::string name = e.name.substr(e.name.find('/') + 1);
-      if (name != "version") writer.writeRecord(name, payload.data() + e.data_offset, e.size);
-    }
-    writer.writeEndOfFile();
-  }
-  std::string resaved = bytes.substr(0, 24) + same;
-  const uint64_t same_size = same.size();
-  std::memcpy(resaved.data() + 16, &same_size, 8);
-  reseal(resaved);
+  const std::string resaved = rewritten(false);
   EXPECT_TRUE(torch::equal(parse_checkpoint(resaved, "resaved").optimizer[0].value, torch::full({64}, 0.25f)));
 }

@@ -46,13 +46,13 @@ c10::Dict<std::string, at::Tensor> to_dict(const StateDict& tensors) {
 // Unpickler sizes a storage from the numel in the pickle, not from the record's bytes.
 class PayloadDecoder {
  public:
-  PayloadDecoder(std::string_view payload, std::string path)
-      : path_(std::move(path)), what_(fmt::format("checkpoint '{}'", path_)), zip_(payload, what_) {}
+  PayloadDecoder(std::string_view payload, const std::string& path)
+      : what_(fmt::format("checkpoint '{}'", path)), zip_(payload, what_) {}
 
   c10::IValue decode() {
-    const std::string_view pickle = only_record("data.pkl");
+    const std::string_view pickle = zip_.record("data.pkl");
     check_pickle_nesting(pickle, what_);
-    const std::string_view version_text = only_record("version");
+    const std::string_view version_text = zip_.record("version");
     uint64_t version = 0;
     for (char c : version_text) {
       if (c == '\n' || c == '\r') break;
@@ -73,7 +73,7 @@ class PayloadDecoder {
       return len;
     };
     auto read_record = [&](const std::string& key) {
-      const std::string_view bytes = only_record("data/" + key);
+      const std::string_view bytes = zip_.record("data/" + key);
       at::DataPtr data = c10::GetCPUAllocator()->allocate(bytes.size());
       if (!bytes.empty()) std::memcpy(data.get(), bytes.data(), bytes.size());
       record_bytes_[data.get()] = bytes.size();
@@ -125,14 +125,12 @@ class PayloadDecoder {
 
   c10::IValue field(const c10::Dict<c10::IValue, c10::IValue>& dict, const std::string& key) const {
     auto it = dict.find(key);
-    WRN_CHECK_FILE(it != dict.end(), "checkpoint '{}' lacks '{}'", path_, key);
+    WRN_CHECK_FILE(it != dict.end(), "{} lacks '{}'", what_, key);
     return it->value();
   }
 
  private:
-  std::string_view only_record(const std::string& name) const { return zip_.record(name); }
-
-  std::string path_, what_;
+  std::string what_;
   ZipArchive zip_;
   std::map<const void*, size_t> record_bytes_;  // the tensor records handed to the Unpickler
 };

@@ -43,7 +43,6 @@ class ZipArchive {
   bool has(std::string_view record) const { return !zip_records(archive_, entries_, record).empty(); }
   // Throws wrn::FileError "<what>: the archive holds N records '<record>' (expected one)".
   std::string_view record(std::string_view record) const;
-  const std::string& what() const { return what_; }
 
  private:
   std::string_view archive_;

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <cmath>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -89,6 +90,30 @@ TEST(Predictor, PngAndJpegGiveTheModelsOutputs) {
       EXPECT_NEAR(plain[i].top[r].probability, preds[i].top[r].probability, 1e-5);
     }
   }
+}
+
+TEST(Predictor, FlipTtaAveragesTheImageAndItsMirrorImage) {
+  TempDir dir;
+  const wrn::models::InputShape input{3, 32, 32};
+  auto model = make_model("resnet20", input);
+  auto o = options_for(input);
+  o.tta_flip = true;
+  torch::manual_seed(6);
+  auto a = random_image(3, 32, 32);
+  write_png(dir.file("a.png"), a);
+  const auto expected = (reference_probs(model, a) + reference_probs(model, a.flip(2))) / 2;
+  for (bool optimized : {true, false}) {
+    o.optimized = optimized;
+    const auto p = Predictor(model, o).predict_files({dir.file("a.png")}, 10)[0];
+    expect_matches(p, expected, 10);
+    double sum = 0;
+    for (const auto& s : p.top) sum += s.probability;
+    EXPECT_NEAR(sum, 1.0, 1e-5);
+  }
+  // Without it the prediction is the image's own, which differs from the average.
+  const auto own = Predictor(model, options_for(input)).predict_files({dir.file("a.png")}, 1)[0];
+  EXPECT_NEAR(own.top[0].probability, reference_probs(model, a).max().item<double>(), 1e-5);
+  EXPECT_GT(std::abs(own.top[0].probability - expected.max().item<double>()), 1e-6);
 }
 
 TEST(Predictor, ConvertsChannelsAndUsesClassNames) {

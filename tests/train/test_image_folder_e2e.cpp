@@ -268,38 +268,44 @@ TEST_F(ImageFolderE2E, PredictGivesTheClassesEvalGivesForAModelTrainedAtAnotherS
             0)
       << slurp(out + ".log");
   const auto ck = out + "/checkpoints/last.ckpt";
-  const auto csv = out + "/pred.csv";
-  ASSERT_EQ(run({"eval", "--checkpoint", ck, "--predictions", csv, "--optimized", "--precision", "fp32", "--no-png",
-                 "--threads", "2"},
-                csv + ".log"),
-            0)
-      << slurp(csv + ".log");
-  const auto by_eval = eval_classes(csv);
-  ASSERT_EQ(by_eval.size(), 30u);
+  // Both with and without test-time flip averaging (eval --tta and predict --tta).
+  for (const bool tta : {false, true}) {
+    SCOPED_TRACE(tta ? "--tta" : "no tta");
+    const std::string tag = tta ? "_tta" : "";
+    const auto csv = out + "/pred" + tag + ".csv";
+    std::vector<std::string> eval_args = {
+        "eval",        "--checkpoint", ck,         "--predictions", csv, "--optimized",
+        "--precision", "fp32",         "--no-png", "--threads",     "2"};
+    if (tta) eval_args.push_back("--tta");
+    ASSERT_EQ(run(eval_args, csv + ".log"), 0) << slurp(csv + ".log");
+    const auto by_eval = eval_classes(csv);
+    ASSERT_EQ(by_eval.size(), 30u);
 
-  const auto pred_log = out + "/predict.jsonl";
-  ASSERT_EQ(run({"predict", "--checkpoint", ck, "--json", "--top", "1", "--precision", "fp32", "--threads", "2",
-                 data + "/val"},
-                pred_log),
-            0)
-      << slurp(pred_log);
-  std::map<std::string, int> by_predict;
-  std::istringstream in(slurp(pred_log));
-  for (std::string line; std::getline(in, line);) {
-    if (line.empty() || line[0] != '{') continue;
-    auto j = nlohmann::json::parse(line);
-    by_predict[fs::weakly_canonical(j.at("file").get<std::string>()).string()] = j.at("top").at(0).at("index").get<int>();
+    const auto pred_log = out + "/predict" + tag + ".jsonl";
+    std::vector<std::string> predict_args = {"predict", "--checkpoint", ck,     "--json",    "--top",
+                                             "1",       "--precision",  "fp32", "--threads", "2"};
+    if (tta) predict_args.push_back("--tta");
+    predict_args.push_back(data + "/val");
+    ASSERT_EQ(run(predict_args, pred_log), 0) << slurp(pred_log);
+    std::map<std::string, int> by_predict;
+    std::istringstream in(slurp(pred_log));
+    for (std::string line; std::getline(in, line);) {
+      if (line.empty() || line[0] != '{') continue;
+      auto j = nlohmann::json::parse(line);
+      by_predict[fs::weakly_canonical(j.at("file").get<std::string>()).string()] =
+          j.at("top").at(0).at("index").get<int>();
+    }
+    ASSERT_EQ(by_predict.size(), by_eval.size()) << slurp(pred_log);
+    int correct = 0;
+    for (const auto& [file, cls] : by_eval) {
+      ASSERT_TRUE(by_predict.count(file)) << file << " missing from predict's output";
+      EXPECT_EQ(by_predict[file], cls) << file;
+      const std::vector<std::string> sorted = {"checker", "hstripes", "vstripes"};  // class indices
+      correct += file.find("/" + sorted[size_t(cls)] + "/") != std::string::npos;
+    }
+    // The patterns are easy: the model learned something (chance is 10 of 30).
+    EXPECT_GE(correct, 15) << "of 30";
   }
-  ASSERT_EQ(by_predict.size(), by_eval.size()) << slurp(pred_log);
-  int correct = 0;
-  for (const auto& [file, cls] : by_eval) {
-    ASSERT_TRUE(by_predict.count(file)) << file << " missing from predict's output";
-    EXPECT_EQ(by_predict[file], cls) << file;
-    const std::vector<std::string> sorted = {"checker", "hstripes", "vstripes"};  // class indices
-    correct += file.find("/" + sorted[size_t(cls)] + "/") != std::string::npos;
-  }
-  // The patterns are easy: the model learned something (chance is 10 of 30).
-  EXPECT_GE(correct, 15) << "of 30";
 }
 
 TEST_F(ImageFolderE2E, TheResolvedSpecIsInConfigYamlAndTheCheckpoint) {

@@ -29,6 +29,7 @@ struct PredictArgs {
   std::string input;
   int threads = 0;
   bool plain = false;
+  bool tta = false;
   std::string precision;
 };
 
@@ -48,6 +49,8 @@ void run_predict(const PredictArgs& a) {
               a.labels, options.class_names.size(), spec.classes);
   }
   options.optimized = !a.plain;
+  options.tta_flip =
+      a.tta || loaded.config.eval_tta;  // as wrn eval: a run evaluated with it predicts with it
   options.fuse.dtype =
       wrn::compute_dtype(wrn::cli::resolve_precision_option(a.precision, torch::Device(torch::kCPU)).value);
   wrn::infer::Predictor predictor(model, options);
@@ -94,6 +97,9 @@ void add_predict_command(CLI::App& app) {
   cmd->add_option("--input", args->input, "CxHxW the model was trained on (default: the run's config or the model's)");
   cmd->add_option("--threads", args->threads, "Intra-op threads (0: all cores)");
   cmd->add_flag("--plain", args->plain, "Use the plain eval-mode forward instead of the BN-folded one");
+  cmd->add_flag("--tta", args->tta,
+                "Average each image's class probabilities with its mirror image's (test-time augmentation; "
+                "always on for a run trained with eval_tta, as in wrn eval)");
   wrn::cli::add_precision_option(cmd, args->precision);
   cmd->callback([args] { run_predict(*args); });
 }

@@ -9,9 +9,9 @@
 #include <fstream>
 
 #include "wrn/core/error.h"
-#include "wrn/models/precision.h"
 #include "wrn/data/image_codec.h"
 #include "wrn/data/readers.h"
+#include "wrn/models/precision.h"
 
 namespace wrn::infer {
 
@@ -42,6 +42,12 @@ torch::Tensor Predictor::logits(const torch::Tensor& batch) const {
   return model_->forward(batch.to(options_.fuse.dtype)).to(torch::kFloat);
 }
 
+torch::Tensor Predictor::probabilities(const torch::Tensor& batch) const {
+  auto probs = torch::softmax(logits(batch), 1);
+  if (options_.tta_flip) probs = (probs + torch::softmax(logits(batch.flip(3)), 1)) / 2;
+  return probs;
+}
+
 std::vector<Prediction> Predictor::predict_files(const std::vector<std::string>& files, int64_t top_k,
                                                  int64_t batch) const {
   WRN_CHECK(top_k >= 1, "--top must be at least 1, got {}", top_k);
@@ -62,7 +68,7 @@ std::vector<Prediction> Predictor::predict_files(const std::vector<std::string>&
       }
     }
     if (images.empty()) continue;
-    auto probs = torch::softmax(logits(options_.preprocess.normalize(torch::stack(images))), 1);
+    auto probs = probabilities(options_.preprocess.normalize(torch::stack(images)));
     auto [values, indices] = probs.topk(k, 1);
     values = values.to(torch::kDouble).contiguous();
     indices = indices.contiguous();

@@ -21,6 +21,7 @@ struct PredictorOptions {
   std::vector<std::string> class_names;  // empty: classes are named by their index
   bool optimized = true;                 // FusedClassifier (false: plain eval-mode forward)
   FuseOptions fuse;                      // fuse.dtype: the precision of both paths (bf16 casts the model)
+  bool tta_flip = false;                 // average each image's probabilities with its mirror's (eval --tta)
 };
 
 // One class and its probability.
@@ -47,6 +48,10 @@ class Predictor {
 
   // Logits [N, classes] for a float batch already transformed (for tests and benchmarks).
   torch::Tensor logits(const torch::Tensor& batch) const;
+
+  // Class probabilities [N, classes] for a transformed batch: softmax of the logits, or with
+  // tta_flip the mean of the image's and its horizontal mirror's softmax.
+  torch::Tensor probabilities(const torch::Tensor& batch) const;
 
   // Top `top_k` (clamped to the class count) for each image of `files`, in order, run in
   // batches of `batch` images.

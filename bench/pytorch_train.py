@@ -24,10 +24,15 @@ What this side does (keep it in step with the wrn side in compare_pytorch.sh):
     CPU and accumulates loss/top-1/top-5 on the device).
   * Precision: --precision fp32 (default) runs everything in fp32. --precision bf16 is the
     standard PyTorch user's mixed precision on CPU, one line: forward and loss under
-    `torch.cpu.amp.autocast(dtype=torch.bfloat16)`: convolutions and linear layers in bf16
+    `torch.autocast("cpu", dtype=torch.bfloat16)` (= torch.cpu.amp.autocast): convolutions and linear layers in bf16
     (BatchNorm and ReLU then take their bf16 outputs as they come), the loss in fp32
     (autocast's fp32 list); backward, the fp32 weights, the SGD step and everything else
     unchanged (no gradient scaler: bf16 has fp32's exponent range).
+  * Device: --device cuda (scripts/device/gpu_check.sh) keeps the data set on the CPU, gathers
+    each batch there, copies it to the GPU (non_blocking) and augments and normalizes it there,
+    as wrn's CUDA path; mixed precision is torch.autocast("cuda", dtype) and fp16 adds
+    torch's GradScaler (wrn: the loss scaler). The step ends with loss.item(), a device sync,
+    so the summed step times are right; the per-phase split is not (kernels run async).
   * Threads: torch.set_num_threads(--threads) (wrn: at::set_num_threads(--threads)).
   * Timing: --warmup steps first (not timed; oneDNN primitive creation and allocator
     warm-up happen there), then --steps timed steps on a fresh permutation, one full
@@ -160,6 +165,7 @@ def augment(x, pad, pad_mode, flip, gen):
     if flip:
         f = torch.randint(0, 2, (b, 1), generator=gen).bool()
         cols = torch.where(f, cols.flip(1), cols)
+    rows, cols = rows.to(x.device), cols.to(x.device)  # drawn on the CPU generator
     hp, wp = x.shape[2], x.shape[3]
     index = (rows[:, :, None] * wp + cols[:, None, :]).view(b, 1, h * w).expand(b, c, h * w)
     return x.reshape(b, c, hp * wp).gather(2, index).view(b, c, h, w)
@@ -187,8 +193,9 @@ def main():
     p.add_argument("--lr", type=float, default=0.1)
     p.add_argument("--foreach", type=int, default=-1,
                    help="torch.optim.SGD foreach: -1 leaves PyTorch's default (investigation only)")
-    p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
-                   help="bf16: forward + loss under torch.cpu.amp.autocast(dtype=torch.bfloat16)")
+    p.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default="fp32",
+                   help="bf16/fp16: forward + loss under torch.autocast (fp16: CUDA, with a GradScaler)")
+    p.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
     p.add_argument("--seed", type=int, default=1)
     a = p.parse_args()
 
@@ -199,18 +206,21 @@ def main():
         dist.init_process_group("gloo")
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
+    dev = torch.device(a.device)
+    assert a.precision != "fp16" or dev.type == "cuda", "fp16 needs --device cuda"
+    cuda = dev.type == "cuda"
     if a.dataset == "cifar10":
         images, labels, classes = load_cifar10(a.data, a.limit)
     else:
         images, labels, classes = load_fashion_mnist(a.data, a.limit)
     n = images.shape[0]
     assert n >= a.batch, f"{n} images, fewer than one batch of {a.batch}"
-    mean = torch.tensor(a.mean, dtype=torch.float32).view(1, -1, 1, 1)
-    inv_std = 1.0 / torch.tensor(a.std, dtype=torch.float32).view(1, -1, 1, 1)
+    mean = torch.tensor(a.mean, dtype=torch.float32).view(1, -1, 1, 1).to(dev)
+    inv_std = 1.0 / torch.tensor(a.std, dtype=torch.float32).view(1, -1, 1, 1).to(dev)
     memory_format = torch.channels_last if a.channels_last else torch.contiguous_format
 
     model = WideResNet(a.depth, a.width, classes, images.shape[1])
-    model = model.to(memory_format=memory_format)
+    model = model.to(dev, memory_format=memory_format)
     model.train()
     if world > 1:
         model = torch.nn.parallel.DistributedDataParallel(model)
@@ -220,7 +230,10 @@ def main():
     optimizer = torch.optim.SGD(model.parameters(), **sgd_kwargs)
     gen = torch.Generator().manual_seed(a.seed)
     steps_per_pass = n // a.batch
-    bf16 = a.precision == "bf16"
+    amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(a.precision)
+    scaler = None
+    if a.precision == "fp16":
+        scaler = torch.amp.GradScaler("cuda") if hasattr(torch.amp, "GradScaler") else torch.cuda.amp.GradScaler()
 
     phases = dict(data=0.0, forward=0.0, backward=0.0, optimizer=0.0, stats=0.0)
     timed_images = 0
@@ -237,19 +250,26 @@ def main():
             t0 = time.perf_counter()
             idx = perm[pos * a.batch:(pos + 1) * a.batch][rank::world]
             pos += 1
-            x = images.index_select(0, idx).float()
+            x = images.index_select(0, idx)
             y = labels.index_select(0, idx)
+            if cuda:
+                x, y = x.pin_memory().to(dev, non_blocking=True), y.to(dev, non_blocking=True)
+            x = x.float()
             x = augment(x, a.pad, a.pad_mode, a.flip, gen)
             x = ((x - mean) * inv_std).contiguous(memory_format=memory_format)
             t1 = time.perf_counter()
             optimizer.zero_grad()
-            with torch.cpu.amp.autocast(enabled=bf16, dtype=torch.bfloat16):
+            with torch.autocast(dev.type, enabled=amp_dtype is not None, dtype=amp_dtype or torch.bfloat16):
                 logits = model(x)
                 loss = F.cross_entropy(logits, y)
             t2 = time.perf_counter()
-            loss.backward()
+            (scaler.scale(loss) if scaler else loss).backward()
             t3 = time.perf_counter()
-            optimizer.step()
+            if scaler:
+                scaler.step(optimizer)
+                scaler.update()
+            else:
+                optimizer.step()
             t4 = time.perf_counter()
             loss_sum += loss.item() * len(idx)
             correct += (logits.detach().argmax(1) == y).sum().item()
@@ -269,6 +289,7 @@ def main():
     out = {
         "side": "pytorch",
         "torch": torch.__version__,
+        "device": str(dev) + (f" ({torch.cuda.get_device_name(dev)})" if cuda else ""),
         "threads": torch.get_num_threads(),
         "mkldnn": torch.backends.mkldnn.is_available(),
         "model": f"wrn-{a.depth}-{a.width}",

@@ -49,8 +49,7 @@ void run_predict(const PredictArgs& a) {
               a.labels, options.class_names.size(), spec.classes);
   }
   options.optimized = !a.plain;
-  options.tta_flip =
-      a.tta || loaded.config.eval_tta;  // as wrn eval: a run evaluated with it predicts with it
+  options.tta_flip = a.tta;  // only when asked: predict gives the model's own outputs, as its exports do
   options.fuse.dtype =
       wrn::compute_dtype(wrn::cli::resolve_precision_option(a.precision, torch::Device(torch::kCPU)).value);
   wrn::infer::Predictor predictor(model, options);
@@ -98,8 +97,8 @@ void add_predict_command(CLI::App& app) {
   cmd->add_option("--threads", args->threads, "Intra-op threads (0: all cores)");
   cmd->add_flag("--plain", args->plain, "Use the plain eval-mode forward instead of the BN-folded one");
   cmd->add_flag("--tta", args->tta,
-                "Average each image's class probabilities with its mirror image's (test-time augmentation; "
-                "always on for a run trained with eval_tta, as in wrn eval)");
+                "Average each image's class probabilities with its mirror image's (test-time augmentation, as "
+                "wrn eval --tta; off by default, also for a run trained with eval_tta)");
   wrn::cli::add_precision_option(cmd, args->precision);
   cmd->callback([args] { run_predict(*args); });
 }

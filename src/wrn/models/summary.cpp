@@ -23,21 +23,28 @@ namespace {
 // plain function pointer (RecordFunction's API), hence the thread-local counter.
 thread_local int64_t observed_macs = 0;
 
-std::unique_ptr<at::ObserverContext> on_op_start(const at::RecordFunction&) { return nullptr; }
+// The MACs of one output element of a convolution or linear layer, read from its weight in the
+// start callback: the boxed inputs are only valid there (the dispatcher destroys them before
+// the op runs), the outputs only in the end callback.
+struct MacsPerOutput : at::ObserverContext {
+  explicit MacsPerOutput(int64_t n) : per_output(n) {}
+  int64_t per_output;
+};
 
-void on_op_end(const at::RecordFunction& fn, at::ObserverContext*) {
+std::unique_ptr<at::ObserverContext> on_op_start(const at::RecordFunction& fn) {
   const char* name = fn.name();
   if (std::strcmp(name, "aten::convolution") == 0) {
     // inputs: input, weight, bias, stride, padding, dilation, transposed, output_padding, groups
     const auto& weight = fn.inputs()[1].toTensor();
-    const auto& output = fn.outputs()[0].toTensor();
-    const int64_t per_output = weight.numel() / weight.size(0);  // (Cin / groups) * kh * kw
-    observed_macs += output.numel() * per_output;
-  } else if (std::strcmp(name, "aten::linear") == 0) {
-    const auto& weight = fn.inputs()[1].toTensor();
-    const auto& output = fn.outputs()[0].toTensor();
-    observed_macs += output.numel() * weight.size(1);
+    return std::make_unique<MacsPerOutput>(weight.numel() / weight.size(0));  // (Cin / groups) * kh * kw
   }
+  if (std::strcmp(name, "aten::linear") == 0) return std::make_unique<MacsPerOutput>(fn.inputs()[1].toTensor().size(1));
+  return nullptr;
+}
+
+void on_op_end(const at::RecordFunction& fn, at::ObserverContext* context) {
+  if (context == nullptr) return;
+  observed_macs += fn.outputs()[0].toTensor().numel() * static_cast<MacsPerOutput*>(context)->per_output;
 }
 
 }  // namespace

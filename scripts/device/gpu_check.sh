@@ -59,6 +59,14 @@ machine() {
   "$PYTHON" -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda, "cudnn",
 torch.backends.cudnn.version(), "nccl", torch.cuda.nccl.version(), "cxx11abi", torch.compiled_with_cxx11_abi())'
   nproc
+  # What the build depends on (scripts/device notes: fmt bundled with torch, no gloo headers in
+  # the wheel, nccl.h/cudnn.h from the toolkit or the nvidia wheels, a bundled libgomp).
+  local t
+  t=$("$PYTHON" -c 'import torch, os; print(os.path.dirname(torch.__file__))')
+  grep -h -m1 'define FMT_VERSION' "$t"/include/fmt/base.h "$t"/include/fmt/core.h 2>/dev/null | head -1
+  ls -d "$t"/include/gloo 2>&1 | head -1
+  ls /usr/local/cuda/include/nccl.h /usr/local/cuda/include/cudnn.h /usr/local/cuda/include/cublas_v2.h 2>&1
+  ldd "$t"/lib/libtorch_cpu.so | grep -i -E 'gomp|omp' || echo "libtorch_cpu: no OpenMP library"
 }
 step 1_machine 60 machine
 

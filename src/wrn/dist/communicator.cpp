@@ -16,6 +16,7 @@
 #include <sstream>
 
 #include "wrn/core/error.h"
+#include "wrn/core/torch_compat.h"
 
 namespace wrn::dist {
 namespace {
@@ -75,12 +76,24 @@ struct Communicator::Impl {
                                 lost_peers(), options.timeout.count() / 1000.0, one_line_message(e)));
   }
 
+  // Waits for a collective. Gloo: at most distributed.timeout. NCCL (CUDA tensors): the plain
+  // wait, which only orders the current stream; a timed wait there would busy-wait the CPU and
+  // abort the communicator on expiry, and the process group's own watchdog already enforces
+  // the timeout given at its creation.
+  void wait(c10d::Work& work, bool nccl) const {
+    if (nccl) {
+      work.wait();
+    } else {
+      work.wait(options.timeout);
+    }
+  }
+
   // Runs a collective and waits for it; any c10d/Gloo failure becomes a PeerError.
   template <class Start>
-  void run(const std::string& op, Start start) {
+  void run(const std::string& op, Start start, bool nccl = false) {
     try {
       auto work = start();
-      work->wait(options.timeout);
+      wait(*work, nccl);
     } catch (const PeerError&) {
       throw;
     } catch (const std::exception& e) {
@@ -110,12 +123,13 @@ struct Communicator::Impl {
 struct PendingAllreduce::Impl {
   c10::intrusive_ptr<c10d::Work> work;
   const Communicator::Impl* comm = nullptr;
+  bool nccl = false;  // a CUDA tensor's collective
 };
 
 void PendingAllreduce::wait() {
   if (!impl_ || !impl_->work) return;
   try {
-    impl_->work->wait(impl_->comm->options.timeout);
+    impl_->comm->wait(*impl_->work, impl_->nccl);
   } catch (const std::exception& e) {
     impl_->work.reset();
     impl_->comm->fail("allreduce", e);
@@ -124,7 +138,18 @@ void PendingAllreduce::wait() {
 }
 
 Communicator::Communicator(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
-Communicator::~Communicator() = default;
+Communicator::~Communicator() {
+#if defined(WRN_WITH_NCCL) && WRN_TORCH_VERSION_AT_LEAST(2, 3)
+  // LibTorch 2.x warns ("destroy_process_group() was not called") and aborts the communicator
+  // when a ProcessGroupNCCL is destroyed without shutdown().
+  if (impl_ && impl_->nccl) {
+    try {
+      impl_->nccl->shutdown();
+    } catch (const std::exception&) {  // a destructor: the run is over either way
+    }
+  }
+#endif
+}
 
 std::shared_ptr<Communicator> Communicator::connect(const WorldInfo& world, const CommunicatorOptions& options) {
   auto impl = std::make_unique<Impl>();
@@ -169,6 +194,7 @@ PendingAllreduce Communicator::allreduce_sum_async(const torch::Tensor& t) {
   WRN_CHECK(t.is_contiguous(), "distributed allreduce: the tensor must be contiguous");
   auto p = std::make_shared<PendingAllreduce::Impl>();
   p->comm = impl_.get();
+  p->nccl = t.is_cuda();
   try {
     std::vector<at::Tensor> v{t};
     p->work = impl_->on(t, [&](auto& pg) { return pg.allreduce(v, c10d::AllreduceOptions()); });
@@ -183,7 +209,8 @@ void Communicator::broadcast(torch::Tensor& t, int root) {
   std::vector<at::Tensor> v{t};
   c10d::BroadcastOptions bo;
   bo.rootRank = root;
-  impl_->run("broadcast", [&] { return impl_->on(t, [&](auto& pg) { return pg.broadcast(v, bo); }); });
+  impl_->run(
+      "broadcast", [&] { return impl_->on(t, [&](auto& pg) { return pg.broadcast(v, bo); }); }, t.is_cuda());
 }
 
 std::vector<std::string> Communicator::all_gather_bytes(const std::string& bytes) {

@@ -1,5 +1,6 @@
 #include "wrn/infer/torchscript_export.h"
 
+#include <fmt/ranges.h>  // fmt::join (in ranges.h since fmt 11, which a LibTorch 2.x bundles)
 #include <torch/csrc/jit/api/module.h>
 #include <torch/csrc/jit/serialization/import.h>
 #include <torch/types.h>

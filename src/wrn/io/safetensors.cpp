@@ -1,5 +1,6 @@
 #include "wrn/io/safetensors.h"
 
+#include <fmt/ranges.h>  // fmt::join (in ranges.h since fmt 11, which a LibTorch 2.x bundles)
 #include <nlohmann/json.hpp>
 #include <torch/types.h>
 

@@ -1,4 +1,5 @@
 // Per-channel normalization and ZCA whitening.
+#include <torch/types.h>  // before linalg.h, which does not include what it uses (1.13)
 #include <torch/linalg.h>
 
 #include <cmath>

@@ -135,6 +135,28 @@ TEST(Communicator, CollectivesOnThreeRanks) {
   });
 }
 
+// CUDA tensors through NCCL (a build with -DWRN_WITH_NCCL=ON against a CUDA LibTorch): one
+// rank, since NCCL takes one GPU per rank; the trainer never allreduces in a 1-rank world, so
+// this is where the NCCL allreduce path runs on a single-GPU machine.
+TEST(Communicator, CudaTensorsOnOneRankGoThroughNccl) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device in this LibTorch build";
+  run_world(1, [](int, dist::Communicator& c) {
+    auto t = torch::full({1000}, 3.0f, torch::kCUDA);
+    try {
+      c.allreduce_sum(t);
+    } catch (const Error& e) {
+      if (std::string(e.what()).find("no NCCL") != std::string::npos) GTEST_SKIP() << e.what();
+      throw;
+    }
+    auto pending = c.allreduce_sum_async(t);
+    pending.wait();
+    EXPECT_TRUE(torch::equal(t.cpu(), torch::full({1000}, 3.0f)));
+    auto b = torch::arange(6, torch::TensorOptions().dtype(torch::kFloat).device(torch::kCUDA));
+    c.broadcast(b);
+    EXPECT_TRUE(torch::equal(b.cpu(), torch::arange(6, torch::kFloat)));
+  });
+}
+
 TEST(Communicator, JoinsTorchrunsAgentStoreUnderItsPrefix) {
   run_world(2, [](int r, dist::Communicator& c) {
     auto t = torch::full({1}, static_cast<float>(r));

@@ -269,6 +269,7 @@ TEST_F(ImageFolderE2E, PredictGivesTheClassesEvalGivesForAModelTrainedAtAnotherS
       << slurp(out + ".log");
   const auto ck = out + "/checkpoints/last.ckpt";
   // Both with and without test-time flip averaging (eval --tta and predict --tta).
+  std::map<std::string, double> top_probability[2];  // per file, without and with --tta
   for (const bool tta : {false, true}) {
     SCOPED_TRACE(tta ? "--tta" : "no tta");
     const std::string tag = tta ? "_tta" : "";
@@ -292,8 +293,9 @@ TEST_F(ImageFolderE2E, PredictGivesTheClassesEvalGivesForAModelTrainedAtAnotherS
     for (std::string line; std::getline(in, line);) {
       if (line.empty() || line[0] != '{') continue;
       auto j = nlohmann::json::parse(line);
-      by_predict[fs::weakly_canonical(j.at("file").get<std::string>()).string()] =
-          j.at("top").at(0).at("index").get<int>();
+      const auto file = fs::weakly_canonical(j.at("file").get<std::string>()).string();
+      by_predict[file] = j.at("top").at(0).at("index").get<int>();
+      top_probability[tta][file] = j.at("top").at(0).at("probability").get<double>();
     }
     ASSERT_EQ(by_predict.size(), by_eval.size()) << slurp(pred_log);
     int correct = 0;
@@ -306,6 +308,10 @@ TEST_F(ImageFolderE2E, PredictGivesTheClassesEvalGivesForAModelTrainedAtAnotherS
     // The patterns are easy: the model learned something (chance is 10 of 30).
     EXPECT_GE(correct, 15) << "of 30";
   }
+  // --tta reached the model: the flip changes the probabilities (of the shifted patterns at least).
+  int changed = 0;
+  for (const auto& [file, p] : top_probability[0]) changed += std::abs(p - top_probability[1][file]) > 1e-6;
+  EXPECT_GT(changed, 0) << "predict --tta gave every file the probability it gives without it";
 }
 
 TEST_F(ImageFolderE2E, TheResolvedSpecIsInConfigYamlAndTheCheckpoint) {

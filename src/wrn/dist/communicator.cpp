@@ -50,6 +50,7 @@ struct Communicator::Impl {
   c10::intrusive_ptr<c10d::ProcessGroupNCCL> nccl;  // CUDA tensors
 #endif
   std::vector<std::string> peers;  // "host pid" of each rank, for diagnosing a lost peer
+  mutable bool failed = false;     // a collective threw: the NCCL group is aborted, not drained
 
   std::string who() const { return fmt::format("rank {} of {}", world.rank, world.world_size); }
 
@@ -72,6 +73,7 @@ struct Communicator::Impl {
   }
 
   [[noreturn]] void fail(const std::string& op, const std::exception& e) const {
+    failed = true;
     throw PeerError(fmt::format("distributed {}: {} failed: {} (distributed.timeout {} s); {}", who(), op,
                                 lost_peers(), options.timeout.count() / 1000.0, one_line_message(e)));
   }
@@ -140,11 +142,16 @@ void PendingAllreduce::wait() {
 Communicator::Communicator(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Communicator::~Communicator() {
 #if defined(WRN_WITH_NCCL) && WRN_TORCH_VERSION_AT_LEAST(2, 3)
-  // LibTorch 2.x warns ("destroy_process_group() was not called") and aborts the communicator
-  // when a ProcessGroupNCCL is destroyed without shutdown().
+  // LibTorch 2.x warns that the process group was not destroyed, and aborts the communicator,
+  // when a ProcessGroupNCCL is destroyed without shutdown(). shutdown() waits for queued work,
+  // which after a failed collective may never finish: then abort().
   if (impl_ && impl_->nccl) {
     try {
-      impl_->nccl->shutdown();
+      if (impl_->failed) {
+        impl_->nccl->abort();
+      } else {
+        impl_->nccl->shutdown();
+      }
     } catch (const std::exception&) {  // a destructor: the run is over either way
     }
   }

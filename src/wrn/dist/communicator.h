@@ -2,10 +2,12 @@
 // (Debian's LibTorch has it), NCCL for CUDA tensors when built with WRN_WITH_NCCL. The c10d
 // types stay in communicator.cpp, so this header needs no Gloo headers.
 //
-// Faults: every collective has the timeout of CommunicatorOptions; a peer that died (its
-// sockets close) or hangs (the timeout) makes the collective throw PeerError, whose message
-// names this rank, the operation and, where it can tell (a peer on this host whose process is
-// gone), the rank that was lost.
+// Faults (Gloo, CPU tensors): every collective has the timeout of CommunicatorOptions; a peer
+// that died (its sockets close) or hangs (the timeout) makes the collective throw PeerError,
+// whose message names this rank, the operation and, where it can tell (a peer on this host
+// whose process is gone), the rank that was lost. NCCL (CUDA tensors): the same timeout is the
+// NCCL process group's, enforced by LibTorch's watchdog, which ends the process on expiry
+// rather than raising an exception here; errors NCCL reports synchronously are a PeerError.
 #pragma once
 
 #include <torch/types.h>

@@ -919,6 +919,9 @@ class Engine {
     ++counters_.global_step;
     counters_.step_in_epoch = step + 1;
     counters_.last_lr = lr;
+    // CUDA: the host runs ahead of the device; wait for the epoch's queued work before its last
+    // step is timed, so that images/s counts the device's time.
+    if (s_.device.is_cuda() && step + 1 == steps_per_epoch_) torch::cuda::synchronize();
     train_seconds_ += seconds_since(t0);
     if (c.log_every_steps > 0 && counters_.global_step % c.log_every_steps == 0) log_step(epoch, loss, lr);
     // Images/s of the whole world: rank 0 counts the global batch.

@@ -119,7 +119,7 @@ TEST_F(CliCheckpoint, InfoDescribesTheCheckpoint) {
 
 // --threads 100000 used to spawn threads until process IDs ran out.
 TEST_F(CliCheckpoint, AbsurdThreadCountIsAOneLineErrorNamingTheOption) {
-  for (const std::string& n : {"100000", "-3"}) {
+  for (const std::string n : {"100000", "-3"}) {
     auto r = run_tool("info " + checkpoint + " --threads " + n);
     EXPECT_EQ(r.status, 1) << r.out;
     EXPECT_EQ(r.out.rfind("wrn: error: --threads: ", 0), 0u) << r.out;

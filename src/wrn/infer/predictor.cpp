@@ -12,6 +12,7 @@
 #include "wrn/data/image_codec.h"
 #include "wrn/data/readers.h"
 #include "wrn/models/precision.h"
+#include "wrn/models/test_time_flip.h"
 
 namespace wrn::infer {
 
@@ -43,9 +44,8 @@ torch::Tensor Predictor::logits(const torch::Tensor& batch) const {
 }
 
 torch::Tensor Predictor::probabilities(const torch::Tensor& batch) const {
-  auto probs = torch::softmax(logits(batch), 1);
-  if (options_.tta_flip) probs = (probs + torch::softmax(logits(batch.flip(3)), 1)) / 2;
-  return probs;
+  if (!options_.tta_flip) return torch::softmax(logits(batch), 1);
+  return models::flip_averaged_log_probabilities(logits(batch), logits(batch.flip(3))).exp();
 }
 
 std::vector<Prediction> Predictor::predict_files(const std::vector<std::string>& files, int64_t top_k,

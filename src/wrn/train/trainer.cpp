@@ -24,6 +24,7 @@
 #include "wrn/core/threads.h"
 #include "wrn/io/weights_file.h"
 #include "wrn/models/summary.h"
+#include "wrn/models/test_time_flip.h"
 #include "wrn/train/curves_plot.h"
 #include "wrn/train/data_parallel.h"
 #include "wrn/train/adamw.h"
@@ -121,8 +122,7 @@ EvalResult evaluate_batches(const ForwardFn& forward, int64_t classes, int64_t n
     y = y.to(device);
     auto logits = forward(x).to(torch::kFloat);
     if (options.tta_flip) {  // log of the mean probability (batch_stats' log_softmax leaves it as it is)
-      auto mirrored = forward(x.flip(3)).to(torch::kFloat);
-      logits = torch::logaddexp(torch::log_softmax(logits, 1), torch::log_softmax(mirrored, 1)) - std::log(2.0);
+      logits = models::flip_averaged_log_probabilities(logits, forward(x.flip(3)).to(torch::kFloat));
     }
     auto s = batch_stats(logits, y);
     loss += s.loss_sum;

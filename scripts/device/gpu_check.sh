@@ -42,8 +42,8 @@ mkdir -p "$LOGS"
 SUMMARY=$OUT/summary.txt
 : >"$SUMMARY"
 # wrn and its tests find the carried Debian libraries; PyTorch keeps its own environment.
-SYSLIB=$PWD/.carry/sysroot/usr/lib/x86_64-linux-gnu
-WRN=(env "LD_LIBRARY_PATH=$SYSLIB${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" "$PWD/$BUILD/wrn")
+SYSLIBS="LD_LIBRARY_PATH=$PWD/.carry/sysroot/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+WRN=(env "$SYSLIBS" "$PWD/$BUILD/wrn")
 
 # step NAME LIMIT_S COMMAND...: runs COMMAND under min(LIMIT_S, the time left before DEADLINE);
 # its output goes to $LOGS/NAME.log and is appended to $OUT/steps.log.
@@ -90,7 +90,7 @@ if [ "${SKIP_BUILD:-0}" != 1 ]; then
   step 2_build 360 bash scripts/device/build_cuda.sh || { tail -40 "$LOGS/2_build.log"; exit 1; }
 fi
 step 3_version 30 "${WRN[@]}" --version
-step 3_cuda_tests 120 env "LD_LIBRARY_PATH=$SYSLIB${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" bash -c "cd $BUILD && \
+step 3_cuda_tests 120 env "$SYSLIBS" bash -c "cd $BUILD && \
   ctest --output-on-failure -R 'Cuda|CUDA|PinMemory|MixedPrecision|LossScaler|Precision|Optimizer|AdamW|WeightAverage'"
 
 "$PYTHON" bench/make_cifar.py "$WORK/cifar" $((STEPS * 128)) 1000 >/dev/null

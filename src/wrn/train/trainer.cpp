@@ -770,7 +770,8 @@ class Engine {
     if (dp_) {
       say(fmt::format("  data-parallel: {} rank{} x {} images, BatchNorm {}, gradients averaged in {} allreduce "
                       "bucket(s) of up to {} MB ({:.1f} MB per step)",
-                      dp_->size(), dp_->size() == 1 ? "" : "s", batch_ / dp_->size(), c.model.sync_bn ? "synchronized" : "per rank",
+                      dp_->size(), dp_->size() == 1 ? "" : "s", batch_ / dp_->size(),
+                      c.model.sync_bn ? "synchronized" : "per rank",
                       (flat_.numel() * 4 + int64_t(c.distributed.bucket_mb * (1 << 20)) - 1) /
                           int64_t(c.distributed.bucket_mb * (1 << 20)),
                       c.distributed.bucket_mb, flat_.numel() * 4 / 1e6));

@@ -2,42 +2,53 @@
 BUILD    ?= build
 JOBS     ?= $(shell nproc)
 CTEST_LABELS ?= unit|golden|e2e|interop
-CMAKE_ARGS ?=
 
-# Debian packages the build, the tests and the demo need. libopenblas0-openmp replaces Debian's
-# reference BLAS/LAPACK (via alternatives) with OpenBLAS on LibTorch's own OpenMP runtime: the
-# ZCA fit and per-batch whitening and the classifiers run on it (wrn-cifar10-zca on wrn-10-1,
-# one epoch of 5,120 images: 136 s -> 10 s wall, 183 -> 1,140 img/s; README).
-DEB_PACKAGES := build-essential cmake pkg-config ccache \
-  libtorch-dev libgtest-dev \
+# Debian packages the build, the tests and the demo need. LibTorch is not among them: it comes
+# from PyPI's torch wheel, in the venv below. libgloo-dev: the Gloo headers that LibTorch's
+# ProcessGroupGloo.hpp includes and the wheel does not ship (headers only; the code is in LibTorch).
+DEB_PACKAGES := build-essential cmake pkg-config ccache python3-venv \
+  libgtest-dev \
   libcli11-dev nlohmann-json3-dev libyaml-cpp-dev libfmt-dev \
   libonnx-dev libprotobuf-dev libopencv-dnn-dev \
   zlib1g-dev libpng-dev libjpeg-dev libcurl4-openssl-dev libarchive-dev libmatio-dev libssl-dev \
-  libopenblas0-openmp libgloo-dev dataset-fashion-mnist
+  libgloo-dev dataset-fashion-mnist
+
+# The pinned torch wheel (its LibTorch is what wrn builds against) and the Python consumers the
+# reference scripts, interop tests and benchmarks use, in one venv outside the clone, keyed by
+# the pin and the hash of scripts/requirements.txt, so every clone and CI run on a machine shares
+# it (about 5 GB installed; the wheels are ~3 GB: torch is PyPI's CUDA 13.0 build).
+PYTHON_REQUIREMENTS := scripts/requirements.txt
+TORCH_PIN := $(shell sed -n 's/^torch==//p' $(PYTHON_REQUIREMENTS))
+WRN_VENV_ROOT ?= $(HOME)/.cache/wrn
+WRN_VENV ?= $(WRN_VENV_ROOT)/venv-torch$(TORCH_PIN)-$(shell sha256sum $(PYTHON_REQUIREMENTS) | cut -c1-8)
+WRN_PYTHON := $(WRN_VENV)/bin/python
+CMAKE_ARGS ?=
 
 # `make examples`: the package installed here, then examples/ built against it and run.
 EXAMPLES_PREFIX ?= $(BUILD)/examples-prefix
 EXAMPLES_BUILD  ?= $(BUILD)/examples
 EXAMPLES_LAUNCHER := $(if $(shell command -v ccache),-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
 
-.PHONY: all deps build test test-all examples demo bench man clean help format sanitize sanitize-build fuzz
+.PHONY: all deps deb-packages venv build test test-all examples demo bench man clean help format sanitize sanitize-build fuzz
 
 all: build
 
 help:
-	@echo "make deps      install the Debian packages (as root; idempotent)"
+	@echo "make deps      install the Debian packages (as root; idempotent) and the venv $(WRN_VENV)"
 	@echo "make           build the tool at $(BUILD)/wrn"
 	@echo "make test      deps + build + ctest (labels: $(CTEST_LABELS)) + examples"
 	@echo "make examples  install into $(EXAMPLES_PREFIX), build examples/ against it, run them"
 	@echo "make test-all  also the slow tests"
 	@echo "make demo      deps + build + train the CPU demo on Fashion-MNIST"
-	@echo "make bench     training and inference benchmarks against PyTorch, fp32 and bf16 (installs python3-torch)"
+	@echo "make bench     training and inference benchmarks against PyTorch 2.x (the venv's), fp32 and bf16"
 	@echo "make sanitize  the library and the unit tests under ASan + UBSan (clang), in $(SAN_BUILD)"
 	@echo "make fuzz      each reader's libFuzzer target for FUZZ_SECONDS ($(FUZZ_SECONDS)) under ASan + UBSan"
 	@echo "make man       the man page $(BUILD)/wrn.1 from the tool's --help (installs help2man)"
 
-# Installs only what is missing, so a second run costs a dpkg query.
-deps:
+# Installs only what is missing, so a second run costs a dpkg query and a stat.
+deps: deb-packages venv
+
+deb-packages:
 	@missing=$$(for p in $(DEB_PACKAGES); do \
 	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
@@ -47,8 +58,23 @@ deps:
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
-$(BUILD)/CMakeCache.txt:
-	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release $(CMAKE_ARGS)
+# Built beside its final name and renamed into place when complete (a venv of Python 3.11 can
+# move: bin/python is a link to Debian's python3 and pip runs as `python -m pip`), so an
+# interrupted install never leaves a venv that looks finished.
+venv: $(WRN_VENV)/.complete
+
+$(WRN_VENV)/.complete: $(PYTHON_REQUIREMENTS)
+	@$(MAKE) --no-print-directory deb-packages DEB_PACKAGES=python3-venv
+	@echo "making $(WRN_VENV) (pinned torch $(TORCH_PIN) and the Python consumers; ~3 GB download once)"
+	rm -rf $(WRN_VENV).partial
+	mkdir -p $(WRN_VENV_ROOT)
+	/usr/bin/python3 -m venv $(WRN_VENV).partial
+	$(WRN_VENV).partial/bin/python -m pip install -q --disable-pip-version-check -r $(PYTHON_REQUIREMENTS)
+	touch $(WRN_VENV).partial/.complete
+	rm -rf $(WRN_VENV) && mv $(WRN_VENV).partial $(WRN_VENV)
+
+$(BUILD)/CMakeCache.txt: | $(WRN_VENV)/.complete
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release -DWRN_PYTHON=$(WRN_PYTHON) $(CMAKE_ARGS)
 
 build: $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j $(JOBS)
@@ -85,14 +111,18 @@ demo: deps
 # registries until exit. The unit tests let a failed allocation return null, as malloc does
 # (BatchLoader's allocation-failure test asks for 4 TB); the fuzzers count it as a finding.
 SAN_BUILD    ?= build-san
+# -O1 as ASan recommends, and line tables only (what a report's stack needs): the full -O2 -g of
+# RelWithDebInfo made this build the slowest step of CI on two cores.
+SAN_OPT_FLAGS ?= -O1 -gline-tables-only -DNDEBUG
 FUZZ_SECONDS ?= 600
 SAN_ENV  := ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:allocator_may_return_null=1 UBSAN_OPTIONS=print_stacktrace=1
 FUZZ_ENV := ASAN_OPTIONS=detect_leaks=0 UBSAN_OPTIONS=print_stacktrace=1
 
 sanitize-build: deps
-	@$(MAKE) --no-print-directory deps DEB_PACKAGES="clang-14 libfuzzer-14-dev"
+	@$(MAKE) --no-print-directory deb-packages DEB_PACKAGES="clang-14 libfuzzer-14-dev"
 	cmake -S . -B $(SAN_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++-14 \
-	  -DWRN_FUZZ=ON -DWRN_FUZZ_SECONDS=$(FUZZ_SECONDS)
+	  -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="$(SAN_OPT_FLAGS)" -DWRN_PYTHON=$(WRN_PYTHON) \
+	  -DWRN_FUZZ=ON -DWRN_FUZZ_SECONDS=$(FUZZ_SECONDS) -DWRN_TESTS_UNIT_ONLY=ON
 	cmake --build $(SAN_BUILD) -j $(JOBS)
 
 sanitize: sanitize-build
@@ -107,13 +137,12 @@ fuzz: sanitize-build
 BENCH_GLIBC_TUNABLES ?= glibc.malloc.mmap_threshold=67108864:glibc.malloc.trim_threshold=536870912
 
 bench: deps build
-	@$(MAKE) --no-print-directory deps DEB_PACKAGES="python3-torch python3-yaml python3-torchvision"  # the reference side
-	GLIBC_TUNABLES=$(BENCH_GLIBC_TUNABLES) WRN=$(abspath $(BUILD))/wrn bash bench/compare_pytorch.sh
-	GLIBC_TUNABLES=$(BENCH_GLIBC_TUNABLES) WRN=$(abspath $(BUILD))/wrn bash bench/compare_inference.sh
+	GLIBC_TUNABLES=$(BENCH_GLIBC_TUNABLES) WRN=$(abspath $(BUILD))/wrn PYTHON=$(WRN_PYTHON) bash bench/compare_pytorch.sh
+	GLIBC_TUNABLES=$(BENCH_GLIBC_TUNABLES) WRN=$(abspath $(BUILD))/wrn PYTHON=$(WRN_PYTHON) bash bench/compare_inference.sh
 
 # wrn.1 from `wrn --help`, `wrn --version` and every command's --help (help2man, Debian).
 man: $(BUILD)/CMakeCache.txt
-	@$(MAKE) --no-print-directory deps DEB_PACKAGES="help2man"
+	@$(MAKE) --no-print-directory deb-packages DEB_PACKAGES="help2man"
 	cmake --build $(BUILD) -j $(JOBS) --target wrn
 	@{ echo '[COMMANDS]'; echo '.nf'; \
 	  for c in $$(./$(BUILD)/wrn --help | awk '/^Subcommands:/{f=1;next} f&&/^$$/{exit} f&&/^  [a-z]/{print $$1}'); do \
@@ -128,3 +157,7 @@ format:
 
 clean:
 	rm -rf $(BUILD)
+
+# The venv's python, for scripts (bench/*.sh default their PYTHON to it).
+python-path:
+	@echo $(WRN_PYTHON)

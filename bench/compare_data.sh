@@ -18,12 +18,12 @@
 # Environment (defaults in brackets):
 #   WORKERS [2]  COUNT [2000]  SIZE [224]  BATCH [64]  EPOCHS [3]  WARMUP [1]
 #   DIR [a new temporary folder, removed at the end; a given DIR is kept and reused]
-#   WRN [build/wrn]  PYTHON [/usr/bin/python3]
+#   WRN [build/wrn]  PYTHON [the venv of `make deps`]
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 WRN=${WRN:-$ROOT/build/wrn}
-PYTHON=${PYTHON:-/usr/bin/python3}
+PYTHON=${PYTHON:-$(make -s -C "$ROOT" --no-print-directory python-path)}  # the venv of `make deps`
 WORKERS=${WORKERS:-2}
 COUNT=${COUNT:-2000}
 SIZE=${SIZE:-224}
@@ -34,7 +34,7 @@ WARMUP=${WARMUP:-1}
 die() { echo "compare_data: $*" >&2; exit 1; }
 [[ -x $WRN ]] || die "$WRN not found: build it first (make)"
 "$PYTHON" -c 'import torch, torchvision, PIL, numpy' 2>/dev/null ||
-  die "$PYTHON cannot import torch/torchvision/PIL/numpy: apt-get install -y python3-torchvision python3-pil"
+  die "$PYTHON cannot import torch/torchvision/PIL/numpy: run `make deps` (the venv)"
 
 if [[ -z ${DIR:-} ]]; then
   DIR=$(mktemp -d /tmp/wrn-compare-data.XXXXXX)

@@ -32,7 +32,7 @@
 #   THREADS [2]  ITERS [10]  WARMUP [2]  PRECISIONS ["fp32 bf16"]
 #   ONLY [both | wrn-16-4 | resnet50]  LAYOUT [all: every layout wrn bench infer has]
 #   ROOFLINE_SIZE [2048]  ROOFLINE_REPS [3]
-#   WRN [build/wrn]  PYTHON [/usr/bin/python3]  JSON [/tmp/wrn-compare-inference.json]
+#   WRN [build/wrn]  PYTHON [the venv of `make deps`]  JSON [/tmp/wrn-compare-inference.json]
 # About 4 minutes on 2 cores with the defaults. Both sides inherit the environment
 # (GLIBC_TUNABLES included; the summary says whether both sides had wrn's malloc thresholds,
 # as in bench/compare_pytorch.sh).
@@ -40,7 +40,7 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 WRN=${WRN:-$ROOT/build/wrn}
-PYTHON=${PYTHON:-/usr/bin/python3}
+PYTHON=${PYTHON:-$(make -s -C "$ROOT" --no-print-directory python-path)}  # the venv of `make deps`
 THREADS=${THREADS:-2}
 ITERS=${ITERS:-10}
 WARMUP=${WARMUP:-2}
@@ -54,11 +54,11 @@ JSON=${JSON:-/tmp/wrn-compare-inference.json}
 die() { echo "compare_inference: $*" >&2; exit 1; }
 [[ -x $WRN ]] || die "$WRN not found: build it first (make)"
 "$PYTHON" -c 'import torch, numpy' 2>/dev/null ||
-  die "$PYTHON cannot import torch/numpy: apt-get install -y python3-torch"
+  die "$PYTHON cannot import torch/numpy: run `make deps` (the venv)"
 [[ $ONLY == both || $ONLY == wrn-16-4 || $ONLY == resnet50 ]] || die "ONLY: '$ONLY' is not both, wrn-16-4 or resnet50"
 if [[ $ONLY != wrn-16-4 ]]; then
   "$PYTHON" -c 'import torchvision' 2>/dev/null ||
-    die "$PYTHON cannot import torchvision (ResNet-50): apt-get install -y python3-torchvision (or ONLY=wrn-16-4)"
+    die "$PYTHON cannot import torchvision (ResNet-50): run `make deps` (the venv), or ONLY=wrn-16-4"
 fi
 for p in $PRECISIONS; do
   [[ $p == fp32 || $p == bf16 ]] || die "PRECISIONS: '$p' is not fp32 or bf16 (fp16 is CUDA-only; auto is not a comparison)"

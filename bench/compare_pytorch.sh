@@ -50,7 +50,7 @@
 #   LARGE_CHANNELS_LAST [the preset's: false]  SMALL_CHANNELS_LAST [the preset's: true]
 #   ONLY [both | large | small]  PRECISIONS ["fp32 bf16"]
 #   ROOFLINE_SIZE [2048]  ROOFLINE_REPS [3]
-#   WRN [build/wrn]  PYTHON [/usr/bin/python3]  FASHION_DIR [/usr/share/datasets/fashion-mnist]
+#   WRN [build/wrn]  PYTHON [the venv of `make deps`]  FASHION_DIR [/usr/share/datasets/fashion-mnist]
 #   JSON [/tmp/wrn-compare-pytorch.json: the results]  KEEP [0; 1 keeps the work directory]
 # About 8 minutes per precision on 2 cores with the defaults in fp32 (WRN-16-4: ~1 s a step,
 # 3 x 100 steps per side), plus ~20 s for the roofline.
@@ -65,7 +65,7 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 WRN=${WRN:-$ROOT/build/wrn}
-PYTHON=${PYTHON:-/usr/bin/python3}
+PYTHON=${PYTHON:-$(make -s -C "$ROOT" --no-print-directory python-path)}  # the venv of `make deps`
 THREADS=${THREADS:-$(nproc)}
 BATCH=${BATCH:-128}
 STEPS=${STEPS:-100}
@@ -83,7 +83,7 @@ SEED=1
 die() { echo "compare_pytorch: $*" >&2; exit 1; }
 [[ -x $WRN ]] || die "$WRN not found: build it first (make)"
 "$PYTHON" -c 'import torch, numpy, yaml' 2>/dev/null ||
-  die "$PYTHON cannot import torch/numpy/yaml: apt-get install -y python3-torch python3-yaml"
+  die "$PYTHON cannot import torch/numpy/yaml: run `make deps` (the venv)"
 [[ -f $FASHION_DIR/train-images-idx3-ubyte.gz ]] || die "no Fashion-MNIST in $FASHION_DIR (apt-get install dataset-fashion-mnist)"
 
 for p in $PRECISIONS; do

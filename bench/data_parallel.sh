@@ -7,12 +7,12 @@
 # wrn: epoch 2's images/s (epoch 1 is the warm-up) and its "allreduce X ms/step (Y MB/s)",
 # the gradient reduction's wall time per step and the bytes it reduced per second.
 # PyTorch: --steps timed steps after 5 warm-up steps (pytorch_train.py's header).
-# Also checks `torchrun --no_python wrn train` (bench/torchrun.py: Debian's torchrun 1.13, fixed for Python 3.11).
+# Also checks `torchrun --no_python wrn train` (the pinned torch's torchrun, unpatched).
 # Usage: WRN=build/wrn bash bench/data_parallel.sh   (env: RANKS=2 THREADS=nproc STEPS=20 PRECISIONS="fp32 bf16")
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 WRN=${WRN:-$ROOT/build/wrn}
-PYTHON=${PYTHON:-/usr/bin/python3}
+PYTHON=${PYTHON:-$(make -s -C "$ROOT" --no-print-directory python-path)}  # the venv of `make deps`
 THREADS=${THREADS:-$(nproc)}
 RANKS=${RANKS:-2}
 STEPS=${STEPS:-20}
@@ -45,7 +45,7 @@ torch_run() {  # PRECISION RANKS THREADS
   if [ "$ranks" = 1 ]; then
     "$PYTHON" "$ROOT/bench/pytorch_train.py" "${args[@]}"
   else
-    "$PYTHON" "$ROOT/bench/torchrun.py" --nproc_per_node "$ranks" --master_port "$((20000 + RANDOM % 20000))" \
+    "$PYTHON" -m torch.distributed.run --nproc_per_node "$ranks" --master_port "$((20000 + RANDOM % 20000))" \
       "$ROOT/bench/pytorch_train.py" "${args[@]}" 2>/dev/null
   fi | "$PYTHON" -c 'import json,sys; print("%.1f" % json.loads(sys.stdin.read().strip().splitlines()[-1])["images_per_second"])'
 }
@@ -64,7 +64,7 @@ for p in $PRECISIONS; do
 done
 echo
 # torchrun --no-python: wrn as the worker program, the agent's store (TORCHELASTIC_USE_AGENT_STORE).
-if "$PYTHON" "$ROOT/bench/torchrun.py" --nproc_per_node 2 --master_port "$((20000 + RANDOM % 20000))" --no_python \
+if "$PYTHON" -m torch.distributed.run --nproc_per_node 2 --master_port "$((20000 + RANDOM % 20000))" --no_python \
     "$WRN" train --preset demo --model wrn-10-1 --set data.limit_train=512 --set data.limit_test=128 --epochs 1 \
     --threads 1 --quiet --out "$WORK/torchrun" >"$WORK/torchrun.log" 2>&1 && [ -f "$WORK/torchrun/checkpoints/last.ckpt" ]; then
   echo "torchrun --no-python --nproc-per-node 2 wrn train: ok ($(grep -c . "$WORK/torchrun/metrics.jsonl") epoch, world_size in the checkpoint)"

@@ -7,12 +7,12 @@
 #
 # Usage: bash bench/stream_memory.sh      Environment (defaults in brackets):
 #   SMALL [5000]  LARGE [20000]  SIZE [64] (image side; files are SIZE x 3/4 SIZE JPEGs)
-#   WORKERS [2]  MODEL [wrn-10-1]  WRN [build/wrn]  PYTHON [/usr/bin/python3]  DIR [temporary]
+#   WORKERS [2]  MODEL [wrn-10-1]  WRN [build/wrn]  PYTHON [the venv of `make deps`]  DIR [temporary]
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 WRN=${WRN:-$ROOT/build/wrn}
-PYTHON=${PYTHON:-/usr/bin/python3}
+PYTHON=${PYTHON:-$(make -s -C "$ROOT" --no-print-directory python-path)}  # the venv of `make deps`
 SMALL=${SMALL:-5000}
 LARGE=${LARGE:-20000}
 SIZE=${SIZE:-64}

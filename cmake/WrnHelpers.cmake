@@ -37,11 +37,20 @@ function(wrn_add_layer name)
   wrn_use_pch(wrn_${name})
 endfunction()
 
-# wrn_add_test(NAME LABELS <labels> SOURCES <files> DEPS <targets>): one GoogleTest
-# executable whose tests are registered with CTest under the given labels.
+# wrn_add_test(NAME LABELS <labels> SOURCES <files> DEPS <targets> [NEEDS_TOOL] [TIMEOUT s]):
+# one GoogleTest executable whose tests are registered with CTest under the given labels.
+# NEEDS_TOOL: its tests run the built `wrn`, which is then built first. With
+# WRN_TESTS_UNIT_ONLY (the sanitizer build, which runs the unit label only) an executable
+# without the unit label is not built.
 function(wrn_add_test name)
-  cmake_parse_arguments(ARG "" "TIMEOUT" "LABELS;SOURCES;DEPS" ${ARGN})
+  cmake_parse_arguments(ARG "NEEDS_TOOL" "TIMEOUT" "LABELS;SOURCES;DEPS" ${ARGN})
+  if(WRN_TESTS_UNIT_ONLY AND NOT "unit" IN_LIST ARG_LABELS)
+    return()
+  endif()
   add_executable(${name} ${ARG_SOURCES})
+  if(ARG_NEEDS_TOOL)
+    add_dependencies(${name} wrn)
+  endif()
   target_link_libraries(${name} PRIVATE ${ARG_DEPS} GTest::gtest GTest::gtest_main)
   target_compile_definitions(${name} PRIVATE
     WRN_SOURCE_DIR="${PROJECT_SOURCE_DIR}"

@@ -28,4 +28,4 @@ configure_package_config_file(${PROJECT_SOURCE_DIR}/cmake/wrnConfig.cmake.in
 write_basic_package_version_file(${PROJECT_BINARY_DIR}/wrnConfigVersion.cmake
   VERSION ${PROJECT_VERSION} COMPATIBILITY SameMinorVersion)
 install(FILES ${PROJECT_BINARY_DIR}/wrnConfig.cmake ${PROJECT_BINARY_DIR}/wrnConfigVersion.cmake
-        DESTINATION ${WRN_INSTALL_CMAKEDIR})
+        ${PROJECT_SOURCE_DIR}/cmake/WrnTorch.cmake DESTINATION ${WRN_INSTALL_CMAKEDIR})

@@ -48,12 +48,13 @@ std::string loaded_blas() {
     if (lower.find("blas") == std::string::npos && lower.find("mkl_") == std::string::npos &&
         lower.find("libmkl") == std::string::npos)
       continue;
+    if (lower.find("libcublas") != std::string::npos) continue;  // the GPU's, not the CPU's
     // Keep the folder for Debian's alternatives (.../openblas-pthread/libblas.so.3).
     const auto p = std::filesystem::path(path);
     names.insert((p.parent_path().filename() / p.filename()).string());
   }
   std::vector<std::string> out(names.begin(), names.end());
-  return out.empty() ? "none mapped" : join(out, ", ");
+  return out.empty() ? "none mapped (linked into LibTorch)" : join(out, ", ");
 }
 
 }  // namespace
@@ -61,12 +62,22 @@ std::string loaded_blas() {
 std::string version_text() {
   const std::string config = at::show_config();
   std::string out = fmt::format("wrn {}\n", kToolVersion);
-  const std::string cuda_built = build_setting(config, "USE_CUDA");
-  out += fmt::format("LibTorch {} ({} build)\n", TORCH_VERSION, cuda_built == "ON" ? "CUDA" : "CPU-only");
-  const bool cuda = torch::cuda::is_available();
-  out += fmt::format("CUDA: {}; cuDNN: {}\n",
-                     cuda ? fmt::format("available, {} device(s)", torch::cuda::device_count()) : "not available",
-                     torch::cuda::cudnn_is_available() ? "available" : "not available");
+  // WRN_TORCH_CUDA (CMake): whether wrn links LibTorch's CUDA libraries; a CUDA LibTorch without
+  // the toolkit at build time gives a CPU-only wrn (cmake/WrnTorch.cmake).
+  const std::string cuda_version = build_setting(config, "CUDA_VERSION");
+  if (WRN_TORCH_CUDA) {
+    out += fmt::format("LibTorch {} (CUDA {} build, cuDNN {}; NCCL collectives {})\n", TORCH_VERSION, cuda_version,
+                       build_setting(config, "CUDNN_VERSION"), WRN_WITH_NCCL_BUILT ? "compiled in" : "not built");
+    const bool cuda = torch::cuda::is_available();
+    out += fmt::format("CUDA: {}; cuDNN: {}\n",
+                       cuda ? fmt::format("available, {} device(s)", torch::cuda::device_count())
+                            : "no device present (no GPU or no driver)",
+                       cuda && torch::cuda::cudnn_is_available() ? "available" : "not available");
+  } else {
+    out += fmt::format("LibTorch {} (CPU-only build{})\n", TORCH_VERSION,
+                       build_setting(config, "USE_CUDA") == "ON" ? ": LibTorch's CUDA libraries not linked" : "");
+    out += "CUDA: not in this build\n";
+  }
   const auto& cpu = cpu_features();
   std::vector<std::string> flags;
   for (const auto& [name, on] : cpu.list()) flags.push_back(name + (on ? " yes" : " no"));

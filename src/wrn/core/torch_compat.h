@@ -1,5 +1,5 @@
-// The places where LibTorch 1.13 (Debian bookworm, CPU) and LibTorch 2.x (CUDA builds)
-// differ in an API the project uses. Everything else includes the public headers directly.
+// The places where the supported LibTorch versions (2.11 to 2.15, cmake/WrnTorch.cmake) differ,
+// or may, in an API the project uses. Everything else includes the public headers directly.
 #pragma once
 
 #include <torch/nn/options/conv.h>
@@ -20,7 +20,7 @@ namespace wrn::compat {
 inline const char* torch_version() { return TORCH_VERSION; }
 
 // A Conv2d's explicit padding (2 values), or nothing for kSame / kValid. The padding is a
-// variant: `visit` unqualified is found by ADL as c10::visit (1.13) or std::visit (2.x).
+// variant (std::variant in 2.x; `visit` unqualified, found by ADL, as it was c10::visit in 1.x).
 inline std::optional<std::vector<int64_t>> explicit_padding(const torch::nn::detail::ConvNdOptions<2>& options) {
   std::optional<std::vector<int64_t>> out;
   visit(

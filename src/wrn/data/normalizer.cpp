@@ -1,6 +1,6 @@
 // Per-channel normalization and ZCA whitening.
-#include <torch/types.h>  // before linalg.h, which does not include what it uses (1.13)
-#include <torch/linalg.h>
+#include <ATen/ops/linalg_eigh.h>  // the C++ frontend's torch/linalg.h is gone in 2.x
+#include <torch/types.h>
 
 #include <cmath>
 
@@ -66,7 +66,7 @@ Normalizer Normalizer::fit(const Dataset& train, const NormalizeOptions& options
     }
     auto mu = sum / double(n);
     auto cov = (gram - double(n) * torch::outer(mu, mu)) / double(n - 1);
-    auto [eigenvalues, eigenvectors] = torch::linalg::eigh(cov, "L");
+    auto [eigenvalues, eigenvectors] = at::linalg_eigh(cov, "L");
     auto scale = (eigenvalues.clamp_min(0) + options.zca_epsilon).rsqrt();
     WRN_CHECK(torch::isfinite(scale).all().item<bool>(),
               "normalizer: ZCA is singular; use zca_epsilon > 0");

@@ -141,7 +141,7 @@ void PendingAllreduce::wait() {
 
 Communicator::Communicator(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Communicator::~Communicator() {
-#if defined(WRN_WITH_NCCL) && WRN_TORCH_VERSION_AT_LEAST(2, 3)
+#if defined(WRN_WITH_NCCL)
   // LibTorch 2.x warns that the process group was not destroyed, and aborts the communicator,
   // when a ProcessGroupNCCL is destroyed without shutdown(). shutdown() waits for queued work,
   // which after a failed collective may never finish: then abort().

@@ -101,8 +101,10 @@ examples: build
 	env -u WRN_PRESET_DIR $(EXAMPLES_PREFIX)/bin/wrn train --list-presets \
 	  | grep -F "presets in $(abspath $(EXAMPLES_PREFIX))/share/wrn/presets"  # beside the installed tool
 
+# Only the tool: the demo needs none of the test executables (most of a full build's time).
 demo: deps
-	$(MAKE) build
+	@$(MAKE) --no-print-directory $(BUILD)/CMakeCache.txt
+	cmake --build $(BUILD) -j $(JOBS) --target wrn
 	./$(BUILD)/wrn train --preset demo --out runs/demo --force  # re-runnable: replaces an earlier demo run
 
 # Sanitizers and fuzzing (README "Sanitizers and fuzzing"): one clang build with ASan + UBSan

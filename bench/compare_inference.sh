@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Inference throughput of `wrn bench infer` against PyTorch (bench/pytorch_infer.py, Debian's
-# python3-torch and python3-torchvision) on this machine, in this run, per precision:
+# Inference throughput of `wrn bench infer` against PyTorch 2.x (bench/pytorch_infer.py, from the
+# venv of `make deps`: eager/TorchScript, and torch.compile with and without inductor's freezing
+# unless COMPILE=0) on this machine, in this run, per precision:
 #
 #   WRN-16-4  on 3x32x32,   batch 64 (the WRN authors' structure, bench/pytorch_train.py)
 #   ResNet-50 on 3x224x224, batch 16 (torchvision.models.resnet50)
@@ -30,7 +31,7 @@
 #   flock /tmp/wrn-build.lock bash bench/compare_inference.sh
 # Environment (defaults in brackets):
 #   THREADS [2]  ITERS [10]  WARMUP [2]  PRECISIONS ["fp32 bf16"]
-#   ONLY [both | wrn-16-4 | resnet50]  LAYOUT [all: every layout wrn bench infer has]
+#   ONLY [both | wrn-16-4 | resnet50]  LAYOUT [all: every layout wrn bench infer has]  COMPILE [1]
 #   ROOFLINE_SIZE [2048]  ROOFLINE_REPS [3]
 #   WRN [build/wrn]  PYTHON [the venv of `make deps`]  JSON [/tmp/wrn-compare-inference.json]
 # About 4 minutes on 2 cores with the defaults. Both sides inherit the environment
@@ -46,6 +47,7 @@ ITERS=${ITERS:-10}
 WARMUP=${WARMUP:-2}
 PRECISIONS=${PRECISIONS:-fp32 bf16}
 ONLY=${ONLY:-both}
+COMPILE=${COMPILE:-1}
 LAYOUT=${LAYOUT:-all}
 ROOFLINE_SIZE=${ROOFLINE_SIZE:-2048}
 ROOFLINE_REPS=${ROOFLINE_REPS:-3}
@@ -141,7 +143,8 @@ EOF
     t0=$SECONDS
     local py_json
     py_json=$("$PYTHON" "$ROOT/bench/pytorch_infer.py" --model "$model" --input "$chw" --classes "$classes" \
-      --batch "$batch" --threads "$THREADS" --warmup "$WARMUP" --iters "$ITERS" --precision "$precision")
+      --batch "$batch" --threads "$THREADS" --warmup "$WARMUP" --iters "$ITERS" --precision "$precision" \
+      --compile "$COMPILE")
     echo "   pytorch: $py_json ($((SECONDS - t0)) s)"
 
     "$PYTHON" - "$model" "$chw" "$batch" "$THREADS" "$precision" "$wrn_skip" "$info" "$ROOFLINE" \
@@ -168,6 +171,8 @@ print(json.dumps({"model": model, "input": chw, "batch": int(batch), "threads": 
                   "wrn_optimized_layout": w["best_layout"] if w else None,
                   "pytorch_images_per_second": pi, "pytorch_method": p["method"],
                   "ratio": wi / pi if wi else None, "wrn_skipped": skipped or None,
+                  "pytorch_compile_images_per_second": p.get("compile", {}).get("images_per_second"),
+                  "pytorch_compile_freezing_images_per_second": p.get("compile_freezing", {}).get("images_per_second"),
                   "macs_per_image": macs, "params": info["params"],
                   "roof_gflops": roof[precision]["roof_gflops"],
                   "wrn_roofline_fraction": frac(wi) if wi else None,
@@ -188,7 +193,8 @@ rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 roof = json.load(open(sys.argv[3]))
 json.dump(rows, open(sys.argv[2], "w"), indent=1)
 hdr = ("model", "input", "batch", "threads", "precision", "wrn plain img/s", "wrn optimized img/s",
-       "PyTorch img/s", "ratio optimized/PyTorch", "wrn roof", "PyTorch roof")
+       "PyTorch img/s", "ratio optimized/PyTorch", "PyTorch compile", "compile + freezing",
+       "ratio / best compile", "wrn roof", "PyTorch roof")
 print("| " + " | ".join(hdr) + " |")
 print("|" + "|".join("---" for _ in hdr) + "|")
 pct = lambda f: f"{100 * f:.1f}%"
@@ -199,8 +205,12 @@ for r in rows:
         wrn = (f"{r['wrn_plain_images_per_second']:.1f}",
                f"{r['wrn_optimized_images_per_second']:.1f} ({r['wrn_optimized_layout']})",
                f"{r['ratio']:.2f}", pct(r["wrn_roofline_fraction"]))
+    c, cf = r.get("pytorch_compile_images_per_second"), r.get("pytorch_compile_freezing_images_per_second")
+    best_c = max([v for v in (c, cf) if v] or [0])
+    vs_c = f"{r['wrn_optimized_images_per_second'] / best_c:.2f}" if best_c and r["wrn_optimized_images_per_second"] else "-"
     print(f"| {r['model']} | {r['input']} | {r['batch']} | {r['threads']} | {r['precision']} | {wrn[0]} | "
-          f"{wrn[1]} | {r['pytorch_images_per_second']:.1f} | {wrn[2]} | {wrn[3]} | "
+          f"{wrn[1]} | {r['pytorch_images_per_second']:.1f} | {wrn[2]} | "
+          f"{'-' if c is None else format(c, '.1f')} | {'-' if cf is None else format(cf, '.1f')} | {vs_c} | {wrn[3]} | "
           f"{pct(r['pytorch_roofline_fraction'])} |")
 print(f"\nratio = wrn optimized (fastest layout) / PyTorch at the same precision (> 1: wrn is faster);"
       f" results in {sys.argv[2]}")

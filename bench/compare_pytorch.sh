@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Training throughput of `wrn train` against the same training step written in PyTorch
-# (bench/pytorch_train.py, Debian's python3-torch), on this machine, in this run:
+# (bench/pytorch_train.py, eager and under torch.compile, from the venv of `make deps`), on this
+# machine, in this run:
 #
 #   WRN-16-4 on 32x32x3 (synthetic data in the real CIFAR-10 binary format, preset
 #            wrn-cifar10: reflect-pad-4 random crop + flip, per-channel mean/std)
@@ -10,8 +11,8 @@
 # Both sides: the same model (WRN authors' structure, same parameter count), batch 128, the
 # augmentation/normalization/memory format of the wrn preset (read from `wrn train
 # --print-config`, so the two cannot drift apart), SGD momentum 0.9 Nesterov, weight decay
-# 5e-4, cross-entropy, the same number of intra-op threads, the same LibTorch 1.13.1 shared
-# libraries (python3-torch links the same libtorch_cpu.so / oneDNN as libtorch-dev), the
+# 5e-4, cross-entropy, the same number of intra-op threads, the same LibTorch shared libraries
+# (wrn is built against the venv's torch wheel: one libtorch_cpu.so, one oneDNN), the
 # same first N training images, and the same per-step work inside the timed region
 # (gather the batch, augment, normalize, forward, loss, backward, SGD step, running loss
 # and accuracy).
@@ -20,8 +21,10 @@
 # sides, and ratio = wrn / PyTorch at the same precision.
 #   wrn:     `wrn train --precision P`. A binary without --precision (before issue 8) runs
 #            only fp32 (without the flag); its bf16 rows say "no --precision" and are skipped.
-#   PyTorch: fp32 as is; bf16 = forward + loss under torch.cpu.amp.autocast(dtype=
-#            torch.bfloat16), the standard PyTorch user's one line (bench/pytorch_train.py).
+#   PyTorch: fp32 as is; bf16 = forward + loss under torch.autocast("cpu", dtype=
+#            torch.bfloat16), the standard PyTorch user's one line (bench/pytorch_train.py);
+#            each twice: eager, and with torch.compile(model) (inductor defaults; COMPILE=0
+#            skips it). ratio = wrn / eager, "vs compile" = wrn / torch.compile.
 #
 # Roofline: once per run, bench/roofline.py measures the machine's fp32 and bf16 GEMM GFLOP/s
 # (2048^3, THREADS threads, median of 3) as torch.matmul and as the same GEMM in a oneDNN 1x1
@@ -48,7 +51,7 @@
 #   THREADS [nproc]  STEPS [100: timed steps for WRN-16-4]  STEPS_SMALL [400: for WRN-16-1]
 #   WARMUP [5: PyTorch untimed steps]  BATCH [128]
 #   LARGE_CHANNELS_LAST [the preset's: false]  SMALL_CHANNELS_LAST [the preset's: true]
-#   ONLY [both | large | small]  PRECISIONS ["fp32 bf16"]
+#   ONLY [both | large | small]  PRECISIONS ["fp32 bf16"]  COMPILE [1]
 #   ROOFLINE_SIZE [2048]  ROOFLINE_REPS [3]
 #   WRN [build/wrn]  PYTHON [the venv of `make deps`]  FASHION_DIR [/usr/share/datasets/fashion-mnist]
 #   JSON [/tmp/wrn-compare-pytorch.json: the results]  KEEP [0; 1 keeps the work directory]
@@ -76,6 +79,7 @@ FASHION_DIR=${FASHION_DIR:-/usr/share/datasets/fashion-mnist}
 JSON=${JSON:-/tmp/wrn-compare-pytorch.json}
 KEEP=${KEEP:-0}
 PRECISIONS=${PRECISIONS:-fp32 bf16}
+COMPILE=${COMPILE:-1}
 ROOFLINE_SIZE=${ROOFLINE_SIZE:-2048}
 ROOFLINE_REPS=${ROOFLINE_REPS:-3}
 SEED=1
@@ -205,15 +209,24 @@ EOF
       --width "$width" --threads "$THREADS" --warmup "$WARMUP" --steps "$steps" --limit "$limit" \
       --seed "$SEED" --precision "$precision" $py_args)
     echo "   pytorch: $py_json ($((SECONDS - t0)) s)"
+    local pc_json=null
+    if [[ $COMPILE == 1 ]]; then
+      t0=$SECONDS
+      # shellcheck disable=SC2086
+      pc_json=$("$PYTHON" "$ROOT/bench/pytorch_train.py" --dataset "$dataset" --data "$data" --depth "$depth" \
+        --width "$width" --threads "$THREADS" --warmup "$WARMUP" --steps "$steps" --limit "$limit" \
+        --seed "$SEED" --precision "$precision" --compile 1 $py_args)
+      echo "   pytorch (torch.compile): $pc_json ($((SECONDS - t0)) s)"
+    fi
 
     "$PYTHON" - "$label" "$model" "$input" "$THREADS" "$precision" "$wrn_skip" "$info" "$ROOFLINE" \
-      "$wrn_json" "$py_json" >>"$RESULTS" <<'EOF'
+      "$wrn_json" "$py_json" "$pc_json" >>"$RESULTS" <<'EOF'
 import json, os, sys
 def same_malloc():  # wrn's main() sets these two itself (core/memory.cpp tune_allocator)
     t = os.environ.get("GLIBC_TUNABLES", "")
     return "glibc.malloc.mmap_threshold=67108864" in t and "glibc.malloc.trim_threshold=536870912" in t
-label, model, inp, threads, precision, skipped, info, roofline, w, p = sys.argv[1:]
-info, w, p = json.loads(info), json.loads(w), json.loads(p)
+label, model, inp, threads, precision, skipped, info, roofline, w, p, pc = sys.argv[1:]
+info, w, p, pc = json.loads(info), json.loads(w), json.loads(p), json.loads(pc)
 roof = json.load(open(roofline))
 if info["params"] != p["params"]:
     print(f"compare_pytorch: WARNING: {model} has {info['params']} parameters in wrn, {p['params']} in PyTorch",
@@ -230,13 +243,15 @@ print(json.dumps({"case": label, "model": model, "input": inp, "batch": p["batch
                   "wrn_images_per_second": wi,
                   "pytorch_images_per_second": pi,
                   "ratio": wi / pi if wi else None,
+                  "pytorch_compile_images_per_second": pc["images_per_second"] if pc else None,
+                  "ratio_compile": wi / pc["images_per_second"] if wi and pc else None,
                   "wrn_skipped": skipped or None,
                   "macs_per_image": macs, "params": info["params"],
                   "training_flop_per_image": 3 * 2 * macs,
                   "roof_gflops": roof[precision]["roof_gflops"],
                   "wrn_roofline_fraction": frac(wi) if wi else None,
                   "pytorch_roofline_fraction": frac(pi),
-                  "wrn": w, "pytorch": p, "roofline": roof}))
+                  "wrn": w, "pytorch": p, "pytorch_compile": pc, "roofline": roof}))
 EOF
   done
 }
@@ -256,8 +271,8 @@ from roofline import print_summary_footer
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 roof = json.load(open(sys.argv[3]))
 json.dump(rows, open(sys.argv[2], "w"), indent=1)
-hdr = ("model", "input", "batch", "threads", "layout", "precision", "wrn img/s", "pytorch img/s", "ratio",
-       "wrn roof", "pytorch roof")
+hdr = ("model", "input", "batch", "threads", "layout", "precision", "wrn img/s", "PyTorch eager img/s", "ratio",
+       "PyTorch compile img/s", "vs compile", "wrn roof", "pytorch roof")
 print("| " + " | ".join(hdr) + " |")
 print("|" + "|".join("---" for _ in hdr) + "|")
 pct = lambda f: f"{100 * f:.1f}%"
@@ -267,7 +282,10 @@ for r in rows:
           f"{'channels_last' if r['channels_last'] else 'NCHW'} | {r['precision']} | "
           f"{'skipped' if skipped else format(r['wrn_images_per_second'], '.1f')} | "
           f"{r['pytorch_images_per_second']:.1f} | {'-' if skipped else format(r['ratio'], '.2f')} | "
+          f"{'-' if r['pytorch_compile_images_per_second'] is None else format(r['pytorch_compile_images_per_second'], '.1f')} | "
+          f"{'-' if r['ratio_compile'] is None else format(r['ratio_compile'], '.2f')} | "
           f"{'-' if skipped else pct(r['wrn_roofline_fraction'])} | {pct(r['pytorch_roofline_fraction'])} |")
-print(f"\nratio = wrn / PyTorch at the same precision (> 1: wrn is faster); results in {sys.argv[2]}")
+print(f"\nratio = wrn / PyTorch eager, vs compile = wrn / torch.compile, at the same precision (> 1: wrn is "
+      f"faster); results in {sys.argv[2]}")
 print_summary_footer(roof, rows, "training FLOP/s (images/s x 3 x 2 x forward MACs)")
 EOF

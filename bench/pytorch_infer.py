@@ -13,6 +13,9 @@ What this side does (keep it in step with the wrn side, `wrn bench infer`):
     eager `model.eval()` forward under torch.no_grad() is timed as well (`eager` in the JSON).
   * --precision bf16: the PyTorch user's pure bf16 eval, `model.bfloat16().eval()` in
     channels_last, a bfloat16 channels_last input, eager, under torch.no_grad().
+  * --compile 1 (default): also `torch.compile(model)` with inductor's defaults and with
+    `torch._inductor.config.freezing = True` (BN folded, conv + ReLU/add fused, weights
+    prepacked), under torch.no_grad(), the same input; `compile` and `compile_freezing` in the JSON.
   * Threads: torch.set_num_threads(--threads).
   * Timing: --warmup untimed forwards, then the median of --iters timed forwards (the same as
     `wrn bench infer`); images/s = batch / median seconds.
@@ -37,12 +40,40 @@ def build(name, classes, in_channels):
         try:
             import torchvision
         except ImportError:
-            sys.exit("pytorch_infer: resnet50 needs torchvision: apt-get install -y python3-torchvision")
+            sys.exit("pytorch_infer: resnet50 needs torchvision: run `make deps` (the venv)")
         return torchvision.models.resnet50(num_classes=classes)
     parts = name.split("-")
     if len(parts) != 3 or parts[0] != "wrn":
         sys.exit(f"pytorch_infer: --model {name!r}: expected resnet50 or wrn-D-K")
     return WideResNet(int(parts[1]), int(parts[2]), classes, in_channels)
+
+
+def build_eval(a, c):
+    """A fresh fp32 eval model with the same weights as the timed one (seed 0), for compiling."""
+    torch.manual_seed(0)
+    return build(a.model, a.classes, c).eval()
+
+
+def compiled_rows(model, x, a):
+    """torch.compile(model) (inductor defaults), then with inductor's freezing (weights as
+    constants: BN folded into the convolutions, weights prepacked for oneDNN), under no_grad;
+    compilation happens in the untimed warm-up calls."""
+    import torch._dynamo
+    import torch._inductor.config as inductor_config
+    rows = {}
+    for key, freezing in (("compile", False), ("compile_freezing", True)):
+        torch._dynamo.reset()
+        inductor_config.freezing = freezing
+        compiled = torch.compile(model)
+        with torch.no_grad():
+            t0 = time.perf_counter()
+            compiled(x)
+            first = time.perf_counter() - t0
+            t = median_seconds(lambda: compiled(x), max(a.warmup, 2), a.iters)
+        rows[key] = {"method": "torch.compile(model)" + (", inductor freezing" if freezing else "") + ", no_grad",
+                     "images_per_second": a.batch / t, "ms_per_batch": 1e3 * t, "compile_seconds": first}
+    inductor_config.freezing = False
+    return rows
 
 
 def main():
@@ -55,6 +86,8 @@ def main():
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--iters", type=int, default=10)
     p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
+    p.add_argument("--compile", type=int, default=1,
+                   help="1: also time torch.compile(model), with inductor's defaults and with freezing")
     a = p.parse_args()
 
     torch.set_num_threads(a.threads)
@@ -86,6 +119,8 @@ def main():
             out["method"] = "model.bfloat16().eval(), channels_last, bfloat16 input, no_grad"
     out["images_per_second"] = a.batch / t
     out["ms_per_batch"] = 1e3 * t
+    if a.compile:
+        out.update(compiled_rows(model if a.precision == "bf16" else build_eval(a, c), x if a.precision == "fp32" else xb, a))
     json.dump(out, sys.stdout)
     sys.stdout.write("\n")
 

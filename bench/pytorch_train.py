@@ -19,12 +19,12 @@ What this side does (keep it in step with the wrn side in compare_pytorch.sh):
     wrn's timed region too.
   * Step: optimizer.zero_grad(); forward; F.cross_entropy; loss.backward();
     torch.optim.SGD(lr 0.1, momentum 0.9, nesterov=True, weight_decay 5e-4) .step() with
-    its defaults (PyTorch 1.13: the per-parameter loop, no foreach); loss.item() and the
+    its defaults (foreach on a 2.x CPU? no: foreach is the default for CUDA tensors only); loss.item() and the
     top-1 count for the running train statistics (wrn reads the loss every step on the
     CPU and accumulates loss/top-1/top-5 on the device).
   * Precision: --precision fp32 (default) runs everything in fp32. --precision bf16 is the
     standard PyTorch user's mixed precision on CPU, one line: forward and loss under
-    `torch.autocast("cpu", dtype=torch.bfloat16)` (= torch.cpu.amp.autocast): convolutions and linear layers in bf16
+    `torch.autocast("cpu", dtype=torch.bfloat16)`: convolutions and linear layers in bf16
     (BatchNorm and ReLU then take their bf16 outputs as they come), the loss in fp32
     (autocast's fp32 list); backward, the fp32 weights, the SGD step and everything else
     unchanged (no gradient scaler: bf16 has fp32's exponent range).
@@ -33,6 +33,8 @@ What this side does (keep it in step with the wrn side in compare_pytorch.sh):
     as wrn's CUDA path; mixed precision is torch.autocast("cuda", dtype) and fp16 adds
     torch's GradScaler (wrn: the loss scaler). The step ends with loss.item(), a device sync,
     so the summed step times are right; the per-phase split is not (kernels run async).
+  * --compile 1: the model wrapped in torch.compile (inductor, default mode), the one line a
+    PyTorch 2.x user adds; compilation happens in the untimed warm-up steps.
   * Threads: torch.set_num_threads(--threads) (wrn: at::set_num_threads(--threads)).
   * Timing: --warmup steps first (not timed; oneDNN primitive creation and allocator
     warm-up happen there), then --steps timed steps on a fresh permutation, one full
@@ -196,6 +198,8 @@ def main():
     p.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default="fp32",
                    help="bf16/fp16: forward + loss under torch.autocast (fp16: CUDA, with a GradScaler)")
     p.add_argument("--device", default="cpu", help="cpu or cuda[:N]")
+    p.add_argument("--compile", type=int, default=0,
+                   help="1: torch.compile(model) with inductor's defaults (compiled in the warm-up steps)")
     p.add_argument("--seed", type=int, default=1)
     a = p.parse_args()
 
@@ -222,6 +226,8 @@ def main():
     model = WideResNet(a.depth, a.width, classes, images.shape[1])
     model = model.to(dev, memory_format=memory_format)
     model.train()
+    if a.compile:
+        model = torch.compile(model)
     if world > 1:
         model = torch.nn.parallel.DistributedDataParallel(model)
     sgd_kwargs = dict(lr=a.lr, momentum=0.9, nesterov=True, weight_decay=5e-4)
@@ -298,6 +304,7 @@ def main():
         "batch": a.batch,
         "channels_last": bool(a.channels_last),
         "precision": a.precision,
+        "compile": bool(a.compile),
         "warmup_steps": a.warmup,
         "warmup_seconds": warmup_seconds,
         "steps": a.steps,

@@ -86,6 +86,14 @@ else()
   endif()
 endif()
 
+# The wheel's libtorch.so and libtorch_cpu.so export their own copies of libstdc++'s
+# std::filesystem (GCC 13's, linked in statically by the manylinux toolchain), and a program finds
+# them before Debian's libstdc++ (GCC 12): their remove_all calls a GCC 13 function that
+# libstdc++ 12 lacks, a call through a null pointer (a SEGV in every test's temp-dir cleanup).
+# libstdc++ first in the program's library list makes std:: resolve to the one its headers match.
+set_property(TARGET torch APPEND PROPERTY INTERFACE_LINK_OPTIONS
+  "SHELL:-Wl,--push-state,--no-as-needed -lstdc++ -Wl,--pop-state")
+
 # The OpenMP runtime LibTorch runs on: the wheel bundles its own libgomp.so.1 (same soname as
 # the compiler's, so one process loads one), a LibTorch zip a renamed one. wrn's data loader
 # sets that runtime's thread count (omp_set_num_threads), so it links the very same file.

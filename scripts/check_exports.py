@@ -1,17 +1,20 @@
 #!/usr/bin/env python3
-"""Developer check of wrn's ONNX and TorchScript exports with the Python stack.
+"""Check of wrn's ONNX and TorchScript exports with the Python consumers of the pinned venv.
 
-Not run by the tests (they never need Python). Needs Debian's python3-torch and python3-onnx:
+ctest runs it (label interop, test interop_python.exports) when the build knows the venv's
+python (-DWRN_PYTHON, as `make` configures); by hand:
 
     WRN_EXPORT_CHECK_DIR=/tmp/wrn-exports \
         build/tests/infer/test_onnx_interop --gtest_filter='ExportFilesForPython.*'
-    /usr/bin/python3 scripts/check_exports.py /tmp/wrn-exports   # Debian's python, not a pyenv one
+    $(make -s python-path) scripts/check_exports.py /tmp/wrn-exports
 
 For every model listed in expected.json (written by that C++ test: input batch and the
 model's eval() logits), checks that
   * the .onnx passes onnx.checker.check_model (full_check where onnx has it: strict shape
     inference), has opset >= 13 and a symbolic batch dimension, and that evaluating its graph
     with a small PyTorch interpreter of the ops wrn emits gives the same logits;
+  * the .onnx runs in ONNX Runtime (CPU provider, all graph optimizations, its default) with
+    the same logits, for the batch and for one image alone;
   * the .ts loads with torch.jit.load and gives the same logits.
 Prints one line per model and exits 1 when any relative error max|a-b|/max|b| is >= 1e-4.
 """
@@ -23,6 +26,7 @@ import sys
 import numpy as np
 import onnx
 import onnx.numpy_helper
+import onnxruntime
 import torch
 import torch.nn.functional as F
 
@@ -121,14 +125,18 @@ def main():
         onnx_err = rel_err(run_onnx(model, x), want)
         # The symbolic batch: one image alone gives the same first row.
         onnx_err = max(onnx_err, rel_err(run_onnx(model, x[:1]), want[:1]))
+        session = onnxruntime.InferenceSession(os.path.join(args.dir, m["onnx"]), providers=["CPUExecutionProvider"])
+        ort = lambda t: torch.from_numpy(session.run(None, {"input": t.numpy()})[0])
+        ort_err = max(rel_err(ort(x), want), rel_err(ort(x[:1]), want[:1]))
         ts = torch.jit.load(os.path.join(args.dir, m["torchscript"]))
         assert not ts.training, "TorchScript module is in training mode"
         ts_err = rel_err(ts(x), want)
-        ok = onnx_err < TOLERANCE and ts_err < TOLERANCE
+        ok = onnx_err < TOLERANCE and ort_err < TOLERANCE and ts_err < TOLERANCE
         failed |= not ok
         print(f"{'ok  ' if ok else 'FAIL'} {m['name']:<28} onnx (checker ok, opset {opset}) rel err {onnx_err:.2e}"
-              f"   torch.jit.load rel err {ts_err:.2e}")
-    print(f"torch {torch.__version__}, onnx {onnx.__version__}, numpy {np.__version__}")
+              f"   onnxruntime rel err {ort_err:.2e}   torch.jit.load rel err {ts_err:.2e}")
+    print(f"torch {torch.__version__}, onnx {onnx.__version__}, onnxruntime {onnxruntime.__version__}, "
+          f"numpy {np.__version__}")
     return 1 if failed else 0
 
 

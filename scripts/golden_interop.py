@@ -1,5 +1,6 @@
-#!/usr/bin/python3
-"""Interoperability with Python PyTorch, both ways (developer-run only; tests never need Python).
+#!/usr/bin/env python3
+"""Interoperability with Python PyTorch, both ways. Run with the venv's python (`make python-path`);
+`check` also runs in ctest (label interop, test interop_python.pt) when the build knows that python.
 
   golden_interop.py make [OUT_DIR]
       Writes tests/golden/interop/: wrn-16-1.pt, a state_dict saved by Python's torch.save
@@ -11,7 +12,7 @@
       Reads what the C++ export test writes when WRN_INTEROP_DIR=DIR is set
       (tests/io/test_pt_interop.cpp): resnet50.pt (torchvision names, deterministic
       fill), resnet50.json (input seed and wrn's logits), and, when present, resnet50.torchscript.pt.
-      Checks that torch.load reads the .pt, that torchvision's resnet50 load_state_dict
+      Checks that torch.load(weights_only=True) reads the .pt, that torchvision's resnet50 load_state_dict
       accepts it (strict) and gives wrn's logits, and that torch.jit.load runs the TorchScript file.
 """
 import json
@@ -71,8 +72,9 @@ def rel_err(a, b):
 def check(d):
     with open(os.path.join(d, "resnet50.json")) as f:
         rec = json.load(f)
-    sd = torch.load(os.path.join(d, "resnet50.pt"))
-    print("torch.load: %s with %d entries, first %s" % (type(sd).__name__, len(sd), next(iter(sd))))
+    # weights_only=True: 2.x's default, and the only way a careful user loads a file from elsewhere.
+    sd = torch.load(os.path.join(d, "resnet50.pt"), weights_only=True)
+    print("torch.load(weights_only=True): %s with %d entries, first %s" % (type(sd).__name__, len(sd), next(iter(sd))))
     model = torchvision.models.resnet50(num_classes=rec["classes"])
     ref_order = list(model.state_dict().keys())
     print("key order identical to torchvision's state_dict():", list(sd.keys()) == ref_order)

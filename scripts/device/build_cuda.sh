@@ -7,7 +7,6 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD/.carry/sysroot/usr
 build=${BUILD:-build-cuda}
-torch_prefix=$(python3 -c 'import torch; print(torch.utils.cmake_prefix_path)')
 export LD_LIBRARY_PATH=$root/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 # cuDNN and NCCL: the nvidia-* wheels torch was installed with first (nccl.h must be the NCCL
 # torch was built against: wrn allocates ProcessGroupNCCL's options itself), then the toolkit.
@@ -33,8 +32,9 @@ if [ -n "$nccl_h" ]; then
 fi
 generator=Ninja
 command -v ninja >/dev/null || generator="Unix Makefiles"
+# The same CMake as every build (cmake/WrnTorch.cmake): LibTorch from this machine's python3.
 cmake -S . -B "$build" -G "$generator" -DCMAKE_BUILD_TYPE=Release \
-  -DCMAKE_PREFIX_PATH="$torch_prefix;$root" -DCMAKE_CUDA_ARCHITECTURES=90 \
+  -DWRN_PYTHON="$(command -v python3)" -DCMAKE_PREFIX_PATH="$root" -DTORCH_CUDA_ARCH_LIST=9.0 \
   -DCMAKE_LIBRARY_PATH="$root/lib/x86_64-linux-gnu" -DCMAKE_INCLUDE_PATH="$root/include" \
   -DCAFFE2_USE_CUDNN=ON ${cudnn_h:+-DCUDNN_INCLUDE_PATH="$(dirname "$cudnn_h")"} \
   ${cudnn_so:+-DCUDNN_LIBRARY_PATH="$cudnn_so"} ${nccl_h:+-DWRN_NCCL_ROOT="$(dirname "$(dirname "$nccl_h")")"} \

@@ -138,6 +138,13 @@ TEST(Communicator, CollectivesOnThreeRanks) {
 // CUDA tensors through NCCL (a build with -DWRN_WITH_NCCL=ON against a CUDA LibTorch): one
 // rank, since NCCL takes one GPU per rank; the trainer never allreduces in a 1-rank world, so
 // this is where the NCCL allreduce path runs on a single-GPU machine.
+// The NCCL code is compiled and linked whenever the build is against a CUDA LibTorch with the
+// toolkit (CI's is): the ProcessGroupNCCL construction in communicator.cpp is in the binary,
+// even where no GPU can run it (the next test then skips).
+TEST(Communicator, NcclCollectivesAreCompiledInWhenTheBuildLinksCuda) {
+  EXPECT_EQ(dist::nccl_compiled_in(), WRN_EXPECT_NCCL != 0);
+}
+
 TEST(Communicator, CudaTensorsOnOneRankGoThroughNccl) {
   if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device in this LibTorch build";
   run_world(1, [](int, dist::Communicator& c) {

@@ -13,6 +13,7 @@
 #include "wrn/core/cpu_features.h"
 #include "wrn/core/text.h"
 #include "wrn/core/threads.h"
+#include "wrn/dist/communicator.h"
 
 namespace wrn::cli {
 
@@ -67,7 +68,7 @@ std::string version_text() {
   const std::string cuda_version = build_setting(config, "CUDA_VERSION");
   if (WRN_TORCH_CUDA) {
     out += fmt::format("LibTorch {} (CUDA {} build, cuDNN {}; NCCL collectives {})\n", TORCH_VERSION, cuda_version,
-                       build_setting(config, "CUDNN_VERSION"), WRN_WITH_NCCL_BUILT ? "compiled in" : "not built");
+                       build_setting(config, "CUDNN_VERSION"), dist::nccl_compiled_in() ? "compiled in" : "not built");
     const bool cuda = torch::cuda::is_available();
     out += fmt::format("CUDA: {}; cuDNN: {}\n",
                        cuda ? fmt::format("available, {} device(s)", torch::cuda::device_count())

@@ -28,7 +28,7 @@ struct ModelArgs {
 // with real weights, 0.84 s and 200 MB this way, most of it loading LibTorch (2 cores,
 // 2026-12-01). Falls back to a real build should an operation lack a Meta kernel. Throws what
 // build_model throws.
-// Only for a process that computes nothing afterwards (`wrn models`): with LibTorch 1.13, once
+// Only for a process that computes nothing afterwards (`wrn models`): with LibTorch 1.13 (seen), once
 // the Meta key has been included, later real operations in the same process can still
 // dispatch to Meta (seen: a BatchNorm forward fails with "Could not run
 // 'aten::native_batch_norm' with arguments from the 'Meta' backend"). Hence not in the library.

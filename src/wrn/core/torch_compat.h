@@ -16,7 +16,7 @@
 
 namespace wrn::compat {
 
-// "1.13.1", "2.11.0", ...
+// "2.11.0", ...
 inline const char* torch_version() { return TORCH_VERSION; }
 
 // A Conv2d's explicit padding (2 values), or nothing for kSame / kValid. The padding is a

@@ -267,4 +267,12 @@ void check_same_on_all_ranks(Communicator& comm, const std::string& value, const
                             "the same command and files", what, differ);
 }
 
+bool nccl_compiled_in() {
+#ifdef WRN_WITH_NCCL
+  return true;
+#else
+  return false;
+#endif
+}
+
 }  // namespace wrn::dist

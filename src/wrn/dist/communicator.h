@@ -1,5 +1,5 @@
 // Collectives between the ranks of a data-parallel run, over PyTorch's c10d: Gloo on the CPU
-// (Debian's LibTorch has it), NCCL for CUDA tensors when built with WRN_WITH_NCCL. The c10d
+// (built into LibTorch's libtorch_cpu), NCCL for CUDA tensors when built with WRN_WITH_NCCL. The c10d
 // types stay in communicator.cpp, so this header needs no Gloo headers.
 //
 // Faults (Gloo, CPU tensors): every collective has the timeout of CommunicatorOptions; a peer
@@ -86,5 +86,9 @@ class Communicator {
 // Throws ConfigError when `value` is not the same on every rank; `what` names it ("the
 // configuration", "the model's parameter count") and the message lists the ranks that differ.
 void check_same_on_all_ranks(Communicator& comm, const std::string& value, const std::string& what);
+
+// Whether this build has the NCCL collectives for CUDA tensors (-DWRN_WITH_NCCL, on by default
+// with a CUDA LibTorch and the CUDA toolkit). Without them a CUDA tensor is a ConfigError.
+bool nccl_compiled_in();
 
 }  // namespace wrn::dist

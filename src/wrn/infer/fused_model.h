@@ -5,8 +5,8 @@
 // How: the network's op tree (inference_graph.h: one walker over the three families, BN
 // folded, ReLUs merged into their convolution), with the conv weights packed once for the
 // layout and run by a small interpreter.
-// LibTorch 1.13 exposes no fused conv+ReLU kernel (oneDNN post-ops arrive with
-// mkldnn::_convolution_pointwise in 2.x), so ReLU runs in place on the conv output.
+// ReLU runs in place on the conv output. (LibTorch 1.13 had no fused conv+ReLU kernel; 2.x has
+// oneDNN post-ops as mkldnn::_convolution_pointwise, not used here yet.)
 #pragma once
 
 #include <torch/types.h>

@@ -10,7 +10,7 @@
 // cast per op: activations stay in the compute dtype from the first convolution to the logits.
 //
 // Why not autocast: it converts every conv/linear weight on every forward (and the gradient
-// back on every backward), and LibTorch 1.13 has no supported C++ autocast (DESIGN.md).
+// back on every backward) (shared/docs/DESIGN.md: mixed precision is done explicitly).
 #pragma once
 
 #include <c10/core/ScalarType.h>

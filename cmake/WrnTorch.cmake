@@ -63,7 +63,8 @@ if(DEFINED WRN_TORCH_CUDA AND NOT WRN_TORCH_CUDA)
       IMPORTED_LOCATION "${_wrn_torch_lib}/libtorch_cpu.so"
       INTERFACE_INCLUDE_DIRECTORIES "${_wrn_torch_root}/include;${_wrn_torch_root}/include/torch/csrc/api/include"
       INTERFACE_LINK_LIBRARIES "${_wrn_torch_lib}/libc10.so"
-      INTERFACE_COMPILE_DEFINITIONS "_GLIBCXX_USE_CXX11_ABI=1")
+      # As the package's torch_cpu target: c10d's Gloo headers are compiled only with these.
+      INTERFACE_COMPILE_DEFINITIONS "_GLIBCXX_USE_CXX11_ABI=1;USE_DISTRIBUTED;USE_C10D_GLOO;USE_RPC;USE_TENSORPIPE")
   endif()
   set(Torch_VERSION ${_wrn_torch_version})
   set(TORCH_INSTALL_PREFIX ${_wrn_torch_root})

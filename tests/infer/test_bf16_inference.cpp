@@ -7,6 +7,7 @@
 // print their worst case). 5% leaves room without letting a wrong op through: an op missing
 // its cast or a dropped BN shows up as errors of order 100%.
 // Runs on any CPU: without AMX/AVX-512-BF16 the bf16 kernels run in software (slower).
+#include <ATen/Config.h>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -16,6 +17,7 @@
 #include <vector>
 
 #include "export_test_util.h"
+#include "wrn/core/cpu_features.h"
 #include "wrn/core/error.h"
 #include "wrn/core/precision.h"
 #include "wrn/infer/fused_model.h"
@@ -97,6 +99,10 @@ TEST(Bf16Inference, OptimizedPathMatchesTheBf16PlainForwardInEveryLayout) {
       o.layout = layout;
       o.dtype = torch::kBFloat16;
       fused.push_back(FusedClassifier::build(model, o));
+      // oneDNN refuses bf16 weights in its own layout on a CPU without its bf16 instructions
+      // (an AVX2-only CPU): the build falls back to channels_last there.
+      if (layout == Layout::Mkldnn && at::hasMKLDNN())
+        EXPECT_EQ(fused.back().layout(), wrn::cpu_features().onednn_bf16 ? Layout::Mkldnn : Layout::ChannelsLast);
     }
     auto fp32 = plain_forward(model, x);
     wrn::models::cast_for_inference(*model, torch::kBFloat16);

@@ -19,6 +19,10 @@ struct CpuFeatures {
   bool avx512_bf16 = false;
   bool amx_bf16 = false;
   bool amx_tile = false;
+  // What oneDNN (LibTorch 2.x) asks of the CPU before it reorders or runs bf16 convolutions in
+  // its own layout: AVX-512 BW+VL+DQ, or AVX-NE-CONVERT. Without them (an AVX2-only CPU) a bf16
+  // mkldnn weight reorder is an error, while plain bf16 ops still run (in software).
+  bool onednn_bf16 = false;
 
   // {("avx2", true), ...} in a fixed order, for printing.
   std::vector<std::pair<std::string, bool>> list() const;

@@ -8,6 +8,7 @@
 #include <memory>
 #include <vector>
 
+#include "wrn/core/cpu_features.h"
 #include "wrn/core/error.h"
 #include "wrn/core/memory.h"
 #include "wrn/infer/graph_lowering.h"
@@ -159,10 +160,12 @@ FusedClassifier FusedClassifier::build(const models::Classifier& model, const Fu
   fused.layout_ = options.layout;
   auto params = model->parameters();
   const bool on_cpu = params.empty() || params.front().device().is_cpu();
-  if (fused.layout_ == Layout::Mkldnn && (!on_cpu || !at::hasMKLDNN())) fused.layout_ = Layout::ChannelsLast;
-  fused.stats_ = g.stats;
   WRN_CHECK(options.dtype == c10::kFloat || options.dtype == c10::kBFloat16,
             "fused model: dtype must be float32 or bfloat16, got {}", c10::toString(options.dtype));
+  // oneDNN's own layout needs bf16 support in the CPU for bf16 weights (cpu_features.h).
+  const bool mkldnn_ok = on_cpu && at::hasMKLDNN() && (options.dtype != c10::kBFloat16 || cpu_features().onednn_bf16);
+  if (fused.layout_ == Layout::Mkldnn && !mkldnn_ok) fused.layout_ = Layout::ChannelsLast;
+  fused.stats_ = g.stats;
   fused.dtype_ = options.dtype;
   prepare(g.body, fused.layout_, fused.dtype_);
   auto program = std::make_shared<Program>();

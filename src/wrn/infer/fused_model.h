@@ -24,6 +24,8 @@ namespace wrn::infer {
 //   ChannelsLast: NHWC strides, at::conv2d (oneDNN reads NHWC without reorders).
 //   Mkldnn:       oneDNN's opaque blocked tensors end to end, weights pre-packed once
 //                 (what torch.utils.mkldnn does); fastest on these CPUs (see README).
+//                 Built as ChannelsLast instead off the CPU, without oneDNN, and for bf16 on a
+//                 CPU without oneDNN's bf16 instructions (CpuFeatures::onednn_bf16).
 enum class Layout { Contiguous, ChannelsLast, Mkldnn };
 
 // "contiguous" | "channels_last" | "mkldnn"; throws ConfigError otherwise.

@@ -6,7 +6,8 @@
 //   bytes 8-11  uint32 format version (kCheckpointVersion)
 //   bytes 12-15 uint32 CRC-32 (zlib) of the payload
 //   bytes 16-23 uint64 payload size
-//   bytes 24-   payload: torch::pickle_save of a dict {str: IValue} (readable by torch.load)
+//   bytes 24-   payload: torch::pickle_save of a dict {str: IValue} (torch.load reads it with
+//               weights_only=False: its dicts carry LibTorch's type tags)
 // Written through wrn::write_file_atomically (temporary file, fsync, rename), so a crash
 // leaves the previous checkpoint intact. A torn, truncated or corrupted file is detected by
 // the size and the checksum and reported as wrn::FileError naming the file.

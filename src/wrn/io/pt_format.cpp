@@ -1,6 +1,8 @@
 #include "wrn/io/pt_format.h"
 
-#include <torch/serialize.h>
+#include <caffe2/serialize/inline_container.h>
+#include <torch/csrc/jit/serialization/export.h>
+#include <torch/csrc/jit/serialization/pickler.h>
 
 #include <cstring>
 #include <map>
@@ -15,14 +17,31 @@
 
 namespace wrn::io {
 
+// torch::pickle_save, but with the Pickler's type tags off: pickle_save wraps a typed dict in
+// torch.jit._pickle.restore_type_tag(dict, "Dict[str, Tensor]"), a global that torch.load's
+// weights_only mode (2.x's default since 2.6) refuses. Untagged, the pickle holds only a dict,
+// torch._utils._rebuild_tensor_v2, storages and OrderedDict: what torch.save writes.
 std::string encode_pt(const StateDict& tensors) {
   c10::Dict<std::string, torch::Tensor> dict;
   for (const auto& t : tensors) {
     WRN_CHECK(!dict.contains(t.name), "state dict: tensor '{}' is listed twice", t.name);
     dict.insert(t.name, t.value.detach().to(torch::kCPU).contiguous());
   }
-  std::vector<char> bytes = torch::pickle_save(c10::IValue(dict));
-  return std::string(bytes.begin(), bytes.end());
+  std::vector<char> pickle;
+  torch::jit::Pickler pickler([&](const char* data, size_t size) { pickle.insert(pickle.end(), data, data + size); },
+                              /*tensor_table=*/nullptr, /*type_renamer=*/nullptr, /*memoized_class_types=*/nullptr,
+                              /*get_tensor_id=*/nullptr, /*tag_aggregates=*/false);
+  pickler.protocol();
+  pickler.pushIValue(c10::IValue(dict));
+  pickler.stop();
+  std::string out;
+  caffe2::serialize::PyTorchStreamWriter writer([&](const void* data, size_t size) {
+    out.append(static_cast<const char*>(data), size);
+    return size;
+  });
+  torch::jit::writeArchiveAndTensors("data", pickle.data(), pickle.size(), pickler.tensorData(), writer);
+  writer.writeEndOfFile();
+  return out;
 }
 
 void save_pt(const std::string& path, const StateDict& tensors) { write_file_atomically(path, encode_pt(tensors)); }

@@ -60,10 +60,11 @@ deb-packages:
 
 # Built beside its final name and renamed into place when complete (a venv of Python 3.11 can
 # move: bin/python is a link to Debian's python3 and pip runs as `python -m pip`), so an
-# interrupted install never leaves a venv that looks finished.
+# interrupted install never leaves a venv that looks finished. No prerequisite on the
+# requirements file: its hash is in the name, and a fresh clone's file is always newer.
 venv: $(WRN_VENV)/.complete
 
-$(WRN_VENV)/.complete: $(PYTHON_REQUIREMENTS)
+$(WRN_VENV)/.complete:
 	@$(MAKE) --no-print-directory deb-packages DEB_PACKAGES=python3-venv
 	@echo "making $(WRN_VENV) (pinned torch $(TORCH_PIN) and the Python consumers; ~3 GB download once)"
 	rm -rf $(WRN_VENV).partial

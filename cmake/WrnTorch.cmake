@@ -56,6 +56,9 @@ endif()
 
 if(DEFINED WRN_TORCH_CUDA AND NOT WRN_TORCH_CUDA)
   # The CPU half of the package by hand: libtorch.so itself needs libtorch_cuda.
+  if(NOT _wrn_torch_root)
+    message(FATAL_ERROR "WRN_TORCH_CUDA=OFF needs -DTorch_DIR=<libtorch>/share/cmake/Torch or -DWRN_PYTHON=<python>")
+  endif()
   set(_wrn_torch_lib "${_wrn_torch_root}/lib")
   if(NOT TARGET torch)
     add_library(torch SHARED IMPORTED)

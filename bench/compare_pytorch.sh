@@ -202,20 +202,19 @@ EOF
       echo "   wrn:     $wrn_json ($((SECONDS - t0)) s)"
     fi
 
-    t0=$SECONDS
-    local py_json
     # shellcheck disable=SC2086  # py_args is a list of plain words
-    py_json=$("$PYTHON" "$ROOT/bench/pytorch_train.py" --dataset "$dataset" --data "$data" --depth "$depth" \
-      --width "$width" --threads "$THREADS" --warmup "$WARMUP" --steps "$steps" --limit "$limit" \
-      --seed "$SEED" --precision "$precision" $py_args)
+    py_side() {  # EXTRA...: the PyTorch side's JSON line
+      "$PYTHON" "$ROOT/bench/pytorch_train.py" --dataset "$dataset" --data "$data" --depth "$depth" \
+        --width "$width" --threads "$THREADS" --warmup "$WARMUP" --steps "$steps" --limit "$limit" \
+        --seed "$SEED" --precision "$precision" $py_args "$@"
+    }
+    t0=$SECONDS
+    local py_json pc_json=null
+    py_json=$(py_side)
     echo "   pytorch: $py_json ($((SECONDS - t0)) s)"
-    local pc_json=null
     if [[ $COMPILE == 1 ]]; then
       t0=$SECONDS
-      # shellcheck disable=SC2086
-      pc_json=$("$PYTHON" "$ROOT/bench/pytorch_train.py" --dataset "$dataset" --data "$data" --depth "$depth" \
-        --width "$width" --threads "$THREADS" --warmup "$WARMUP" --steps "$steps" --limit "$limit" \
-        --seed "$SEED" --precision "$precision" --compile 1 $py_args)
+      pc_json=$(py_side --compile 1)
       echo "   pytorch (torch.compile): $pc_json ($((SECONDS - t0)) s)"
     fi
 

@@ -13,6 +13,12 @@
 set(WRN_TORCH_SUPPORTED "2.11 to 2.15")
 set(WRN_TORCH_MIN 2.11)
 set(WRN_TORCH_MAX_EXCLUSIVE 2.16)
+function(wrn_require_supported_torch version root)
+  if(version VERSION_LESS WRN_TORCH_MIN OR NOT version VERSION_LESS WRN_TORCH_MAX_EXCLUSIVE)
+    message(FATAL_ERROR "LibTorch ${version} at ${root} is not supported: "
+                        "wrn builds with LibTorch ${WRN_TORCH_SUPPORTED} (`make deps` installs the pinned one)")
+  endif()
+endfunction()
 
 if(NOT Torch_DIR AND WRN_PYTHON)
   execute_process(
@@ -36,10 +42,7 @@ if(Torch_DIR)
   include("${Torch_DIR}/TorchConfigVersion.cmake")
   set(_wrn_torch_version ${PACKAGE_VERSION})
   get_filename_component(_wrn_torch_root "${Torch_DIR}/../../.." ABSOLUTE)
-  if(_wrn_torch_version VERSION_LESS WRN_TORCH_MIN OR NOT _wrn_torch_version VERSION_LESS WRN_TORCH_MAX_EXCLUSIVE)
-    message(FATAL_ERROR "LibTorch ${_wrn_torch_version} at ${_wrn_torch_root} is not supported: "
-                        "wrn builds with LibTorch ${WRN_TORCH_SUPPORTED} (`make deps` installs the pinned one)")
-  endif()
+  wrn_require_supported_torch(${_wrn_torch_version} ${_wrn_torch_root})
 endif()
 
 if(NOT DEFINED WRN_TORCH_CUDA AND _wrn_torch_root AND EXISTS "${_wrn_torch_root}/lib/libtorch_cuda.so")
@@ -78,10 +81,7 @@ else()
     set(TORCH_CUDA_ARCH_LIST "8.0")
   endif()
   find_package(Torch CONFIG REQUIRED)
-  if(Torch_VERSION VERSION_LESS WRN_TORCH_MIN OR NOT Torch_VERSION VERSION_LESS WRN_TORCH_MAX_EXCLUSIVE)
-    message(FATAL_ERROR "LibTorch ${Torch_VERSION} at ${TORCH_INSTALL_PREFIX} is not supported: "
-                        "wrn builds with LibTorch ${WRN_TORCH_SUPPORTED} (`make deps` installs the pinned one)")
-  endif()
+  wrn_require_supported_torch(${Torch_VERSION} ${TORCH_INSTALL_PREFIX})  # found without Torch_DIR
   if(NOT DEFINED WRN_TORCH_CUDA)
     set(WRN_TORCH_CUDA OFF)
     if(TARGET torch_cuda OR EXISTS "${TORCH_INSTALL_PREFIX}/lib/libtorch_cuda.so")

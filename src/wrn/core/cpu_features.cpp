@@ -45,9 +45,10 @@ CpuFeatures detect() {
     f.avx512f = os_avx512 && ((l7.b >> 16) & 1);
     f.amx_bf16 = os_amx && ((l7.d >> 22) & 1);
     f.amx_tile = os_amx && ((l7.d >> 24) & 1);
-    if (l7.a >= 1) f.avx512_bf16 = os_avx512 && ((cpuid(7, 1).a >> 5) & 1);
+    const Regs l7s1 = l7.a >= 1 ? cpuid(7, 1) : Regs{};
+    f.avx512_bf16 = os_avx512 && ((l7s1.a >> 5) & 1);
     const bool bw_vl_dq = os_avx512 && ((l7.b >> 30) & 1) && ((l7.b >> 31) & 1) && ((l7.b >> 17) & 1);
-    const bool ne_convert = os_avx && l7.a >= 1 && ((cpuid(7, 1).d >> 5) & 1);
+    const bool ne_convert = os_avx && ((l7s1.d >> 5) & 1);
     f.onednn_bf16 = bw_vl_dq || ne_convert;
   }
   if (__get_cpuid_max(0x80000000, nullptr) >= 0x80000004) {

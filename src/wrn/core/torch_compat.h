@@ -3,21 +3,13 @@
 #pragma once
 
 #include <torch/nn/options/conv.h>
-#include <torch/version.h>
 
 #include <cstdint>
 #include <optional>
 #include <type_traits>
 #include <vector>
 
-#define WRN_TORCH_VERSION_AT_LEAST(major, minor) \
-  (TORCH_VERSION_MAJOR > (major) ||              \
-   (TORCH_VERSION_MAJOR == (major) && TORCH_VERSION_MINOR >= (minor)))
-
 namespace wrn::compat {
-
-// "2.11.0", ...
-inline const char* torch_version() { return TORCH_VERSION; }
 
 // A Conv2d's explicit padding (2 values), or nothing for kSame / kValid. The padding is a
 // variant (std::variant in 2.x; `visit` unqualified, found by ADL, as it was c10::visit in 1.x).

@@ -16,7 +16,6 @@
 #include <sstream>
 
 #include "wrn/core/error.h"
-#include "wrn/core/torch_compat.h"
 
 namespace wrn::dist {
 namespace {

@@ -1,9 +1,9 @@
 // PyTorch state_dict files (.pt / .pth): the zip archive that Python's torch.save writes,
 // holding a pickled dict {name: tensor}.
 //
-// Written as torch::pickle_save writes a c10::Dict<std::string, Tensor>, without its type tags:
-// Python's torch.load (weights_only=True too) returns a dict that model.load_state_dict accepts. Read with a small unpickler
-// of our own (pt_format.cpp), because torch::pickle_load turns the OrderedDict that Python's
+// Written as torch::pickle_save writes a c10::Dict<std::string, Tensor>, without its type
+// tags: Python's torch.load (weights_only=True too) returns a dict that model.load_state_dict
+// accepts. Read with a small unpickler of our own (pt_format.cpp), because torch::pickle_load turns the OrderedDict that Python's
 // torch.save(model.state_dict()) writes into None, over the archive's checked entries
 // (io/zip_check.h), because LibTorch's zip reader trusts a crafted directory.
 #pragma once

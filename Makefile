@@ -108,7 +108,7 @@ demo: deps
 	cmake --build $(BUILD) -j $(JOBS) --target wrn
 	./$(BUILD)/wrn train --preset demo --out runs/demo --force  # re-runnable: replaces an earlier demo run
 
-# Sanitizers and fuzzing (README "Sanitizers and fuzzing"): one clang build with ASan + UBSan
+# Sanitizers and fuzzing (docs/reliability.md "Sanitizers and fuzzing"): one clang build with ASan + UBSan
 # (every report fatal) and libFuzzer's coverage instrumentation, for the unit tests and the
 # fuzz targets of tests/fuzz. LeakSanitizer is off: LibTorch keeps its thread pools and
 # registries until exit. The unit tests let a failed allocation return null, as malloc does

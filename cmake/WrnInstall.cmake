@@ -1,18 +1,19 @@
 # Installation: `cmake --install build --prefix P` puts
 #   P/include/wrn/<layer>/*.h          the headers (included as "wrn/<layer>/x.h")
-#   P/lib*/libwrn_<layer>.a            the six layer libraries
+#   P/lib*/libwrn_<layer>.a            the layer libraries (one per src/wrn folder)
 #   P/lib*/cmake/wrn/                  wrnConfig.cmake: find_package(wrn) -> wrn::wrn
 #   P/bin/wrn                          the tool
 #   P/share/wrn/presets/*.yaml         the presets, found by the tool as <bin>/../share/wrn/presets
 include(CMakePackageConfigHelpers)
 
 set(WRN_INSTALL_CMAKEDIR ${CMAKE_INSTALL_LIBDIR}/cmake/wrn)
-# Fixed relative to bin/: wrn::train::preset_dir() looks there (src/wrn/train/presets.h).
+# Fixed relative to bin/: wrn::train::preset_dir() looks there (src/wrn/config/presets.h).
 set(WRN_INSTALL_PRESETDIR share/wrn/presets)
 
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/src/wrn DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}
         FILES_MATCHING PATTERN "*.h")
-install(TARGETS wrn_core wrn_models wrn_data wrn_io wrn_dist wrn_train wrn_infer wrn_lib EXPORT wrnTargets
+install(TARGETS wrn_core wrn_models wrn_data wrn_io wrn_dist wrn_optim wrn_report wrn_infer wrn_config wrn_setup
+                wrn_eval wrn_train wrn_sweep wrn_lib EXPORT wrnTargets
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
         LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})
 install(TARGETS wrn RUNTIME DESTINATION bin)

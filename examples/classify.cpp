@@ -7,7 +7,7 @@
 
 #include "wrn/core/error.h"
 #include "wrn/infer/predictor.h"
-#include "wrn/train/checkpoint_model.h"
+#include "wrn/setup/checkpoint_model.h"
 
 int main(int argc, char** argv) {
   if (argc < 3) {

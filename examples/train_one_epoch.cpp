@@ -13,8 +13,8 @@
 #include "wrn/core/error.h"
 #include "wrn/core/memory.h"
 #include "wrn/data/readers.h"
-#include "wrn/train/config.h"
-#include "wrn/train/png_writer.h"
+#include "wrn/config/config.h"
+#include "wrn/report/png_writer.h"
 #include "wrn/train/trainer.h"
 
 int main(int argc, char** argv) {
@@ -22,7 +22,7 @@ int main(int argc, char** argv) {
   const std::string run_dir = argc > 2 ? argv[2] : "run";
   wrn::tune_allocator();  // malloc settings for training, before LibTorch allocates (as `wrn` does)
   try {
-    // The configuration is a plain struct; every field has a default (see wrn/train/config.h).
+    // The configuration is a plain struct; every field has a default (see wrn/config/config.h).
     wrn::train::TrainConfig config;
     config.model.name = "wrn-10-1";  // WRN-d-k: depth 10, width factor 1
     config.model.input = "1x28x28";  // recorded in the checkpoint for classify

@@ -2,7 +2,7 @@
 """Writes tests/golden/sgd_cases.json: torch.optim.SGD on fixed parameters and gradients.
 
 Developer-only (Debian's python3-torch 1.13): /usr/bin/python3 scripts/golden_sgd.py
-The C++ test tests/train/test_sgd.cpp replays the same gradients through wrn::train::Sgd
+The C++ test tests/optim/test_sgd.cpp replays the same gradients through wrn::train::Sgd
 and compares the parameters after every step (relative error < 1e-6).
 
 Each case: settings, a list of parameter tensors (initial values), and for each step the

@@ -86,7 +86,7 @@ step 1_machine 60 bash -c machine
 
 if [ "${SKIP_BUILD:-0}" != 1 ]; then
   export BUILD WRN_CMAKE_ARGS="-DWRN_WITH_NCCL=ON -DWRN_WITH_ONNX=OFF"
-  export WRN_TARGETS="wrn test_data_augment test_data_auto_augment test_batch_loader test_dist test_train_mixed_precision test_train_optimizers"
+  export WRN_TARGETS="wrn test_data_augment test_data_auto_augment test_batch_loader test_dist test_optim_mixed_precision test_optim_optimizers"
   step 2_build 360 bash scripts/device/build_cuda.sh || { tail -40 "$LOGS/2_build.log"; exit 1; }
 fi
 step 3_version 30 "${WRN[@]}" --version

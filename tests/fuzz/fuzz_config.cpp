@@ -1,7 +1,7 @@
 // YAML run configurations (wrn train --config): parsed and validated as the tool does; one
 // that is accepted must print (config_to_string) to a text that loads to the same text.
 #include "fuzz_target.h"
-#include "wrn/train/config.h"
+#include "wrn/config/config.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace wrn;

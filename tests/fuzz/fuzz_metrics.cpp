@@ -1,6 +1,6 @@
 // A run's metrics.jsonl and steps.jsonl (read on resume, by report and by info).
 #include "fuzz_target.h"
-#include "wrn/train/metrics_log.h"
+#include "wrn/report/metrics_log.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace wrn;

@@ -1,7 +1,7 @@
 // safetensors (wrn import / init_from), with the wrn.* metadata that import reads.
 #include "fuzz_target.h"
 #include "wrn/io/safetensors.h"
-#include "wrn/train/export_metadata.h"
+#include "wrn/setup/export_metadata.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace wrn;

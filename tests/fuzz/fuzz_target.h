@@ -1,4 +1,4 @@
-// Shared by the libFuzzer targets (one per reader; README "Fuzzing"). Each target feeds its
+// Shared by the libFuzzer targets (one per reader; docs/reliability.md "Fuzzing"). Each target feeds its
 // input to a reader the way a user's file reaches it and accepts exactly one outcome besides
 // success: a wrn::Error (the one-line error the tool prints). Any other exception, a crash, a
 // sanitizer report, a hang or an allocation over libFuzzer's limit is a finding.

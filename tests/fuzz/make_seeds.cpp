@@ -13,8 +13,8 @@
 #include "wrn/io/checkpoint.h"
 #include "wrn/io/pt_format.h"
 #include "wrn/io/safetensors.h"
-#include "wrn/train/config.h"
-#include "wrn/train/metrics_log.h"
+#include "wrn/config/config.h"
+#include "wrn/report/metrics_log.h"
 
 namespace fs = std::filesystem;
 using namespace wrn;

@@ -16,8 +16,8 @@
 #include "wrn/models/summary.h"
 #include "wrn/io/checkpoint.h"
 #include "wrn/io/state_dict.h"
-#include "wrn/train/config.h"
-#include "wrn/train/metrics_log.h"
+#include "wrn/config/config.h"
+#include "wrn/report/metrics_log.h"
 #include "wrn/train/trainer.h"
 
 namespace fs = std::filesystem;
@@ -77,7 +77,7 @@ TEST_F(CliCheckpoint, InfoDescribesTheCheckpoint) {
   for (const std::string& expected : std::vector<std::string>{"checkpoint " + checkpoint + "\n", "model      wrn-10-1 (wide_resnet), 10 classes, ",
         "data       fashion-mnist, preset demo\n", "input      1x28x28\n",
         "normalize  mean 72.94 std 90.02 (0..255 scale)\n", "epochs     3 of 10 done, trained in fp32 (weights stored in fp32)\n",
-        "accuracy   best 87.50% (epoch 2), at this checkpoint 85.00%\n",
+        "accuracy   best test 87.50% (epoch 2, chosen on the test split), at this checkpoint 85.00%\n",
         "classes    T-shirt/top, Trouser, Pullover"}) {
     EXPECT_NE(r.out.find(expected), std::string::npos) << expected << "\n" << r.out;
   }
@@ -99,6 +99,8 @@ TEST_F(CliCheckpoint, InfoDescribesTheCheckpoint) {
   EXPECT_EQ(j["trained_precision"], "fp32") << "a checkpoint without the field predates bf16";
   EXPECT_DOUBLE_EQ(j["best_test_accuracy"].get<double>(), 87.5);
   EXPECT_EQ(j["best_epoch"], 2);
+  EXPECT_EQ(j["best_chosen_on"], "test");
+  EXPECT_TRUE(j["best_val_accuracy"].is_null());
   EXPECT_DOUBLE_EQ(j["last_test_accuracy"].get<double>(), 85.0);
 
   // Away from its run directory the logged number is unknown, not invented.

@@ -16,7 +16,7 @@
 
 #include "wrn/core/atomic_file.h"
 #include "wrn/io/state_dict.h"
-#include "wrn/train/metrics_log.h"
+#include "wrn/report/metrics_log.h"
 
 namespace wrn::test {
 

@@ -27,10 +27,10 @@
 #include <thread>
 
 #include "e2e_util.h"
-#include "report_readers.h"
+#include "../report/report_readers.h"
 #include "wrn/core/atomic_file.h"
 #include "wrn/io/checkpoint.h"
-#include "wrn/train/metrics_log.h"
+#include "wrn/report/metrics_log.h"
 
 namespace fs = std::filesystem;
 using namespace wrn::train;

@@ -19,6 +19,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 #include <yaml-cpp/yaml.h>
 
@@ -35,8 +36,8 @@
 #include "e2e_util.h"
 #include "wrn/core/atomic_file.h"
 #include "wrn/io/checkpoint.h"
-#include "wrn/train/checkpoint_model.h"
-#include "wrn/train/metrics_log.h"
+#include "wrn/setup/checkpoint_model.h"
+#include "wrn/report/metrics_log.h"
 
 namespace fs = std::filesystem;
 using namespace wrn::train;
@@ -432,6 +433,25 @@ TEST_F(ImageFolderE2E, LayoutsTrainAndTestOnlyAListFileAndAValidationFraction) {
     const auto report = slurp(out + "/report.md");
     EXPECT_NE(report.find("chosen on the validation split"), std::string::npos) << report;
     EXPECT_EQ(meta_of(out + "/checkpoints/best.ckpt").at("epochs_done").get<int>(), best);
+    // The best numbers are the TEST error of the epoch chosen on validation, labelled as such,
+    // with its validation error beside it: in the checkpoint, on the CLI's last line, in info.
+    const auto& b = ms[size_t(best - 1)];
+    const auto meta = meta_of(out + "/checkpoints/last.ckpt");
+    EXPECT_NEAR(meta.at("best_test_error").get<double>(), b.test_top1_err, 1e-9);
+    EXPECT_NEAR(meta.at("best_val_error").get<double>(), b.val_top1_err, 1e-9);
+    EXPECT_NEAR(meta.at("best_choice_error").get<double>(), b.val_top1_err, 1e-9);
+    const auto log = slurp(out + ".log");
+    const auto line = fmt::format("best epoch {} (chosen on the validation split, validation error {:.2f}%): test error {:.2f}%",
+                                  best, b.val_top1_err, b.test_top1_err);
+    EXPECT_NE(log.find(line), std::string::npos) << line << "\n" << log;
+    ASSERT_EQ(run({"info", out + "/checkpoints/best.ckpt", "--json"}, out + ".info.log"), 0) << slurp(out + ".info.log");
+    const auto info_lines = lines_with(slurp(out + ".info.log"), "{");
+    ASSERT_FALSE(info_lines.empty());
+    const auto info = nlohmann::json::parse(info_lines.back());
+    EXPECT_EQ(info.at("best_chosen_on"), "validation");
+    EXPECT_EQ(info.at("best_epoch").get<int>(), best);
+    EXPECT_NEAR(info.at("best_test_accuracy").get<double>(), 100 - b.test_top1_err, 1e-9);
+    EXPECT_NEAR(info.at("best_val_accuracy").get<double>(), 100 - b.val_top1_err, 1e-9);
   }
 }
 

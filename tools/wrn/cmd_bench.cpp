@@ -16,7 +16,7 @@
 
 #include "command.h"
 #include "model_options.h"
-#include "precision_option.h"
+#include "common_options.h"
 #include "wrn/models/precision.h"
 #include "wrn/core/error.h"
 #include "wrn/core/threads.h"
@@ -147,7 +147,7 @@ void add_bench_command(CLI::App& app) {
   cmd->add_option("--batch", args->batch, "Images per forward")->check(CLI::PositiveNumber);
   cmd->add_option("--iters", args->iters, "Timed forwards per path (median reported)")->check(CLI::PositiveNumber);
   cmd->add_option("--warmup", args->warmup, "Untimed forwards before timing")->check(CLI::NonNegativeNumber);
-  cmd->add_option("--threads", args->threads, "Intra-op threads (0: all cores)");
+  wrn::cli::add_threads_option(cmd, args->threads);
   cmd->add_option("--layout", args->layout, "Optimized layout: all, contiguous, channels_last or mkldnn");
   wrn::cli::add_precision_option(cmd, args->precision);
   cmd->callback([args] {

@@ -7,24 +7,14 @@
 #include <filesystem>
 
 #include "command.h"
-#include "precision_option.h"
+#include "common_options.h"
 #include "wrn/core/atomic_file.h"
+#include "wrn/core/error.h"
 #include "wrn/core/threads.h"
-#include "wrn/infer/fused_model.h"
-#include "wrn/models/precision.h"
-#include "wrn/train/curves_plot.h"
-#include "wrn/train/data_setup.h"
-#include "wrn/train/trainer.h"
+#include "wrn/eval/evaluate_checkpoint.h"
+#include "wrn/report/curves_plot.h"
 
 namespace {
-
-// A CSV field (RFC 4180): quoted when it holds a comma, quote or line break.
-std::string csv_field(const std::string& text) {
-  if (text.find_first_of(",\"\r\n") == std::string::npos) return text;
-  std::string out = "\"";
-  for (char c : text) out += c == '"' ? std::string("\"\"") : std::string(1, c);
-  return out + "\"";
-}
 
 void add_eval_command(CLI::App& app) {
   struct Args {
@@ -36,13 +26,13 @@ void add_eval_command(CLI::App& app) {
   auto args = std::make_shared<Args>();
   auto* cmd = app.add_subcommand("eval", "Evaluate a training checkpoint on a test split");
   cmd->footer("Example:\n  wrn eval --checkpoint runs/demo/checkpoints/best.ckpt --json");
-  cmd->add_option("--checkpoint", args->checkpoint, "Checkpoint file (RUN_DIR/checkpoints/best.ckpt)")->required();
+  wrn::cli::add_checkpoint_option(cmd, args->checkpoint);
   cmd->add_option("--data", args->data, "Data set directory (default: the run's)");
   cmd->add_option("--split", args->split, "Split to evaluate (default: the run's test split)");
   cmd->add_option("--limit", args->limit, "Only the first N images (default: the run's data.limit_test; 0: all)");
-  cmd->add_option("--batch-size", args->batch_size, "Evaluation batch size");
-  cmd->add_option("--device", args->device, "cpu, cuda, cuda:N or auto (default: cpu)");
-  cmd->add_option("--threads", args->threads, "Intra-op CPU threads (0: all cores)");
+  wrn::cli::add_batch_size_option(cmd, args->batch_size, "Evaluation batch size");
+  wrn::cli::add_device_option(cmd, args->device, "default: cpu");
+  wrn::cli::add_threads_option(cmd, args->threads);
   wrn::cli::add_precision_option(cmd, args->precision);
   cmd->add_flag("--optimized", args->optimized,
                 "Run the BN-folded inference path that predict uses (default: the plain eval-mode forward)");
@@ -58,67 +48,25 @@ void add_eval_command(CLI::App& app) {
   cmd->callback([args] {
     namespace t = wrn::train;
     namespace fs = std::filesystem;
-    WRN_CHECK(!args->limit || *args->limit >= 0, "--limit: expected 0 (all images) or a positive count, got {}",
-              *args->limit);
-    WRN_CHECK(!args->batch_size || *args->batch_size >= 1, "--batch-size: expected a positive count, got {}",
-              *args->batch_size);
+    t::CheckpointEvalOptions o;
+    o.data_dir = args->data;
+    o.split = args->split;
+    o.limit = args->limit;
+    o.batch_size = args->batch_size;
+    o.device = args->device.empty() ? "cpu" : args->device;
+    o.validate();  // the options first: nothing is read or printed for a bad one
     WRN_CHECK(args->png.empty() || !args->no_png, "--png {} and --no-png: give one or the other", args->png);
     wrn::configure_threads(args->threads);
-    auto ck = wrn::io::load_checkpoint(args->checkpoint);
-    auto config = t::config_from_yaml(YAML::Load(ck.config_yaml));
-    if (!args->data.empty()) config.data.dir = args->data;
-    if (!args->split.empty()) config.data.test_split = args->split;
-    if (args->limit) config.data.limit_test = *args->limit;
-    config.device = args->device.empty() ? "cpu" : args->device;
-    const auto precision = wrn::cli::resolve_precision_option(args->precision, t::parse_device(config.device));
-    config.precision = precision.value;
-    // An image folder's labels in the order the model was trained with (a val split may miss a class).
-    std::vector<std::string> class_names;
-    if (config.data.kind == "folder") {
-      const auto meta = nlohmann::json::parse(ck.meta_json.empty() ? "{}" : ck.meta_json, nullptr, false);
-      if (meta.is_object() && meta.contains("class_names") && meta["class_names"].is_array())
-        for (const auto& n : meta["class_names"])
-          if (n.is_string()) class_names.push_back(n.get<std::string>());
-    }
-    auto setup = t::RunSetup::create(config, false, &ck.normalizer, class_names);
-    wrn::io::load_state_dict(*setup.model, wrn::io::inference_weights(ck), "checkpoint " + args->checkpoint);
-    const auto dtype = wrn::compute_dtype(precision.value);
-    setup.model->eval();
-    std::optional<wrn::infer::FusedClassifier> fused;
-    if (args->optimized) {
-      WRN_CHECK(setup.device.is_cpu(), "--optimized runs on the CPU (device {} asked for)", setup.device.str());
-      wrn::infer::FuseOptions fo;
-      fo.dtype = dtype;
-      fused = wrn::infer::FusedClassifier::build(setup.model, fo);
-    } else {
-      wrn::models::cast_for_inference(*setup.model, dtype);
-    }
-    const int64_t batch = args->batch_size ? *args->batch_size
-                                           : (config.data.test_batch_size > 0 ? config.data.test_batch_size
-                                                                               : 2 * config.data.batch_size);
-    t::EvalOptions eo;
-    eo.batch_size = batch;
-    eo.channels_last = config.channels_last;
-    eo.with_confusion = true;
-    eo.with_predictions = !args->predictions.empty();
-    eo.tta_flip = args->tta || config.eval_tta;  // a run evaluated with it is evaluated the same way
-    eo.input_dtype = fused ? torch::kFloat : dtype;  // the fused path casts its float input itself
-    eo.loader = t::loader_options(config);
-    auto r = fused ? t::evaluate([&](const torch::Tensor& x) { return fused->forward(x); },
-                                 fused->num_classes(), setup.test, setup.preprocessing, setup.normalizer, eo)
-                   : t::evaluate(*setup.model, setup.test, setup.preprocessing, setup.normalizer, eo);
-    if (!args->predictions.empty()) {
-      // Image folders: the file of each row too (what `wrn predict` prints for the same image).
-      const auto& files = setup.test.files.paths;
-      std::string csv = files.empty() ? "index,label,predicted\n" : "index,label,predicted,file\n";
-      auto labels = setup.test.labels.cpu();
-      for (size_t i = 0; i < r.predictions.size(); ++i) {
-        csv += fmt::format("{},{},{}", i, labels[int64_t(i)].item<int64_t>(), r.predictions[i]);
-        csv += files.empty() ? "\n" : "," + csv_field(files[i]) + "\n";
-      }
-      wrn::write_file_atomically(args->predictions, csv);
-    }
-    const auto& names = setup.test.class_names;
+    o.precision = wrn::parse_precision(args->precision, "--precision");
+    o.optimized = args->optimized;
+    o.tta = args->tta;
+    o.with_predictions = !args->predictions.empty();
+    o.on_precision = wrn::cli::say_precision;
+    const auto e = t::evaluate_checkpoint(args->checkpoint, o);
+    const auto& r = e.result;
+    const auto& config = e.config;
+    if (!args->predictions.empty()) wrn::write_file_atomically(args->predictions, t::predictions_csv(e));
+    const auto& names = e.class_names;
     std::string png = args->png;
     if (png.empty() && !args->no_png) {
       auto dir = fs::path(args->checkpoint).parent_path();
@@ -128,23 +76,23 @@ void add_eval_command(CLI::App& app) {
     }
     if (!args->no_png) {
       t::ConfusionPlotOptions po;
-      po.title = fmt::format("{} on {} ({})", setup.spec.name, config.data.kind, config.data.test_split);
+      po.title = fmt::format("{} on {} ({})", e.model_name, config.data.kind, config.data.test_split);
       if (names.size() == r.confusion.size()) po.class_names = names;
       t::plot_confusion_matrix(png, r.confusion, po);
     }
     if (args->json) {
       nlohmann::json j;
       j["checkpoint"] = args->checkpoint;
-      j["model"] = setup.spec.name;
+      j["model"] = e.model_name;
       j["dataset"] = config.data.kind;
       j["split"] = config.data.test_split;
       j["images"] = r.images;
       j["top1_err"] = r.top1_err;
       j["top5_err"] = r.top5_err;
       j["loss"] = r.loss;
-      j["precision"] = wrn::precision_name(precision.value);
+      j["precision"] = wrn::precision_name(e.precision.value);
       j["optimized"] = args->optimized;
-      j["tta"] = eo.tta_flip ? "flip" : "none";
+      j["tta"] = e.tta ? "flip" : "none";
       if (!args->predictions.empty()) j["predictions_csv"] = args->predictions;
       j["per_class_accuracy"] = r.per_class_accuracy;
       j["class_names"] = names;
@@ -154,8 +102,8 @@ void add_eval_command(CLI::App& app) {
       return;
     }
     fmt::print("checkpoint  {}\nmodel       {}\ndata        {} ({}, {} images){}\n", args->checkpoint,
-               setup.spec.name, config.data.kind, config.data.test_split, r.images,
-               eo.tta_flip ? ", each averaged with its mirror image (--tta, or the run's eval_tta)" : "");
+               e.model_name, config.data.kind, config.data.test_split, r.images,
+               e.tta ? ", each averaged with its mirror image (--tta, or the run's eval_tta)" : "");
     fmt::print("top-1 error {:.2f}%  (accuracy {:.2f}%)\ntop-5 error {:.2f}%\nloss        {:.4f}\n", r.top1_err,
                100 - r.top1_err, r.top5_err, r.loss);
     fmt::print("per-class accuracy:\n");

@@ -4,12 +4,13 @@
 //   pt           a PyTorch state_dict file (torch.load; torchvision names for the ImageNet ResNets)
 //   onnx         an ONNX model (opset 13, dynamic batch), BatchNorm folded, checked by onnx's checker
 //   torchscript  a TorchScript module (torch.jit.load in Python, torch::jit::load in C++)
-// safetensors, onnx and torchscript carry the same metadata (train/export_metadata.h: model,
+// safetensors, onnx and torchscript carry the same metadata (setup/export_metadata.h: model,
 // classes, input, settings, the preprocessing spec, class names); .pt is a pure state_dict.
 // Every file is written to a temporary name and renamed, so a failure leaves no partial file.
 #include <fmt/format.h>
 
 #include "command.h"
+#include "common_options.h"
 #include "output_rule.h"
 #include "wrn/core/error.h"
 #include "wrn/core/text.h"
@@ -19,8 +20,8 @@
 #include "wrn/io/pt_format.h"
 #include "wrn/io/safetensors.h"
 #include "wrn/io/state_dict.h"
-#include "wrn/train/checkpoint_model.h"
-#include "wrn/train/export_metadata.h"
+#include "wrn/setup/checkpoint_model.h"
+#include "wrn/setup/export_metadata.h"
 
 namespace {
 
@@ -44,13 +45,13 @@ void add_export_command(CLI::App& app) {
       "A .pt file is a pure state_dict (torchvision loads it) and carries no preprocessing or class\n"
       "names: use safetensors, onnx or torchscript to keep them.\n"
       "Example:\n  wrn export --checkpoint runs/demo/checkpoints/best.ckpt --format onnx --out demo.onnx");
-  cmd->add_option("--checkpoint", args->checkpoint, "A wrn checkpoint (.ckpt)")->required();
+  wrn::cli::add_checkpoint_option(cmd, args->checkpoint);
   cmd->add_option("--format", args->format, "safetensors | pt | onnx | torchscript")->required();
   cmd->add_option("--out", args->out, "Output file")->required();
   cmd->add_option("--input", args->input, "CxHxW of the exported graph (default: the run's)");
   cmd->add_option("--opset", args->opset, "ONNX opset, 13 to 17");
   cmd->add_flag("--no-fold", args->no_fold, "ONNX: keep BatchNorm as separate nodes instead of folding it into convs");
-  cmd->add_option("--threads", args->threads, "Intra-op threads (0: all cores)");
+  wrn::cli::add_threads_option(cmd, args->threads);
   cmd->add_flag("--force", args->force, "Overwrite --out when it exists");
   cmd->callback([args] {
     namespace infer = wrn::infer;

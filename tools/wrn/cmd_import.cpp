@@ -19,7 +19,7 @@
 #include "wrn/core/text.h"
 #include "wrn/infer/predictor.h"
 #include "wrn/io/checkpoint.h"
-#include "wrn/train/import_weights.h"
+#include "wrn/setup/import_weights.h"
 
 namespace {
 

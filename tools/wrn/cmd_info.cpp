@@ -2,7 +2,7 @@
 // wrn info CHECKPOINT: the same for a trained model, plus what it was trained on: the data
 // set, the input and its normalization, the epochs done and the test accuracy.
 // wrn info EXPORT (.safetensors, .onnx, TorchScript): the metadata the export carries (model,
-// input, the preprocessing spec, class names; train/export_metadata.h).
+// input, the preprocessing spec, class names; setup/export_metadata.h).
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
@@ -14,6 +14,7 @@
 #include <map>
 
 #include "command.h"
+#include "common_options.h"
 #include "model_options.h"
 #include "wrn/core/error.h"
 #include "wrn/core/text.h"
@@ -23,9 +24,9 @@
 #include "wrn/io/safetensors.h"
 #include "wrn/io/weights_file.h"
 #include "wrn/models/summary.h"
-#include "wrn/train/checkpoint_model.h"
-#include "wrn/train/export_metadata.h"
-#include "wrn/train/metrics_log.h"
+#include "wrn/setup/checkpoint_model.h"
+#include "wrn/setup/export_metadata.h"
+#include "wrn/report/metrics_log.h"
 
 namespace {
 
@@ -61,11 +62,20 @@ void checkpoint_info(const std::string& path, const std::string& input, bool jso
     return meta.contains(key) && meta[key].is_number() ? meta[key].get<double>() : fallback;
   };
   const int64_t epochs_done = static_cast<int64_t>(number("epochs_done", 0));
-  const double best_error = number("best_test_error", std::nan(""));
   const int64_t best_epoch = static_cast<int64_t>(number("best_epoch", 0));
   const double last_error = logged_test_error(path, epochs_done);
   const auto summary = wrn::models::summarize(*m.model, m.spec.input);
   const auto& c = m.config;
+  // The best epoch is chosen on the validation split when the run holds one out. Checkpoints
+  // from before best_choice_error kept only the chooser's error (the validation error then):
+  // the test error of that epoch comes from the run's metrics log.
+  const bool on_val = c.data.val_fraction > 0;
+  const bool has_choice = meta.contains("best_choice_error");
+  const double best_error = has_choice || !on_val ? number("best_test_error", std::nan(""))
+                                                  : logged_test_error(path, best_epoch);
+  const double best_val_error = !on_val ? std::nan("")
+                                : has_choice ? number("best_val_error", std::nan(""))
+                                             : number("best_test_error", std::nan(""));
   const bool imported = meta.contains("imported_from");
   // What the run trained in (checkpoints from before the field: fp32). The weights are fp32 either way.
   const std::string precision = meta.contains("precision") && meta["precision"].is_string()
@@ -93,6 +103,8 @@ void checkpoint_info(const std::string& path, const std::string& input, bool jso
     if (!imported) j["trained_precision"] = precision;
     j["best_test_accuracy"] = opt_number(accuracy(best_error));
     j["best_epoch"] = best_epoch;
+    j["best_chosen_on"] = on_val ? "validation" : "test";
+    j["best_val_accuracy"] = opt_number(accuracy(best_val_error));
     j["last_test_accuracy"] = opt_number(accuracy(last_error));
     if (imported) j["imported_from"] = meta["imported_from"];
     j["class_names"] = m.class_names;
@@ -117,8 +129,11 @@ void checkpoint_info(const std::string& path, const std::string& input, bool jso
     fmt::print("weights    imported from {}\n", meta["imported_from"].is_string() ? meta["imported_from"].get<std::string>() : meta["imported_from"].dump());
   } else {
     fmt::print("epochs     {} of {} done, trained in {} (weights stored in fp32)\n", epochs_done, c.epochs, precision);
-    fmt::print("accuracy   best {}{}, at this checkpoint {}\n", percent(accuracy(best_error)),
-               best_epoch > 0 ? fmt::format(" (epoch {})", best_epoch) : "", percent(accuracy(last_error)));
+    const std::string chosen =
+        on_val ? fmt::format("chosen on the validation split: validation accuracy {}", percent(accuracy(best_val_error)))
+               : std::string("chosen on the test split");
+    fmt::print("accuracy   best test {}{}, at this checkpoint {}\n", percent(accuracy(best_error)),
+               best_epoch > 0 ? fmt::format(" (epoch {}, {})", best_epoch, chosen) : "", percent(accuracy(last_error)));
   }
   if (!m.class_names.empty()) fmt::print("classes    {}\n", fmt::join(m.class_names, ", "));
 }
@@ -189,7 +204,7 @@ void add_info_command(CLI::App& app) {
       ->required();
   args->model.add_options(cmd);
   cmd->add_flag("--json", args->json, "Print one JSON object");
-  cmd->add_option("--threads", args->threads, "Intra-op threads (0: all cores)");
+  wrn::cli::add_threads_option(cmd, args->threads);
   cmd->callback([args] {
     wrn::configure_threads(args->threads);
     std::error_code ec;

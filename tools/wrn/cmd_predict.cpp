@@ -11,11 +11,11 @@
 #include <cstdio>
 
 #include "command.h"
-#include "precision_option.h"
+#include "common_options.h"
 #include "wrn/core/error.h"
 #include "wrn/core/threads.h"
 #include "wrn/infer/predictor.h"
-#include "wrn/train/checkpoint_model.h"
+#include "wrn/setup/checkpoint_model.h"
 
 namespace {
 
@@ -87,14 +87,14 @@ void add_predict_command(CLI::App& app) {
   cmd->footer("Each image gets the checkpoint's preprocessing (channels, eval transform, size, normalization: "
               "`wrn info CKPT` shows it), the same as `wrn eval` on those files.\n"
               "Example:\n  wrn predict --checkpoint runs/demo/checkpoints/best.ckpt shoe.png photos/ --top 3");
-  cmd->add_option("--checkpoint", args->checkpoint, "A wrn checkpoint (.ckpt)")->required();
+  wrn::cli::add_checkpoint_option(cmd, args->checkpoint);
   cmd->add_option("inputs", args->inputs, "Image files and/or directories (walked recursively, sorted)")->required();
   cmd->add_option("--top", args->top, "Classes per image")->check(CLI::PositiveNumber);
   cmd->add_flag("--json", args->json, "One JSON object per image per line");
   cmd->add_option("--batch", args->batch, "Images per forward")->check(CLI::PositiveNumber);
   cmd->add_option("--labels", args->labels, "Class names, one per line (default: the checkpoint's, else class indices)");
   cmd->add_option("--input", args->input, "CxHxW the model was trained on (default: the run's config or the model's)");
-  cmd->add_option("--threads", args->threads, "Intra-op threads (0: all cores)");
+  wrn::cli::add_threads_option(cmd, args->threads);
   cmd->add_flag("--plain", args->plain, "Use the plain eval-mode forward instead of the BN-folded one");
   cmd->add_flag("--tta", args->tta,
                 "Average each image's class probabilities with its mirror image's (test-time augmentation, as "

@@ -4,7 +4,7 @@
 
 #include "command.h"
 #include "distributed.h"
-#include "precision_option.h"
+#include "common_options.h"
 #include "wrn/train/trainer.h"
 
 namespace {
@@ -37,8 +37,8 @@ void add_resume_command(CLI::App& app) {
     wrn::cli::join_world(options, wrn::train::DistributedConfig().timeout);
     auto r = wrn::train::resume(args->run_dir, options);
     if (!wrn::cli::is_root_process()) return;
-    fmt::print("done: {} epochs, final test error {:.2f}%, best {:.2f}%; see {}/report.md\n", r.epochs_completed,
-               r.final_test_error, r.best_test_error, args->run_dir);
+    fmt::print("done: {} epochs, final test error {:.2f}%, {}; see {}/report.md\n", r.epochs_completed,
+               r.final_test_error, wrn::train::best_epoch_text(r), args->run_dir);
   });
 }
 

@@ -1,16 +1,16 @@
 // wrn sweep: every configuration of a grid x seeds 1..N, one run directory each, trained one
 // after the other in this process; summary.json, summary.md and spread.png show the spread
 // over the seeds beside the paper's number. Run the same command again to continue a killed
-// sweep (train/sweep.h).
+// sweep (sweep/sweep.h).
 #include <fmt/format.h>
 
 #include <filesystem>
 
 #include "command.h"
-#include "precision_option.h"
+#include "common_options.h"
 #include "wrn/core/error.h"
 #include "wrn/data/dataset.h"
-#include "wrn/train/sweep.h"
+#include "wrn/sweep/sweep.h"
 
 namespace {
 
@@ -36,7 +36,7 @@ void add_sweep_command(CLI::App& app) {
                   "their cartesian product");
   cmd->add_option("--set", args->spec.sets, "Override a config field of every run: a.b=value; repeatable");
   cmd->add_option("--out", args->out, "Sweep directory (created; the same command continues it)")->required();
-  cmd->add_option("--threads", args->spec.threads, "Intra-op CPU threads of every run, 0: all cores (threads)");
+  wrn::cli::add_threads_option(cmd, args->spec.threads, "threads, of every run");
   cmd->add_option("--precision", args->spec.precision, std::string(wrn::cli::kPrecisionHelp) + " (precision)");
   cmd->add_flag("--quiet", args->quiet, "No progress output");
   cmd->callback([args] {

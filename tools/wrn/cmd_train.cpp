@@ -7,13 +7,14 @@
 #include <filesystem>
 
 #include "command.h"
+#include "common_options.h"
 #include "distributed.h"
 #include "output_rule.h"
 #include "wrn/core/error.h"
 #include "wrn/core/text.h"
 #include "wrn/data/dataset.h"
 #include "wrn/data/download.h"
-#include "wrn/train/config.h"
+#include "wrn/config/config.h"
 #include "wrn/train/trainer.h"
 
 namespace {
@@ -77,12 +78,12 @@ void add_train_command(CLI::App& app) {
   cmd->add_option("--epochs", args->epochs, "Number of epochs (epochs)");
   cmd->add_option("--model", args->model, "Model name (model.name), e.g. wrn-16-4");
   cmd->add_option("--data", args->data, "Data set directory (data.dir)");
-  cmd->add_option("--device", args->device, "cpu, cuda, cuda:N or auto (device)");
-  cmd->add_option("--threads", args->threads, "Intra-op CPU threads, 0: all cores (threads)");
+  wrn::cli::add_device_option(cmd, args->device, "device");
+  wrn::cli::add_threads_option(cmd, args->threads, "threads");
   cmd->add_option("--precision", args->precision,
                   "fp32, bf16, fp16 (CUDA) or auto: bf16 where the CPU/GPU has bf16 hardware (precision)");
   cmd->add_option("--seed", args->seed, "Random seed (seed)");
-  cmd->add_option("--batch-size", args->batch_size, "Training batch size (data.batch_size)");
+  wrn::cli::add_batch_size_option(cmd, args->batch_size, "Training batch size (data.batch_size)");
   cmd->add_option("--init-from", args->init_from,
                   "Start from these weights: a wrn checkpoint, .pt or .safetensors (model.init_from); a "
                   "classifier of another size is re-initialized (fine-tuning)");
@@ -151,8 +152,8 @@ void add_train_command(CLI::App& app) {
     wrn::cli::join_world(options, config.distributed.timeout);  // RANK/WORLD_SIZE set: one rank of several
     auto r = train_with_data_hint(config, args->out, options);
     if (!root_rank) return;
-    fmt::print("done: {} epochs, final test error {:.2f}%, best {:.2f}%, {:.0f} s; see {}/report.md\n",
-               r.epochs_completed, r.final_test_error, r.best_test_error, r.wall_seconds, args->out);
+    fmt::print("done: {} epochs, final test error {:.2f}%, {}, {:.0f} s; see {}/report.md\n", r.epochs_completed,
+               r.final_test_error, wrn::train::best_epoch_text(r), r.wall_seconds, args->out);
   });
 }
 

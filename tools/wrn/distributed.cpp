@@ -50,7 +50,7 @@ std::string this_program() {
 }  // namespace
 
 void add_distributed_options(CLI::App* cmd, DistributedArgs& a) {
-  const char* group = "Data parallel (see README: multi-process training)";
+  const char* group = "Data parallel (see docs/data-parallel.md)";
   cmd->add_option("--nproc-per-node", a.nproc_per_node,
                   "Start N worker processes on this node, one rank each (data.batch_size is the global batch)")
       ->group(group);

@@ -1,6 +1,7 @@
 // What the CPU offers, read with cpuid (x86-64; elsewhere every flag is false and the brand
 // is the architecture's name). For `wrn --version` and bug reports: the speed of a run
-// depends on them (bf16 matmuls on AMX/AVX-512-BF16, see DESIGN.md's hardware facts).
+// depends on them (bf16 matmuls run on AMX or AVX-512-BF16 hardware, and oneDNN takes bf16 weights
+// in its own layout only with AVX-512 or AVX-NE-CONVERT: see onednn_bf16).
 #pragma once
 
 #include <string>

@@ -11,19 +11,12 @@
 
 namespace wrn {
 
-const char* precision_name(Precision p) {
-  for (const auto& [value, name] : kPrecisionNames)
-    if (value == p) return name;
-  return "?";
-}
+const char* precision_name(Precision p) { return enum_name(kPrecisions, p); }
 
 Precision parse_precision(const std::string& text, const std::string& what) {
-  std::vector<std::string> names;
-  for (const auto& [value, name] : kPrecisionNames) {
-    if (text == name) return value;
-    names.emplace_back(name);
-  }
-  throw ConfigError(fmt::format("{} '{}': expected fp32, bf16, fp16 or auto{}", what, text, did_you_mean(text, names)));
+  if (auto p = find_enum(kPrecisions, text)) return *p;
+  throw ConfigError(
+      fmt::format("{} '{}': expected fp32, bf16, fp16 or auto{}", what, text, did_you_mean(text, enum_names(kPrecisions))));
 }
 
 c10::ScalarType compute_dtype(Precision p) {

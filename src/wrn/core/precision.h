@@ -3,8 +3,8 @@
 //
 //   fp32  everything in float32.
 //   bf16  convolutions, linear layers and activations in bfloat16; master weights, the SGD
-//         update, BatchNorm statistics, the loss and softmax stay float32 (train/mixed_precision.h).
-//   fp16  as bf16 with float16 and dynamic loss scaling (train/loss_scaler.h); CUDA only:
+//         update, BatchNorm statistics, the loss and softmax stay float32 (optim/mixed_precision.h).
+//   fp16  as bf16 with float16 and dynamic loss scaling (optim/loss_scaler.h); CUDA only:
 //         CPUs have no fast fp16 convolutions in LibTorch.
 //   auto  bf16 on a CPU with bf16 hardware (AMX-BF16 or AVX-512-BF16, read with cpuid) and on
 //         a CUDA device of compute capability >= 8.0; fp32 otherwise.
@@ -17,13 +17,15 @@
 #include <string>
 #include <utility>
 
+#include "wrn/core/enum_names.h"
+
 namespace wrn {
 
 enum class Precision { Fp32, Bf16, Fp16, Auto };
 
-// The names, once: precision_name/parse_precision and the config field's allowed values
-// (train/config.h's kPrecisions) read them from here.
-inline constexpr std::array<std::pair<Precision, const char*>, 4> kPrecisionNames{
+// The names, once (core/enum_names.h): precision_name/parse_precision and the config field's
+// allowed values read them from here.
+inline constexpr std::array<EnumName<Precision>, 4> kPrecisions{
     {{Precision::Auto, "auto"}, {Precision::Fp32, "fp32"}, {Precision::Bf16, "bf16"}, {Precision::Fp16, "fp16"}}};
 
 // "fp32" | "bf16" | "fp16" | "auto".

@@ -4,10 +4,12 @@
 
 #include <torch/types.h>
 
+#include <array>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "wrn/core/enum_names.h"
 #include "wrn/data/auto_augment.h"
 #include "wrn/data/dataset.h"
 #include "wrn/data/regularize.h"
@@ -15,6 +17,8 @@
 namespace wrn::data {
 
 enum class PadMode { Zeros, Reflect };
+inline constexpr std::array<EnumName<PadMode>, 2> kPadModes{{{PadMode::Reflect, "reflect"}, {PadMode::Zeros, "zeros"}}};
+inline const char* to_string(PadMode v) { return enum_name(kPadModes, v); }
 
 struct AugmentOptions {
   int64_t pad = 4;                 // random crop of the image padded by `pad` pixels; 0: off

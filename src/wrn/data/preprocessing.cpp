@@ -18,31 +18,16 @@ std::string numbers(const std::vector<double>& v) {
 }
 
 TrainTransform train_from(const std::string& s, const std::string& what) {
-  for (auto t : {TrainTransform::PadCrop, TrainTransform::RandomResizedCrop, TrainTransform::None})
-    if (s == to_string(t)) return t;
+  if (auto t = find_enum(kTrainTransforms, s)) return *t;
   throw FileError(fmt::format("{}: unknown train transform '{}'", what, s));
 }
 
 EvalTransform eval_from(const std::string& s, const std::string& what) {
-  for (auto t : {EvalTransform::Resize, EvalTransform::ResizeCenterCrop})
-    if (s == to_string(t)) return t;
+  if (auto t = find_enum(kEvalTransforms, s)) return *t;
   throw FileError(fmt::format("{}: unknown eval transform '{}'", what, s));
 }
 
 }  // namespace
-
-const char* to_string(TrainTransform t) {
-  switch (t) {
-    case TrainTransform::PadCrop: return "pad_crop";
-    case TrainTransform::RandomResizedCrop: return "random_resized_crop";
-    case TrainTransform::None: return "none";
-  }
-  return "?";
-}
-
-const char* to_string(EvalTransform t) {
-  return t == EvalTransform::Resize ? "resize" : "resize_center_crop";
-}
 
 std::pair<int64_t, int64_t> parse_image_size(const std::string& text, const std::string& what) {
   const auto x = text.find('x');
@@ -101,7 +86,7 @@ std::string Preprocessing::to_json() const {
                       {"width", width},
                       {"train", to_string(train)},
                       {"pad", augment.pad},
-                      {"pad_mode", augment.pad_mode == PadMode::Reflect ? "reflect" : "zeros"},
+                      {"pad_mode", to_string(augment.pad_mode)},
                       {"flip", augment.flip},
                       {"scale", {scale_min, scale_max}},
                       {"ratio", {ratio_min, ratio_max}},
@@ -124,8 +109,9 @@ Preprocessing Preprocessing::from_json(const std::string& text, const std::strin
     p.train = train_from(j.at("train").get<std::string>(), what);
     p.augment.pad = j.at("pad").get<int64_t>();
     const auto mode = j.at("pad_mode").get<std::string>();
-    WRN_CHECK_FILE(mode == "reflect" || mode == "zeros", "{}: pad_mode must be reflect or zeros, got '{}'", what, mode);
-    p.augment.pad_mode = mode == "reflect" ? PadMode::Reflect : PadMode::Zeros;
+    const auto pad_mode = find_enum(kPadModes, mode);
+    WRN_CHECK_FILE(pad_mode, "{}: pad_mode must be reflect or zeros, got '{}'", what, mode);
+    p.augment.pad_mode = *pad_mode;
     p.augment.flip = j.at("flip").get<bool>();
     const auto scale = j.at("scale").get<std::vector<double>>();
     const auto ratio = j.at("ratio").get<std::vector<double>>();
@@ -161,7 +147,7 @@ std::string Preprocessing::describe() const {
   switch (train) {
     case TrainTransform::PadCrop:
       train_text = augment.pad > 0 ? fmt::format("pad {} ({}) + random crop", augment.pad,
-                                                 augment.pad_mode == PadMode::Reflect ? "reflect" : "zeros")
+                                                 to_string(augment.pad_mode))
                                    : "no crop";
       break;
     case TrainTransform::RandomResizedCrop:

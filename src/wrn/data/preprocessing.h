@@ -18,11 +18,13 @@
 //      (data::Normalizer; its fitted state lives beside this spec in checkpoints).
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "wrn/core/enum_names.h"
 #include "wrn/data/augment.h"
 
 namespace wrn::data {
@@ -30,8 +32,13 @@ namespace wrn::data {
 enum class TrainTransform { PadCrop, RandomResizedCrop, None };
 enum class EvalTransform { Resize, ResizeCenterCrop };
 
-const char* to_string(TrainTransform t);  // "pad_crop", "random_resized_crop", "none"
-const char* to_string(EvalTransform t);   // "resize", "resize_center_crop"
+inline constexpr std::array<EnumName<TrainTransform>, 3> kTrainTransforms{{{TrainTransform::PadCrop, "pad_crop"},
+                                                                          {TrainTransform::RandomResizedCrop, "random_resized_crop"},
+                                                                          {TrainTransform::None, "none"}}};
+inline constexpr std::array<EnumName<EvalTransform>, 2> kEvalTransforms{
+    {{EvalTransform::Resize, "resize"}, {EvalTransform::ResizeCenterCrop, "resize_center_crop"}}};
+inline const char* to_string(TrainTransform t) { return enum_name(kTrainTransforms, t); }
+inline const char* to_string(EvalTransform t) { return enum_name(kEvalTransforms, t); }
 
 // The image options of the config's data section (train::DataConfig derives from it, so the
 // keys are data.image_size, data.channels, ...). Unresolved: 0 / empty mean "from the data".

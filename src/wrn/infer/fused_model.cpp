@@ -5,10 +5,12 @@
 #include <ATen/ops/mkldnn_reorder_conv2d_weight.h>
 #include <torch/types.h>
 
+#include <array>
 #include <memory>
 #include <vector>
 
 #include "wrn/core/cpu_features.h"
+#include "wrn/core/enum_names.h"
 #include "wrn/core/error.h"
 #include "wrn/core/memory.h"
 #include "wrn/infer/graph_lowering.h"
@@ -16,24 +18,17 @@
 
 namespace wrn::infer {
 
+namespace {
+constexpr std::array<EnumName<Layout>, 3> kLayouts{
+    {{Layout::Contiguous, "contiguous"}, {Layout::ChannelsLast, "channels_last"}, {Layout::Mkldnn, "mkldnn"}}};
+}  // namespace
+
 Layout parse_layout(const std::string& text) {
-  if (text == "contiguous") return Layout::Contiguous;
-  if (text == "channels_last") return Layout::ChannelsLast;
-  if (text == "mkldnn") return Layout::Mkldnn;
+  if (auto layout = find_enum(kLayouts, text)) return *layout;
   throw ConfigError(fmt::format("layout must be contiguous, channels_last or mkldnn, got '{}'", text));
 }
 
-std::string layout_name(Layout layout) {
-  switch (layout) {
-    case Layout::Contiguous:
-      return "contiguous";
-    case Layout::ChannelsLast:
-      return "channels_last";
-    case Layout::Mkldnn:
-      return "mkldnn";
-  }
-  return "?";
-}
+std::string layout_name(Layout layout) { return enum_name(kLayouts, layout); }
 
 Layout default_layout() { return at::hasMKLDNN() ? Layout::Mkldnn : Layout::ChannelsLast; }
 

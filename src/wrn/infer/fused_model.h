@@ -23,7 +23,7 @@ namespace wrn::infer {
 //   Contiguous:   NCHW, at::conv2d.
 //   ChannelsLast: NHWC strides, at::conv2d (oneDNN reads NHWC without reorders).
 //   Mkldnn:       oneDNN's opaque blocked tensors end to end, weights pre-packed once
-//                 (what torch.utils.mkldnn does); fastest on these CPUs (see README).
+//                 (what torch.utils.mkldnn does); fastest on these CPUs (docs/precision-and-speed.md).
 //                 Built as ChannelsLast instead off the CPU, without oneDNN, and for bf16 on a
 //                 CPU without oneDNN's bf16 instructions (CpuFeatures::onednn_bf16).
 enum class Layout { Contiguous, ChannelsLast, Mkldnn };

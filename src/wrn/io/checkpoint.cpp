@@ -5,13 +5,14 @@
 #include <caffe2/serialize/versions.h>
 #include <torch/csrc/jit/serialization/unpickler.h>
 #include <torch/serialize.h>
-#include <zlib.h>
 
+#include <algorithm>
 #include <cstring>
 #include <map>
 
 #include "wrn/core/atomic_file.h"
 #include "wrn/core/error.h"
+#include "wrn/io/crc32.h"
 #include "wrn/io/pickle_scan.h"
 #include "wrn/io/zip_check.h"
 
@@ -19,17 +20,6 @@ namespace wrn::io {
 namespace {
 
 constexpr size_t kHeaderSize = 24;
-
-uint32_t crc32_of(const char* data, size_t size) {
-  uLong crc = crc32(0L, Z_NULL, 0);
-  while (size > 0) {
-    const auto chunk = static_cast<uInt>(std::min<size_t>(size, 1u << 30));
-    crc = crc32(crc, reinterpret_cast<const Bytef*>(data), chunk);
-    data += chunk;
-    size -= chunk;
-  }
-  return static_cast<uint32_t>(crc);
-}
 
 c10::Dict<std::string, at::Tensor> to_dict(const StateDict& tensors) {
   c10::Dict<std::string, at::Tensor> d;

@@ -28,11 +28,11 @@ inline constexpr char kCheckpointMagic[8] = {'W', 'R', 'N', 'C', 'K', 'P', 'T', 
 
 struct Checkpoint {
   std::string config_yaml;     // the resolved TrainConfig (config_to_string)
-  std::string meta_json;  // counters and bookkeeping (see Engine, trainer.cpp), "class_names", as JSON text
+  std::string meta_json;  // counters and bookkeeping (train/run_state.h's RunCounters), "class_names", as JSON text
   StateDict model;        // state_dict: parameters and buffers by name, on the CPU
-  StateDict optimizer;    // Sgd::state()
-  StateDict rng;          // generator states by role ("augment", "cpu_default", ...)
-  StateDict running;      // the partial epoch's running metric sums
+  StateDict optimizer;    // the optimizer's state() (optim/optimizer.h: SGD's or AdamW's)
+  StateDict rng;          // generator states by role ("augment", "cpu_default", ...; train/run_state.h)
+  StateDict running;      // the partial epoch's running metric sums (train/run_state.h), loss scaler, EMA count
   std::vector<torch::Tensor> normalizer;  // Normalizer::state()
   // The weight average's state_dict (config ema), same keys as `model`; empty without EMA
   // (and in checkpoints from before it existed: the key is optional).

@@ -1,11 +1,11 @@
 #include "wrn/io/zip_check.h"
 
-#include <zlib.h>
 
 #include <algorithm>
 #include <cstring>
 
 #include "wrn/core/error.h"
+#include "wrn/io/crc32.h"
 
 namespace wrn::io {
 namespace {
@@ -37,17 +37,6 @@ class Reader {
   std::string_view b_;
   const std::string& what_;
 };
-
-uint32_t crc32_of(const char* data, uint64_t size) {
-  uLong crc = crc32(0L, Z_NULL, 0);
-  while (size > 0) {
-    const uInt chunk = static_cast<uInt>(std::min<uint64_t>(size, uint64_t{1} << 30));
-    crc = crc32(crc, reinterpret_cast<const Bytef*>(data), chunk);
-    data += chunk;
-    size -= chunk;
-  }
-  return static_cast<uint32_t>(crc);
-}
 
 }  // namespace
 

@@ -1,8 +1,10 @@
 #include "wrn/models/registry.h"
 
+#include <array>
 #include <functional>
 #include <regex>
 
+#include "wrn/core/enum_names.h"
 #include "wrn/core/error.h"
 #include "wrn/core/text.h"
 #include "wrn/models/preact_resnet.h"
@@ -58,16 +60,28 @@ ShortcutType parse_shortcut(const std::string& value, bool allow_c) {
   throw ConfigError(fmt::format("shortcut: expected {}, got '{}'", allow_c ? "A, B or C" : "A or B", value));
 }
 
-template <typename Enum>
-Enum parse_enum(const std::string& key, const std::string& value,
-                const std::vector<std::pair<std::string, Enum>>& table) {
-  std::vector<std::string> names;
-  for (const auto& [name, e] : table) {
-    if (name == value) return e;
-    names.push_back(name);
-  }
-  throw ConfigError(fmt::format("{}: expected one of {}, got '{}'{}", key, join(names, ", "), value,
-                                did_you_mean(value, names)));
+constexpr std::array<EnumName<StrideIn>, 2> kStrideIn{{{StrideIn::Conv3x3, "3x3"}, {StrideIn::Conv1x1, "1x1"}}};
+constexpr std::array<EnumName<ActivationOrder>, 5> kActivationOrders{
+    {{ActivationOrder::Original, "original"},
+     {ActivationOrder::BnAfterAddition, "bn_after_addition"},
+     {ActivationOrder::ReluBeforeAddition, "relu_before_addition"},
+     {ActivationOrder::ReluOnlyPreact, "relu_only_preact"},
+     {ActivationOrder::FullPreact, "full_preact"}}};
+constexpr std::array<EnumName<ShortcutVariant>, 6> kShortcutVariants{
+    {{ShortcutVariant::Identity, "identity"},
+     {ShortcutVariant::ConstantScaling, "constant_scaling"},
+     {ShortcutVariant::ExclusiveGating, "exclusive_gating"},
+     {ShortcutVariant::ShortcutOnlyGating, "shortcut_only_gating"},
+     {ShortcutVariant::Conv1x1, "conv1x1"},
+     {ShortcutVariant::Dropout, "dropout"}}};
+
+// A setting's value from its name list (core/enum_names.h), in --set's error style.
+template <class E, size_t N>
+E parse_setting(const std::array<EnumName<E>, N>& names, const std::string& key, const std::string& value) {
+  if (auto v = find_enum(names, value)) return *v;
+  const auto allowed = enum_names(names);
+  throw ConfigError(fmt::format("{}: expected one of {}, got '{}'{}", key, join(allowed, ", "), value,
+                                did_you_mean(value, allowed)));
 }
 
 // ---- ResNet family -------------------------------------------------------------------------
@@ -85,26 +99,15 @@ void apply_resnet_setting(const std::string& model, ResNetOptions& o, const std:
   } else if (key == "shortcut") {
     o.shortcut(parse_shortcut(value, true));
   } else if (key == "stride_in") {
-    o.stride_in(parse_enum<StrideIn>(key, value, {{"3x3", StrideIn::Conv3x3}, {"1x1", StrideIn::Conv1x1}}));
+    o.stride_in(parse_setting(kStrideIn, key, value));
   } else if (key == "groups") {
     o.groups(parse_int(value, key));
   } else if (key == "width_per_group") {
     o.width_per_group(parse_int(value, key));
   } else if (key == "activation") {
-    o.activation(parse_enum<ActivationOrder>(key, value,
-                                             {{"original", ActivationOrder::Original},
-                                              {"bn_after_addition", ActivationOrder::BnAfterAddition},
-                                              {"relu_before_addition", ActivationOrder::ReluBeforeAddition},
-                                              {"relu_only_preact", ActivationOrder::ReluOnlyPreact},
-                                              {"full_preact", ActivationOrder::FullPreact}}));
+    o.activation(parse_setting(kActivationOrders, key, value));
   } else if (key == "shortcut_variant") {
-    o.shortcut_variant(parse_enum<ShortcutVariant>(key, value,
-                                                   {{"identity", ShortcutVariant::Identity},
-                                                    {"constant_scaling", ShortcutVariant::ConstantScaling},
-                                                    {"exclusive_gating", ShortcutVariant::ExclusiveGating},
-                                                    {"shortcut_only_gating", ShortcutVariant::ShortcutOnlyGating},
-                                                    {"conv1x1", ShortcutVariant::Conv1x1},
-                                                    {"dropout", ShortcutVariant::Dropout}}));
+    o.shortcut_variant(parse_setting(kShortcutVariants, key, value));
   } else if (key == "shortcut_scale") {
     o.shortcut_scale(parse_double(value, key));
   } else if (key == "scale_branch") {

@@ -1,4 +1,4 @@
-// Test-time flip averaging, the one definition `wrn eval --tta` (train/trainer.cpp) and
+// Test-time flip averaging, the one definition `wrn eval --tta` (eval/evaluate.cpp) and
 // `wrn predict --tta` (infer/predictor.cpp) share.
 #pragma once
 

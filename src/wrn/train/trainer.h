@@ -24,6 +24,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <string>
@@ -38,8 +39,10 @@
 #include "wrn/dist/communicator.h"
 #include "wrn/models/registry.h"
 #include "wrn/io/checkpoint.h"
-#include "wrn/train/config.h"
-#include "wrn/train/metrics_log.h"
+#include "wrn/config/config.h"
+#include "wrn/eval/evaluate.h"
+#include "wrn/setup/run_setup.h"
+#include "wrn/report/metrics_log.h"
 
 namespace wrn::train {
 
@@ -61,92 +64,10 @@ class TrainingInterrupted : public Error {
   int signal_;
 };
 
-// The checkpoints of a run directory: <run_dir>/checkpoints/last.ckpt and best.ckpt.
+// The checkpoints of a run directory: <run_dir>/checkpoints/last.ckpt, best.ckpt and previous.ckpt.
 std::string last_checkpoint_path(const std::string& run_dir);
 std::string best_checkpoint_path(const std::string& run_dir);
 std::string previous_checkpoint_path(const std::string& run_dir);
-
-// Test-set numbers of a model.
-struct EvalResult {
-  int64_t images = 0;
-  double loss = 0;       // mean cross-entropy
-  double top1_err = 0;   // percent
-  double top5_err = 0;   // percent (top-k with k = min(5, classes))
-  // The sums behind them (data-parallel evaluation adds them over the ranks).
-  double loss_sum = 0;
-  int64_t correct1 = 0, correct5 = 0;
-  std::vector<std::vector<int64_t>> confusion;  // [true][predicted], when asked for
-  std::vector<double> per_class_accuracy;       // percent, when the confusion matrix was asked for
-  std::vector<int64_t> predictions;             // top-1 class of each image in order, when asked for
-                                                // (-1 for an image left out: data.on_bad_image skip)
-};
-
-struct EvalOptions {
-  int64_t batch_size = 256;
-  bool channels_last = false;    // batches in channels-last memory format
-  bool with_confusion = false;   // EvalResult::confusion and per_class_accuracy
-  bool with_predictions = false; // EvalResult::predictions
-  // The batches are cast to it before the forward: BFloat16 for a model whose convolutions run
-  // in bf16 (models::cast_for_inference, MixedPrecisionWeights). Loss and counts stay float32.
-  c10::ScalarType input_dtype = c10::kFloat;
-  data::LoaderOptions loader;    // a streamed split: its decoding threads
-  // Test-time augmentation: the class probabilities averaged over each image and its
-  // horizontal mirror (loss and errors of the average).
-  bool tta_flip = false;
-};
-
-// Runs `model` (eval mode, no autograd) over `data` in batches. `data` and the model are on
-// the same device; the normalizer turns uint8 batches into the model's input.
-EvalResult evaluate(models::ClassifierImpl& model, const data::Dataset& data, const data::Normalizer& normalizer,
-                    const EvalOptions& options);
-
-// The same with any forward, e.g. infer::FusedClassifier::forward (float [N, C, H, W] in,
-// logits [N, classes] out); `classes` sizes the confusion matrix.
-using ForwardFn = std::function<torch::Tensor(const torch::Tensor&)>;
-EvalResult evaluate(const ForwardFn& forward, int64_t classes, const data::Dataset& data,
-                    const data::Normalizer& normalizer, const EvalOptions& options);
-
-// The same over a split in memory or streamed (decoded by `spec`'s evaluation transform).
-EvalResult evaluate(models::ClassifierImpl& model, const data::SplitData& split, const data::Preprocessing& spec,
-                    const data::Normalizer& normalizer, const EvalOptions& options);
-EvalResult evaluate(const ForwardFn& forward, int64_t classes, const data::SplitData& split,
-                    const data::Preprocessing& spec, const data::Normalizer& normalizer, const EvalOptions& options);
-
-// Mean cross-entropy and top-k correct counts of one batch of logits.
-struct BatchStats {
-  torch::Tensor loss_sum;  // double scalar: sum of per-image losses
-  torch::Tensor correct1;  // int64 scalar
-  torch::Tensor correct5;  // int64 scalar
-};
-BatchStats batch_stats(const torch::Tensor& logits, const torch::Tensor& labels);
-
-// The pieces a run (or `wrn eval`) needs, built from a config: device, data, normalizer and
-// model (on the device, with FlatParameters-ready parameters).
-struct RunSetup {
-  TrainConfig config;         // with the data's image size and channels resolved (data.image_size, ...)
-  torch::Device device{torch::kCPU};
-  // In memory: on `device`. val: data.val_fraction of the train split (empty without), the
-  // split that chooses best.ckpt when present.
-  data::SplitData train, val, test;
-  data::Preprocessing preprocessing;  // resolved, with the normalizer's mean and std
-  std::string storage;                // how the splits are held, and why (data_setup.h)
-  data::Normalizer normalizer;
-  models::ModelSpec spec;     // resolved
-  models::Classifier model;
-  // config.precision resolved for `device` (config.precision is set to its value: never auto).
-  ResolvedPrecision precision;
-
-  // Loads the data (train only when `load_train`), fits the normalizer (unless
-  // `normalizer_state` is given; a streamed train split: on a seeded sample of up to 5,000
-  // images), seeds the default generator and builds the model. model.input, when set, must
-  // agree with data.image_size and data.channels (and sets them when those are unset).
-  // Throws ConfigError / FileError from the layers below.
-  // `class_names`: the label order of the test split when the train split is not loaded (a
-  // checkpoint's names, see data_setup.h).
-  static RunSetup create(const TrainConfig& config, bool load_train,
-                         const std::vector<torch::Tensor>* normalizer_state = nullptr,
-                         const std::vector<std::string>& class_names = {});
-};
 
 // How train() and resume() run: progress output (on stderr) and epochs.
 struct RunOptions {
@@ -163,13 +84,23 @@ struct RunOptions {
   int default_threads = 0;  // > 0: intra-op threads when config.threads is 0 (a rank's share of the cores)
 };
 
-// Summary of a finished run.
+// Summary of a finished run (errors: top-1, percent).
 struct RunResult {
   int64_t epochs_completed = 0;
-  double final_test_error = 0;
-  double best_test_error = 0;
+  double final_test_error = 0;  // the last epoch's
+  // The best epoch (the one in best.ckpt): chosen on the validation split when the run holds
+  // one out (data.val_fraction > 0), else on the test split; its test error, and its
+  // validation error (NaN without a validation split).
+  int64_t best_epoch = 0;
+  std::string best_chosen_on = "test";  // "test" or "validation"
+  double best_test_error = std::numeric_limits<double>::quiet_NaN();
+  double best_val_error = std::numeric_limits<double>::quiet_NaN();
   double wall_seconds = 0;
 };
+
+// "best epoch 3 (chosen on the validation split, validation error 3.10%): test error 4.20%",
+// or "... (chosen on the test split): test error 4.20%": what the CLI prints.
+std::string best_epoch_text(const RunResult& result);
 
 // Starts a new run in `run_dir` (created; an existing checkpoint there is an error: use
 // resume). Throws TrainingDiverged on a non-finite loss.
@@ -179,9 +110,5 @@ RunResult train(const TrainConfig& config, const std::string& run_dir, const Run
 // warning) when last.ckpt cannot be read; from config.yaml when the run stopped before its
 // first checkpoint. Another process writing the directory is a one-line error.
 RunResult resume(const std::string& run_dir, const RunOptions& options = {});
-
-// Device from a config string ("cpu", "cuda", "cuda:1"); ConfigError when CUDA is asked
-// for but not available.
-torch::Device parse_device(const std::string& text);
 
 }  // namespace wrn::train

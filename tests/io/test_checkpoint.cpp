@@ -1,6 +1,7 @@
 // Checkpoint files: round trip, and clear errors for torn, corrupt and foreign files.
 #include <caffe2/serialize/inline_container.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <zlib.h>
 
 #include <filesystem>
@@ -208,4 +209,15 @@ TEST(Checkpoint, ATensorRecordShorterThanItsStorageIsAFileError) {
   // Rewritten without the cut, the archive loads: the check is about the record's size only.
   const std::string resaved = rewritten(false);
   EXPECT_TRUE(torch::equal(parse_checkpoint(resaved, "resaved").optimizer[0].value, torch::full({64}, 0.25f)));
+}
+
+// A FIFO given as a checkpoint blocked open() until a writer came, and /dev/zero grew without
+// bound (issue 25): anything but a regular file is refused before it is opened.
+TEST(Checkpoint, NonRegularFilesAreRefusedBeforeOpening) {
+  const auto fifo = temp_dir() + "/fifo.ckpt";
+  fs::remove(fifo);
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  EXPECT_NE(expect_file_error(fifo).find("not a regular file"), std::string::npos);
+  fs::remove(fifo);
+  if (fs::exists("/dev/zero")) EXPECT_NE(expect_file_error("/dev/zero").find("not a regular file"), std::string::npos);
 }

@@ -2,6 +2,7 @@
 // into the one state-dict type, and loaded with the one fine-tuning rule.
 #include <gtest/gtest.h>
 #include <torch/torch.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -144,5 +145,18 @@ TEST(DatasetKinds, OneTableForShapesAndClassNames) {
     ADD_FAILURE();
   } catch (const wrn::ConfigError& e) {
     EXPECT_NE(std::string(e.what()).find("did you mean 'cifar10'"), std::string::npos) << e.what();
+  }
+}
+
+// --init-from / --from a FIFO blocked in open() until a writer came (issue 25).
+TEST(WeightsFile, AFifoIsRefusedBeforeOpening) {
+  TempDir dir;
+  const auto fifo = (dir.path / "weights.pt").string();
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  try {
+    detect_weights_format(fifo);
+    ADD_FAILURE() << "no FileError for a FIFO";
+  } catch (const wrn::FileError& e) {
+    EXPECT_NE(std::string(e.what()).find("not a regular file"), std::string::npos) << e.what();
   }
 }

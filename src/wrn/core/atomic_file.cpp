@@ -71,6 +71,8 @@ void write_file_atomically(const std::string& path, const std::string& content) 
 std::string read_file(const std::string& path) {
   WRN_CHECK_FILE(fs::exists(path), "{}: no such file", path);
   WRN_CHECK_FILE(!fs::is_directory(path), "{}: is a directory, expected a file", path);
+  // Before opening: a FIFO blocks open() until a writer comes, and /dev/zero never ends.
+  WRN_CHECK_FILE(fs::is_regular_file(path), "{}: not a regular file (a FIFO, device or socket), expected a file", path);
   std::ifstream in(path, std::ios::binary);
   WRN_CHECK_FILE(in.good(), "{}: cannot read: {}", path, std::strerror(errno));
   std::ostringstream ss;

@@ -1,11 +1,14 @@
 #include "wrn/io/weights_file.h"
 
+#include <filesystem>
 #include <fstream>
 
 #include "wrn/core/error.h"
 #include "wrn/io/checkpoint.h"
 #include "wrn/io/pt_format.h"
 #include "wrn/io/safetensors.h"
+
+namespace fs = std::filesystem;
 
 namespace wrn::io {
 
@@ -22,6 +25,10 @@ const char* format_name(WeightsFormat format) {
 }
 
 WeightsFormat detect_weights_format(const std::string& path) {
+  // Before opening: a FIFO would block open() until a writer comes (--init-from, --from).
+  std::error_code ec;
+  WRN_CHECK_T(FileError, !fs::exists(path, ec) || fs::is_regular_file(path, ec),
+              "{}: not a regular file (a FIFO, device or socket), expected a weights file", path);
   std::ifstream in(path, std::ios::binary);
   WRN_CHECK_T(FileError, bool(in), "{}: cannot open (does it exist?)", path);
   std::string head(9, '\0');

@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <optional>
+#include <random>
 #include <set>
 #include <type_traits>
 
@@ -59,6 +60,8 @@ const std::string& single_value(const YAML::Node& n, const std::string& key) {
 
 void from_node(const YAML::Node& n, const std::string& key, std::string& out) {
   WRN_CHECK(n.IsScalar(), "config: '{}' must be a string, got {}", key, type_name(n));
+  WRN_CHECK(n.Scalar().size() <= kMaxConfigString, "config: '{}' is {} characters long, expected at most {}", key,
+            n.Scalar().size(), kMaxConfigString);
   out = n.Scalar();
 }
 void from_node(const YAML::Node& n, const std::string& key, int64_t& out) {
@@ -88,6 +91,8 @@ void from_node(const YAML::Node& n, const std::string& key, std::vector<double>&
     return;
   }
   WRN_CHECK(n.IsSequence(), "config: '{}' must be a list of numbers, got {}", key, type_name(n));
+  WRN_CHECK(n.size() <= kMaxConfigList, "config: '{}' has {} values, expected at most {}", key, n.size(),
+            kMaxConfigList);
   for (size_t i = 0; i < n.size(); ++i) {
     WRN_CHECK(n[i].IsScalar(), "config: '{}[{}]' must be a number, got {}", key, i, type_name(n[i]));
     out.push_back(parse_double(n[i].Scalar(), fmt::format("config key '{}[{}]'", key, i)));
@@ -96,6 +101,8 @@ void from_node(const YAML::Node& n, const std::string& key, std::vector<double>&
 // A mapping of scalar settings, kept in file order.
 void from_node(const YAML::Node& n, const std::string& key, Settings& out) {
   WRN_CHECK(n.IsMap(), "config: '{}' must be a mapping of settings, got {}", key, type_name(n));
+  WRN_CHECK(n.size() <= kMaxConfigList, "config: '{}' has {} settings, expected at most {}", key, n.size(),
+            kMaxConfigList);
   out.clear();
   for (const auto& kv : n) {
     const auto k = kv.first.Scalar();
@@ -243,6 +250,10 @@ Table build_table() {
   using T = TrainConfig;
   Section<T> top(F, S, "", "", [](T& c) -> T& { return c; });
   top.field("preset", &T::preset, "The preset's name (informational)").omit_default().example("my-preset");
+  top.field("run_id", &T::run_id,
+            "The run's identity, set by wrn train when it starts (checkpoints carry it; resume checks it)")
+      .omit_default()
+      .example("0123456789abcdef");
   top.field("description", &T::description, "One line of free text, shown in report.md")
       .omit_default()
       .example("a test run");
@@ -281,7 +292,9 @@ Table build_table() {
   data.field("train_split", &DataConfig::train_split, "Training split, e.g. train, train+extra (SVHN)")
       .example("train+extra");
   data.field("test_split", &DataConfig::test_split, "Test split").example("val");
-  data.field("batch_size", &DataConfig::batch_size, "Training batch size").at_least(1).example("64");
+  data.field("batch_size", &DataConfig::batch_size, "Training batch size (at least 2: batch norm needs 2 images)")
+      .at_least(2)
+      .example("64");
   data.field("test_batch_size", &DataConfig::test_batch_size, "Test batch size; 0: 2 x batch_size")
       .at_least(0)
       .example("256");
@@ -668,6 +681,11 @@ void TrainConfig::validate() const {
   schedule.validate("schedule");    // increasing milestones, a constant warmup's lr
   WRN_CHECK(data.channels == 0 || data.channels == 1 || data.channels == 3,
             "config: 'data.channels' must be 0 (the data's), 1 or 3, got {}", data.channels);
+  WRN_CHECK(data.channels == 0 || data.normalize.mean.empty() ||
+                static_cast<int64_t>(data.normalize.mean.size()) == data.channels,
+            "config: 'data.normalize.mean' and 'data.normalize.std' have {} values for 'data.channels' {}: give one "
+            "per channel, or [] to compute them from the training set",
+            data.normalize.mean.size(), data.channels);
   if (!data.image_size.empty()) data::parse_image_size(data.image_size, "config: 'data.image_size'");
   WRN_CHECK(data.crop_scale.size() == 2 && data.crop_scale[0] <= data.crop_scale[1],
             "config: 'data.crop_scale' must be [min, max] with min <= max");
@@ -690,8 +708,8 @@ void TrainConfig::validate() const {
 
 std::vector<std::string> recipe_differences(const TrainConfig& run, const TrainConfig& reference) {
   static const std::vector<std::string> operational{
-      "preset", "description", "paper.", "seed", "device", "threads", "precision", "channels_last", "checkpoint.",
-      "eval_every", "log_every_steps", "distributed.", "data.dir", "data.workers", "data.storage",
+      "preset", "run_id", "description", "paper.", "seed", "device", "threads", "precision", "channels_last",
+      "checkpoint.", "eval_every", "log_every_steps", "distributed.", "data.dir", "data.workers", "data.storage",
       "data.test_batch_size", "data.on_bad_image", "model.sync_bn"};
   auto is_operational = [&](const std::string& key) {
     for (const auto& o : operational)
@@ -709,6 +727,28 @@ std::vector<std::string> recipe_differences(const TrainConfig& run, const TrainC
     if (a != b && !resolved) out.push_back(fmt::format("{}: {} -> {}", f.key, a, b));
   }
   return out;
+}
+
+std::vector<std::string> config_differences(const TrainConfig& a, const TrainConfig& b,
+                                            const std::vector<std::string>& ignore) {
+  auto ignored = [&](const std::string& key) {
+    for (const auto& o : ignore)
+      if (!o.empty() && (o.back() == '.' ? key.rfind(o, 0) == 0 : key == o)) return true;
+    return false;
+  };
+  std::vector<std::string> out;
+  for (const auto& f : config_fields()) {
+    if (ignored(f.key)) continue;
+    const auto x = emit(f.write(a)), y = emit(f.write(b));
+    if (x != y) out.push_back(fmt::format("{}: {} -> {}", f.key, x, y));
+  }
+  return out;
+}
+
+std::string new_run_id() {
+  std::random_device source;  // /dev/urandom on Linux
+  const uint64_t id = (static_cast<uint64_t>(source()) << 32) ^ source();
+  return fmt::format("{:016x}", id);
 }
 
 std::optional<std::vector<std::string>> changes_from_preset(const TrainConfig& run) {
@@ -788,26 +828,42 @@ namespace {
 
 // yaml-cpp keeps every pair of a mapping but operator[] finds the first: a repeated key would
 // silently lose its later value. Reports the first repeat, by its dotted path and line.
-void check_unique_keys(const YAML::Node& node, const std::string& path, const std::string& file) {
+// Walks the tree once per node: an alias is the node its anchor defined (the same position in
+// the file), checked when first reached. Walking every expansion instead made a 520-byte file of
+// ten nested aliases take 10^10 steps. `visited` holds the file positions of the nodes seen.
+void check_unique_keys(const YAML::Node& node, const std::string& path, const std::string& file,
+                       std::set<int>& visited) {
+  if (!node.IsSequence() && !node.IsMap()) return;
+  const int pos = node.Mark().pos;
+  if (pos >= 0 && !visited.insert(pos).second) return;
+  WRN_CHECK_FILE(visited.size() <= kMaxConfigNodes, "config file '{}': more than {} lists and mappings", file,
+                 kMaxConfigNodes);
   if (node.IsSequence()) {
-    for (size_t i = 0; i < node.size(); ++i) check_unique_keys(node[i], fmt::format("{}[{}]", path, i), file);
+    for (size_t i = 0; i < node.size(); ++i)
+      check_unique_keys(node[i], fmt::format("{}[{}]", path, i), file, visited);
     return;
   }
-  if (!node.IsMap()) return;
   std::set<std::string> seen;
   for (const auto& kv : node) {
     const auto k = kv.first.IsScalar() ? kv.first.Scalar() : emit(kv.first);
     const auto key = path.empty() ? k : path + "." + k;
     WRN_CHECK_FILE(seen.insert(k).second, "config file '{}': line {}: duplicate key '{}'", file,
                    kv.first.Mark().line + 1, key);
-    check_unique_keys(kv.second, key, file);
+    check_unique_keys(kv.second, key, file, visited);
   }
 }
 
 }  // namespace
 
 YAML::Node load_yaml_file(const std::string& path) {
-  WRN_CHECK_FILE(std::filesystem::is_regular_file(path), "config file '{}' does not exist", path);
+  std::error_code ec;
+  const auto status = std::filesystem::status(path, ec);
+  WRN_CHECK_FILE(std::filesystem::exists(status), "config file '{}' does not exist", path);
+  WRN_CHECK_FILE(std::filesystem::is_regular_file(status), "config file '{}': not a regular file, expected a YAML file",
+                 path);
+  const auto bytes = std::filesystem::file_size(path, ec);
+  WRN_CHECK_FILE(ec || bytes <= kMaxConfigFileBytes, "config file '{}': {} bytes, expected at most {} (1 MiB)", path,
+                 bytes, kMaxConfigFileBytes);
   YAML::Node root;
   try {
     root = YAML::LoadFile(path);
@@ -818,7 +874,8 @@ YAML::Node load_yaml_file(const std::string& path) {
   // YAML reads as one scalar) used to become the default config silently.
   WRN_CHECK_FILE(root.IsNull() || root.IsMap(), "config file '{}': expected a YAML mapping of config keys, got {}",
                  path, root.IsSequence() ? "a list" : "a single value");
-  check_unique_keys(root, "", path);
+  std::set<int> visited;
+  check_unique_keys(root, "", path, visited);
   return root;
 }
 

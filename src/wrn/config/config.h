@@ -115,6 +115,9 @@ struct DistributedConfig {
 
 struct TrainConfig {
   std::string preset;        // the preset's name (informational)
+  // Set by wrn train when the run starts (random hex), so config.yaml and every checkpoint of the
+  // run carry it: resume refuses a checkpoint of another run copied into the run directory.
+  std::string run_id;
   std::string description;   // one line, free text
   PaperConfig paper;
   ModelConfig model;
@@ -147,11 +150,26 @@ struct TrainConfig {
 // data limits) where `run` differs from `reference`, as "key: reference -> run" lines in
 // table order. Not part of a recipe, so never listed: the seed, device, threads, precision,
 // memory format, checkpointing, evaluation frequency, logging, data-parallel settings,
-// data location and decoding threads, and the informational preset/description/paper.
+// data location and decoding threads, the run id, and the informational preset/description/paper.
 std::vector<std::string> recipe_differences(const TrainConfig& run, const TrainConfig& reference);
 // recipe_differences against the shipped preset `run.preset`; nullopt when the run names no
 // preset or this wrn does not ship it (a renamed or private file: nothing to check against).
 std::optional<std::vector<std::string>> changes_from_preset(const TrainConfig& run);
+
+// Every field (the operational ones too) where `b` differs from `a`, as "key: a -> b" lines in
+// table order; `ignore` lists keys (or "section." prefixes) left out.
+std::vector<std::string> config_differences(const TrainConfig& a, const TrainConfig& b,
+                                            const std::vector<std::string>& ignore = {});
+
+// A fresh run identity: 16 hex digits from the system's random source.
+std::string new_run_id();
+
+// Bounds on what a config may hold (config files are hand-written; far larger input is a
+// mistake or an attack, refused in one line before it costs memory).
+inline constexpr size_t kMaxConfigFileBytes = 1 << 20;  // 1 MiB
+inline constexpr size_t kMaxConfigString = 4096;        // characters in one string value
+inline constexpr size_t kMaxConfigList = 10000;         // elements in one list or settings mapping
+inline constexpr size_t kMaxConfigNodes = 100000;       // nodes of one YAML tree (aliases counted once)
 
 // ---- The field table ----
 

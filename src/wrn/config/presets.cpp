@@ -38,7 +38,11 @@ std::vector<std::string> preset_names() {
 std::string find_preset(const std::string& name_or_path) {
   if (name_or_path.find('/') != std::string::npos || fs::path(name_or_path).extension() == ".yaml" ||
       fs::path(name_or_path).extension() == ".yml") {
-    WRN_CHECK_FILE(fs::is_regular_file(name_or_path), "preset file '{}' does not exist", name_or_path);
+    std::error_code ec;
+    WRN_CHECK_FILE(fs::exists(name_or_path, ec), "preset file '{}' does not exist", name_or_path);
+    WRN_CHECK_FILE(fs::is_regular_file(name_or_path, ec),
+                   "preset file '{}': not a regular file (a directory, device or FIFO), expected a YAML file",
+                   name_or_path);
     return name_or_path;
   }
   const auto path = (fs::path(preset_dir()) / (name_or_path + ".yaml")).string();

@@ -25,9 +25,11 @@ Normalizer Normalizer::fit(const Dataset& train, const NormalizeOptions& options
   const auto& images = train.images;
   const int64_t n = images.size(0), c = images.size(1);
   WRN_CHECK(options.mean.empty() || int64_t(options.mean.size()) == c,
-            "normalizer: {} mean values for {} channels", options.mean.size(), c);
+            "data.normalize.mean: {} values for images of {} channels: give one per channel, or [] to compute "
+            "them from the training set", options.mean.size(), c);
   WRN_CHECK(options.std.empty() || int64_t(options.std.size()) == c,
-            "normalizer: {} std values for {} channels", options.std.size(), c);
+            "data.normalize.std: {} values for images of {} channels: give one per channel, or [] to compute "
+            "them from the training set", options.std.size(), c);
   WRN_CHECK(options.zca_epsilon >= 0, "normalizer: zca_epsilon must be >= 0, got {}",
             options.zca_epsilon);
 

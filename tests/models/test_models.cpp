@@ -182,7 +182,8 @@ TEST(ModelValidation, Messages) {
   expect_config_error(spec_of("wrn-16-0", 0, ""), "WRN widening factor k must be at least 1, got 0");
   expect_config_error(spec_of("wrn-16-4", 0, "", {"dropout=1.5"}), "WRN dropout must be in [0, 1), got 1.5");
   expect_config_error(spec_of("wrn-16-4", 0, "", {"block=3,5"}), "kernel sizes must be 1 or 3, got 5");
-  expect_config_error(spec_of("wrn-16-4", 0, "", {"deepening=0"}), "at least 1, got 0");
+  expect_config_error(spec_of("wrn-16-4", 0, "", {"deepening=0"}), "must be 1 to 64, got 0");
+  expect_config_error(spec_of("wrn-16-4", 0, "", {"deepening=100000000"}), "must be 1 to 64, got 100000000");
   expect_config_error(spec_of("wrn-16-4", 0, "", {"dropot=0.3"}), "did you mean 'dropout'?");
   expect_config_error(spec_of("wrn-16-4", 0, "", {"dropout=abc"}), "dropout: expected a number, got 'abc'");
   expect_config_error(spec_of("resnet5", 0, ""), "unknown model 'resnet5' (did you mean 'resnet50'?)");

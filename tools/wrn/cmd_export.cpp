@@ -13,6 +13,7 @@
 #include "common_options.h"
 #include "output_rule.h"
 #include "wrn/core/error.h"
+#include "wrn/models/summary.h"
 #include "wrn/core/text.h"
 #include "wrn/core/threads.h"
 #include "wrn/infer/onnx_export.h"
@@ -70,12 +71,14 @@ void add_export_command(CLI::App& app) {
     } else if (args->format == "pt") {
       io::save_pt(args->out, io::state_dict(*m.model));
     } else if (args->format == "onnx") {
+      wrn::models::check_forward_fits(*m.model, m.spec.input, 1, "--input");  // the export traces a forward
       infer::OnnxExportOptions o;
       o.opset = args->opset;
       o.fold_batchnorm = !args->no_fold;
       o.metadata = metadata;
       infer::export_onnx(m.model, m.spec.input, args->out, o);
     } else {
+      wrn::models::check_forward_fits(*m.model, m.spec.input, 1, "--input");
       infer::export_torchscript(m.model, m.spec.input, args->out, metadata);
     }
     fmt::print("wrote {} ({}, {} {} classes, input {})\n", args->out, args->format, m.spec.name, m.spec.classes,

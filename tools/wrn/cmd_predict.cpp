@@ -13,6 +13,7 @@
 #include "command.h"
 #include "common_options.h"
 #include "wrn/core/error.h"
+#include "wrn/models/summary.h"
 #include "wrn/core/threads.h"
 #include "wrn/infer/predictor.h"
 #include "wrn/setup/checkpoint_model.h"
@@ -38,6 +39,7 @@ void run_predict(const PredictArgs& a) {
   auto loaded = wrn::train::load_checkpoint_model(a.checkpoint, a.input);
   const auto& spec = loaded.spec;
   auto model = loaded.model;
+  wrn::models::check_forward_fits(*model, spec.input, a.batch, "--input");
 
   wrn::infer::PredictorOptions options;
   options.preprocess.spec = loaded.preprocessing;  // as training saw the images (checkpoint_model.h)

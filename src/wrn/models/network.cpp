@@ -17,6 +17,8 @@ InputShape InputShape::parse(const std::string& text, const std::string& what) {
   s.width = parse_int(parts[2], what);
   WRN_CHECK(s.channels > 0 && s.height > 0 && s.width > 0, "{}: every dimension must be positive, got '{}'",
             what, text);
+  WRN_CHECK(s.channels <= 1024 && s.height <= 65536 && s.width <= 65536,
+            "{}: '{}' is beyond the sizes wrn handles (at most 1024 channels and 65536 pixels a side)", what, text);
   return s;
 }
 

@@ -152,10 +152,13 @@ void apply_wide_setting(const std::string& model, WideResNetOptions& o, const st
   } else if (key == "block") {
     std::string v = value;
     if (v.rfind("B(", 0) == 0 && v.back() == ')') v = v.substr(2, v.size() - 3);  // accept "B(3,1,3)"
-    o.block_type(parse_int_list(v, "block"));
+    auto block = parse_int_list(v, "block");
+    WRN_CHECK(block.size() <= 64, "block: at most 64 convolutions per block, got {}", block.size());
+    o.block_type(std::move(block));
   } else if (key == "deepening") {
     int64_t l = parse_int(value, key);
-    WRN_CHECK(l >= 1, "deepening: the number of 3x3 convolutions per block must be at least 1, got {}", l);
+    // The paper goes to 4 (B(3,3,3,3)); 64 bounds the model (and every message that spells its block).
+    WRN_CHECK(l >= 1 && l <= 64, "deepening: the number of 3x3 convolutions per block must be 1 to 64, got {}", l);
     o.block_type(std::vector<int64_t>(static_cast<size_t>(l), 3));
   } else {
     unknown_key(model, key, kWideKeys);

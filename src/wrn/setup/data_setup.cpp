@@ -9,6 +9,7 @@
 #include <map>
 
 #include "wrn/core/error.h"
+#include "wrn/models/summary.h"
 #include "wrn/core/text.h"
 #include "wrn/core/threads.h"
 #include "wrn/data/augment.h"
@@ -69,9 +70,10 @@ int64_t sampled_channels(const data::ImageList& list, bool skip_bad) {
 }
 
 // The first readable image of the list (the first, unless `skip_bad` passes over bad ones).
-data::DecodedImage first_image(const data::ImageList& list, bool skip_bad) {
+data::DecodedImage first_image(const data::ImageList& list, bool skip_bad, std::string* path = nullptr) {
   for (size_t i = 0; i < list.paths.size(); ++i) {
     try {
+      if (path) *path = list.paths[i];
       return data::read_image(list.paths[i]);
     } catch (const FileError&) {
       if (!skip_bad || i + 1 == list.paths.size()) throw;
@@ -138,9 +140,19 @@ RunData load_run_data(const TrainConfig& c, bool load_train, const std::vector<s
     const bool skip_bad = c.data.on_bad_image == OnBadImage::Skip;
     int64_t height = 0, width = 0, channels = c.data.channels;
     if (c.data.image_size.empty()) {
-      const auto first = first_image(ref, skip_bad);
+      std::string first_path;
+      const auto first = first_image(ref, skip_bad, &first_path);
       height = first.height;
       width = first.width;
+      // The first image sizes every batch: a photo of 16000x16000 pixels asked for a 65 GB batch
+      // and failed in the allocator, far from the cause.
+      const double batch_bytes = double(std::max<int64_t>(c.data.batch_size, 1)) * double(height) * double(width) *
+                                 double(std::max<int64_t>(channels, 3)) * sizeof(float);
+      const double available = double(models::available_memory_bytes());
+      WRN_CHECK(available <= 0 || batch_bytes <= available / 8,
+                "{}: the first training image is {}x{} pixels and data.image_size is not set, so every image would "
+                "be resized to it: one batch of {} would take {:.1f} GB; set data.image_size (e.g. 224)",
+                first_path, width, height, c.data.batch_size, batch_bytes / 1e9);
     }
     if (channels == 0) channels = sampled_channels(ref, skip_bad);
     r.spec = data::Preprocessing::resolve(c.data, c.data.augment, channels, height, width);

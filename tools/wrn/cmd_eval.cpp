@@ -8,6 +8,7 @@
 
 #include "command.h"
 #include "common_options.h"
+#include "output_rule.h"
 #include "wrn/core/atomic_file.h"
 #include "wrn/core/error.h"
 #include "wrn/core/threads.h"
@@ -21,7 +22,7 @@ void add_eval_command(CLI::App& app) {
     std::string checkpoint, data, split, device, png, precision, predictions;
     std::optional<int64_t> limit, batch_size;
     int threads = 0;
-    bool json = false, no_png = false, optimized = false, tta = false;
+    bool json = false, no_png = false, optimized = false, tta = false, force = false;
   };
   auto args = std::make_shared<Args>();
   auto* cmd = app.add_subcommand("eval", "Evaluate a training checkpoint on a test split");
@@ -38,8 +39,10 @@ void add_eval_command(CLI::App& app) {
                 "Run the BN-folded inference path that predict uses (default: the plain eval-mode forward)");
   cmd->add_option("--predictions", args->predictions,
                   "Also write each image's true and predicted class to this CSV (index,label,predicted[,file]; "
-                  "-1: an image skipped by data.on_bad_image skip)");
+                  "-1: an image skipped by data.on_bad_image skip); -: to standard output (the summary then goes "
+                  "to standard error)");
   cmd->add_option("--png", args->png, "Confusion-matrix PNG (default: confusion.png in the run directory)");
+  cmd->add_flag("--force", args->force, "Replace an existing --predictions or --png file");
   cmd->add_flag("--no-png", args->no_png, "Do not write the confusion-matrix PNG");
   cmd->add_flag("--json", args->json, "Print one JSON object");
   cmd->add_flag("--tta", args->tta,
@@ -56,6 +59,10 @@ void add_eval_command(CLI::App& app) {
     o.device = args->device.empty() ? "cpu" : args->device;
     o.validate();  // the options first: nothing is read or printed for a bad one
     WRN_CHECK(args->png.empty() || !args->no_png, "--png {} and --no-png: give one or the other", args->png);
+    const bool csv_to_stdout = args->predictions == "-";
+    if (!args->predictions.empty() && !csv_to_stdout)
+      wrn::cli::check_output_file("--predictions", args->predictions, args->force);
+    if (!args->png.empty()) wrn::cli::check_output_file("--png", args->png, args->force);
     wrn::configure_threads(args->threads);
     o.precision = wrn::parse_precision(args->precision, "--precision");
     o.optimized = args->optimized;
@@ -65,7 +72,9 @@ void add_eval_command(CLI::App& app) {
     const auto e = t::evaluate_checkpoint(args->checkpoint, o);
     const auto& r = e.result;
     const auto& config = e.config;
-    if (!args->predictions.empty()) wrn::write_file_atomically(args->predictions, t::predictions_csv(e));
+    if (csv_to_stdout) fmt::print("{}", t::predictions_csv(e));
+    else if (!args->predictions.empty()) wrn::write_file_atomically(args->predictions, t::predictions_csv(e));
+    std::FILE* report = csv_to_stdout ? stderr : stdout;
     const auto& names = e.class_names;
     std::string png = args->png;
     if (png.empty() && !args->no_png) {
@@ -73,6 +82,8 @@ void add_eval_command(CLI::App& app) {
       png = (dir.filename() == "checkpoints" ? dir.parent_path() / "confusion.png"
                                              : dir / (fs::path(args->checkpoint).stem().string() + "-confusion.png"))
                 .string();
+      // The run's own confusion.png is replaced each time; anything but a regular file is not.
+      wrn::cli::check_output_file("--png", png, true);
     }
     if (!args->no_png) {
       t::ConfusionPlotOptions po;
@@ -98,29 +109,29 @@ void add_eval_command(CLI::App& app) {
       j["class_names"] = names;
       j["confusion"] = r.confusion;
       if (!args->no_png) j["confusion_png"] = png;
-      fmt::print("{}\n", j.dump());
+      fmt::print(report, "{}\n", j.dump());
       return;
     }
-    fmt::print("checkpoint  {}\nmodel       {}\ndata        {} ({}, {} images){}\n", args->checkpoint,
+    fmt::print(report, "checkpoint  {}\nmodel       {}\ndata        {} ({}, {} images){}\n", args->checkpoint,
                e.model_name, config.data.kind, config.data.test_split, r.images,
                e.tta ? ", each averaged with its mirror image (--tta, or the run's eval_tta)" : "");
-    fmt::print("top-1 error {:.2f}%  (accuracy {:.2f}%)\ntop-5 error {:.2f}%\nloss        {:.4f}\n", r.top1_err,
+    fmt::print(report, "top-1 error {:.2f}%  (accuracy {:.2f}%)\ntop-5 error {:.2f}%\nloss        {:.4f}\n", r.top1_err,
                100 - r.top1_err, r.top5_err, r.loss);
-    fmt::print("per-class accuracy:\n");
+    fmt::print(report, "per-class accuracy:\n");
     for (size_t i = 0; i < r.per_class_accuracy.size(); ++i) {
-      fmt::print("  {:>3} {:<24} {:6.2f}%\n", i, i < names.size() ? names[i] : "", r.per_class_accuracy[i]);
+      fmt::print(report, "  {:>3} {:<24} {:6.2f}%\n", i, i < names.size() ? names[i] : "", r.per_class_accuracy[i]);
     }
     if (r.confusion.size() <= 20) {
-      fmt::print("confusion matrix (rows: true class, columns: predicted):\n     ");
-      for (size_t p = 0; p < r.confusion.size(); ++p) fmt::print("{:>6}", p);
-      fmt::print("\n");
+      fmt::print(report, "confusion matrix (rows: true class, columns: predicted):\n     ");
+      for (size_t p = 0; p < r.confusion.size(); ++p) fmt::print(report, "{:>6}", p);
+      fmt::print(report, "\n");
       for (size_t tr = 0; tr < r.confusion.size(); ++tr) {
-        fmt::print("  {:>3}", tr);
-        for (auto v : r.confusion[tr]) fmt::print("{:>6}", v);
-        fmt::print("\n");
+        fmt::print(report, "  {:>3}", tr);
+        for (auto v : r.confusion[tr]) fmt::print(report, "{:>6}", v);
+        fmt::print(report, "\n");
       }
     }
-    if (!args->no_png) fmt::print("confusion matrix PNG: {}\n", png);
+    if (!args->no_png) fmt::print(report, "confusion matrix PNG: {}\n", png);
   });
 }
 

@@ -140,7 +140,7 @@ Dataset load_cifar10(const std::string& dir, const std::string& split) {
   if (split == "train") {
     for (int i = 1; i <= 5; ++i) {
       const std::string path = (fs::path(root) / fmt::format("data_batch_{}.bin", i)).string();
-      WRN_CHECK_FILE(detail::is_regular_file(path), "{}: file not found", path);
+      WRN_CHECK_FILE(detail::is_regular_file(path), "{}: {}", path, detail::why_not_a_data_file(path));
       paths.push_back(path);
     }
   } else {

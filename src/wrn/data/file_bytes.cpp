@@ -43,8 +43,14 @@ ReadLimits limits;
 
 }  // namespace
 
+std::string why_not_a_data_file(const std::string& path) {
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) return "file not found";
+  return "not a regular file (a directory, device or FIFO), expected a data file";
+}
+
 ByteStream::ByteStream(const std::string& path) : path_(path) {
-  WRN_CHECK_FILE(is_regular_file(path), "{}: file not found", path);
+  WRN_CHECK_FILE(is_regular_file(path), "{}: {}", path, why_not_a_data_file(path));
   if (ends_with(path, ".gz")) {
     gz_ = gzopen(path.c_str(), "rb");
     WRN_CHECK_FILE(gz_ != nullptr, "{}: cannot open file for reading", path);

@@ -57,6 +57,9 @@ std::string find_plain_or_gz(const std::string& dir, const std::string& base);
 uint32_t read_be32(const std::string& bytes, size_t offset);
 
 bool is_regular_file(const std::string& path);
+// Why `path` cannot be read as a data file: "file not found", or "not a regular file (...)"
+// for a directory, device or FIFO that exists (/dev/zero was called "not found").
+std::string why_not_a_data_file(const std::string& path);
 bool is_directory(const std::string& path);
 
 }  // namespace wrn::data::detail

@@ -442,7 +442,7 @@ double label_at(const matvar_t* y, size_t i) {
 }
 
 Dataset load_svhn_file(const std::string& path) {
-  WRN_CHECK_FILE(detail::is_regular_file(path), "{}: file not found", path);
+  WRN_CHECK_FILE(detail::is_regular_file(path), "{}: {}", path, detail::why_not_a_data_file(path));
   const auto vars = check_mat5_structure(path);
   const auto x_info = vars.find("X");
   if (x_info != vars.end() && x_info->second.dims.size() == 4) {

@@ -87,7 +87,9 @@ std::vector<std::string> collect_image_files(const std::vector<std::string>& inp
   std::vector<std::string> files;
   for (const auto& input : inputs) {
     std::error_code ec;
-    WRN_CHECK_FILE(fs::exists(input, ec), "{}: no such file or directory", input);
+    const bool exists = fs::exists(input, ec);
+    WRN_CHECK_FILE(exists || !ec || ec == std::errc::no_such_file_or_directory, "{}: {}", input, ec.message());
+    WRN_CHECK_FILE(exists, "{}: no such file or directory", input);
     if (!fs::is_directory(input, ec)) {
       files.push_back(input);
       continue;
@@ -95,7 +97,12 @@ std::vector<std::string> collect_image_files(const std::vector<std::string>& inp
     std::vector<std::string> found;
     for (auto it = fs::recursive_directory_iterator(input, ec); !ec && it != fs::recursive_directory_iterator();
          it.increment(ec)) {
-      if (it->is_regular_file() && data::is_image_file_name(it->path().string())) found.push_back(it->path().string());
+      // An entry whose type cannot be read (a symlink loop, a dangling link) is kept when it is
+      // named like an image: reading it then fails with a message naming it, as for any
+      // unreadable image, instead of a raw filesystem error ending the whole run.
+      std::error_code type_ec;
+      const bool regular = it->is_regular_file(type_ec);
+      if ((regular || type_ec) && data::is_image_file_name(it->path().string())) found.push_back(it->path().string());
     }
     WRN_CHECK_FILE(!ec, "{}: cannot list the directory ({})", input, ec.message());
     std::sort(found.begin(), found.end());
@@ -106,7 +113,10 @@ std::vector<std::string> collect_image_files(const std::vector<std::string>& inp
 
 std::vector<std::string> read_labels(const std::string& path) {
   std::error_code ec;
-  WRN_CHECK_FILE(fs::is_regular_file(path, ec), "{}: cannot read the labels file", path);
+  WRN_CHECK_FILE(fs::exists(path, ec), "--labels {}: no such file", path);
+  WRN_CHECK_FILE(fs::is_regular_file(path, ec),
+                 "--labels {}: not a regular file (a directory, device or FIFO), expected one class name per line",
+                 path);
   auto names = data::read_name_lines(path);
   WRN_CHECK_FILE(!names.empty(), "{}: the labels file is empty (expected one class name per line)", path);
   return names;

@@ -122,19 +122,27 @@ EvalResult evaluate(const ForwardFn& forward, int64_t classes, const data::Datas
 
 EvalResult evaluate(const ForwardFn& forward, int64_t classes, const data::SplitData& split,
                     const data::Preprocessing& spec, const data::Normalizer& normalizer, const EvalOptions& options) {
-  if (!split.streamed()) return evaluate(forward, classes, split.memory, normalizer, options);
+  if (!split.streamed()) {
+    auto r = evaluate(forward, classes, split.memory, normalizer, options);
+    r.skipped = split.skipped;  // left out when the split was decoded (data::decode_all)
+    return r;
+  }
   WRN_CHECK(options.batch_size > 0, "evaluation batch size must be positive, got {}", options.batch_size);
   // Streamed: decoded by the evaluation transform on the loader's threads, in file order.
   auto loader = split.eval_loader(spec, options.loader, options.batch_size);
+  std::vector<std::pair<std::string, std::string>> skipped = split.skipped;
   auto next = [&](torch::Tensor& images, torch::Tensor& labels, torch::Tensor& indices) {
     if (!loader->has_next()) return false;
     auto b = loader->next();
     images = b.images;
     indices = b.indices;
     labels = split.labels.index_select(0, b.indices);
+    for (const auto& [i, message] : b.skipped) skipped.emplace_back(split.files.paths[static_cast<size_t>(i)], message);
     return true;
   };
-  return evaluate_batches(forward, classes, split.size(), normalizer.device(), next, normalizer, options);
+  auto r = evaluate_batches(forward, classes, split.size(), normalizer.device(), next, normalizer, options);
+  r.skipped = std::move(skipped);
+  return r;
 }
 
 EvalResult evaluate(models::ClassifierImpl& model, const data::SplitData& split, const data::Preprocessing& spec,

@@ -7,6 +7,8 @@
 
 #include <cstdint>
 #include <functional>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "wrn/data/batch_loader.h"
@@ -30,6 +32,9 @@ struct EvalResult {
   std::vector<double> per_class_accuracy;       // percent, when the confusion matrix was asked for
   std::vector<int64_t> predictions;             // top-1 class of each image in order, when asked for
                                                 // (-1 for an image left out: data.on_bad_image skip)
+  // (file, one-line error) of each image of the split left out because it could not be read
+  // (data.on_bad_image skip): the split evaluations list them, so "80 images" hides none.
+  std::vector<std::pair<std::string, std::string>> skipped;
 };
 
 struct EvalOptions {

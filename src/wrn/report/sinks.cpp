@@ -1,5 +1,7 @@
 #include "wrn/report/sinks.h"
 
+#include <cmath>
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -99,11 +101,14 @@ class ProgressSink : public RunSink {
   }
   void on_step(const StepEvent& e) override { progress_.step(e.images, e.loss); }
   void on_epoch(const EpochMetrics& m, const std::string& notes) override {
-    progress_.end_epoch(fmt::format(
-        "epoch {}/{}  lr {:.4g}  train loss {:.4f} err {:.2f}%  test loss {:.4f} err {:.2f}% (top-5 {:.2f}%)  "
-        "{:.1f}s  {:.0f} img/s  {}",
-        m.epoch, epochs_, m.lr, m.train_loss, m.train_top1_err, m.test_loss, m.test_top1_err, m.test_top5_err,
-        m.seconds, m.images_per_second, notes));
+    // Epochs between evaluations (eval_every) carry NaN test numbers: said in words, not "nan%".
+    const std::string test = std::isnan(m.test_top1_err)
+                                 ? std::string("test not evaluated this epoch")
+                                 : fmt::format("test loss {:.4f} err {:.2f}% (top-5 {:.2f}%)", m.test_loss,
+                                               m.test_top1_err, m.test_top5_err);
+    progress_.end_epoch(fmt::format("epoch {}/{}  lr {:.4g}  train loss {:.4f} err {:.2f}%  {}  {:.1f}s  {:.0f} img/s  {}",
+                                    m.epoch, epochs_, m.lr, m.train_loss, m.train_top1_err, test, m.seconds,
+                                    m.images_per_second, notes));
     in_epoch_ = false;
   }
 

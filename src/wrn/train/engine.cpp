@@ -64,6 +64,9 @@ Engine::Engine(RunSetup setup, std::string run_dir, const RunOptions& options)
   WRN_CHECK(c.data.batch_size % ranks == 0,
             "data.batch_size {} (the global batch) does not split evenly over {} ranks: use a multiple of {}",
             c.data.batch_size, ranks, ranks);
+  WRN_CHECK(c.data.batch_size >= 2 * ranks,
+            "data.batch_size {} (the global batch) leaves a rank fewer than 2 images on {} ranks; batch norm needs 2: "
+            "use at least {}", c.data.batch_size, ranks, 2 * ranks);
   batch_ = std::min<int64_t>(c.data.batch_size, n_train_);
   steps_per_epoch_ = (n_train_ + batch_ - 1) / batch_;
   // A last batch that leaves a rank fewer than 2 images would break BatchNorm in training
@@ -246,6 +249,8 @@ void Engine::evaluate_into(EpochMetrics& m) {
 // One split (this rank's share under data parallelism, the sums then added over the ranks).
 EvalResult Engine::evaluate_split(const data::SplitData& split, const EvalOptions& eo) {
   auto r = evaluate(*s_.model, split, s_.preprocessing, s_.normalizer, eo);
+  const char* which = &split == &test_split() ? "test" : "validation";
+  for (const auto& [file, message] : r.skipped) note_eval_skipped(which, file, message);
   if (!dp_ || dp_->size() == 1) return r;
   const auto t = dp_->sum({r.loss_sum, static_cast<double>(r.correct1), static_cast<double>(r.correct5),
                            static_cast<double>(r.images)});

@@ -73,6 +73,7 @@ class Engine {
   Batch next_batch(int64_t step, const torch::Tensor& perm);
   bool too_few_images(int64_t taken);
   void count_skipped_step(int64_t epoch, int64_t step, int64_t taken);
+  void note_eval_skipped(const std::string& split, const std::string& file, const std::string& message);
   double learning_rate();
   void augment(Batch& batch);
   Forward forward_backward(const Batch& batch, int64_t epoch, int64_t step, double lr);
@@ -153,6 +154,7 @@ class Engine {
   at::Generator aug_gen_;
   std::unique_ptr<data::BatchLoader> loader_;  // streamed or per-sample-transformed training batches
   std::map<std::string, std::string> skipped_;
+  std::map<std::string, std::string> eval_skipped_;  // file -> "split: error" (validation/test images left out)
   // Where the run is, and the partial epoch's sums.
   RunCounters counters_;
   torch::Tensor loss_sum_, correct_;

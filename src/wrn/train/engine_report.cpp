@@ -161,6 +161,12 @@ void Engine::write_figures() const {
                            r.notes.empty() ? "" : "\n\n", skipped_.size());
     for (const auto& [file, message] : skipped_) r.notes += fmt::format("- {}\n", message);
   }
+  if (!eval_skipped_.empty()) {
+    r.notes += fmt::format("{}{} validation/test images could not be read and were left out of the evaluation "
+                           "(data.on_bad_image skip):\n",
+                           r.notes.empty() ? "" : "\n\n", eval_skipped_.size());
+    for (const auto& [file, message] : eval_skipped_) r.notes += fmt::format("- {}\n", message);
+  }
   fill_results(r, history_);
   write_report((fs::path(run_dir_) / "report.md").string(), r);
 }
@@ -169,6 +175,13 @@ void Engine::write_figures() const {
 void Engine::note_skipped(int64_t index, const std::string& message) {
   const auto& file = s_.train.streamed() ? s_.train.files.paths[size_t(index)] : std::to_string(index);
   if (skipped_.emplace(file, message).second && out_) say(fmt::format("  skipped: {}", message));
+}
+
+// A validation/test image left out of the evaluation (data.on_bad_image skip): said once when
+// first met, listed in the report.
+void Engine::note_eval_skipped(const std::string& split, const std::string& file, const std::string& message) {
+  if (eval_skipped_.emplace(file, split + ": " + message).second && out_)
+    say(fmt::format("  left out of the {} evaluation: {}", split, message));
 }
 
 RunResult Engine::result() const {

@@ -7,6 +7,7 @@
 
 #include "wrn/core/atomic_file.h"
 #include "wrn/core/error.h"
+#include "wrn/core/text.h"
 #include "wrn/core/threads.h"
 #include "wrn/io/weights_file.h"
 #include "wrn/train/engine.h"
@@ -69,8 +70,13 @@ RunResult start_run(RunSetup setup, const std::string& run_dir, const RunOptions
 
 }  // namespace
 
-RunResult train(const TrainConfig& config, const std::string& run_dir, const RunOptions& options) {
-  config.validate();
+RunResult train(const TrainConfig& given, const std::string& run_dir, const RunOptions& options) {
+  given.validate();
+  // A new run gets a new identity (a config.yaml of another run given as --config keeps none of
+  // its id); every rank takes rank 0's, so the configurations agree.
+  TrainConfig config = given;
+  config.run_id = new_run_id();
+  if (options.communicator) config.run_id = options.communicator->broadcast_bytes(config.run_id);
   const bool writer = writes_run_dir(options);  // data parallel: only rank 0 touches run_dir
   const fs::path last = last_checkpoint_path(run_dir);
   WRN_CHECK(!writer || !fs::exists(last),
@@ -142,6 +148,42 @@ ResumePoint find_resume_point(const std::string& run_dir, const RunOptions& opti
   return p;
 }
 
+// Before anything in run_dir is rotated or written: the checkpoint must be this run's (the
+// run id of config.yaml), and config.yaml must still say what the checkpoint trains (resume
+// continues the checkpoint's configuration, so an edit would be ignored without a word).
+void check_same_run(const std::string& run_dir, const TrainConfig& checkpoint_config, const std::string& source,
+                    const std::vector<std::string>& ignore) {
+  const auto config_path = (fs::path(run_dir) / "config.yaml").string();
+  std::error_code ec;
+  if (!fs::exists(config_path, ec)) return;  // lost: the checkpoint alone says what the run is
+  TrainConfig on_disk;
+  try {
+    on_disk = config_from_yaml(load_yaml_file(config_path), false);
+  } catch (const Error& e) {
+    throw ConfigError(fmt::format("{} (resume reads it to check that {} belongs to this run)", one_line_message(e),
+                                  source));
+  }
+  if (!on_disk.run_id.empty() && on_disk.run_id != checkpoint_config.run_id) {
+    const std::string whose = checkpoint_config.run_id.empty()
+                                  ? "was not written by a wrn train run (wrn import, or a wrn before run ids)"
+                                  : fmt::format("belongs to run {}", checkpoint_config.run_id);
+    throw ConfigError(fmt::format(
+        "{} {}, but {} is run {}: not resuming another run's checkpoint (nothing was changed); put this run's own "
+        "checkpoint back, or start a new run (wrn train --init-from {} for its weights)",
+        source, whose, config_path, on_disk.run_id, source));
+  }
+  const auto changed = config_differences(checkpoint_config, on_disk, ignore);
+  if (changed.empty()) return;
+  std::vector<std::string> shown;  // "key: checkpoint -> config.yaml", a few and each short
+  for (size_t i = 0; i < changed.size() && i < 5; ++i)
+    shown.push_back(changed[i].size() > 120 ? changed[i].substr(0, 117) + "..." : changed[i]);
+  if (changed.size() > 5) shown.push_back(fmt::format("and {} more", changed.size() - 5));
+  throw ConfigError(fmt::format(
+      "{}: edited since the run's last checkpoint ({}); resume continues the checkpoint's configuration, so the "
+      "edit would be ignored: undo it (wrn resume --epochs N changes the length), or start a new run with it",
+      config_path, join(shown, "; ")));
+}
+
 }  // namespace
 
 RunResult resume(const std::string& run_dir, const RunOptions& options) {
@@ -175,15 +217,24 @@ RunResult resume(const std::string& run_dir, const RunOptions& options) {
   point.bytes = std::string();  // the parsed copy is enough
   const auto yaml = YAML::Load(ck.config_yaml);
   auto config = config_from_yaml(yaml);
+  if (writer) {
+    // What this resume sets anew may differ (an earlier `resume --epochs N` rewrote config.yaml
+    // and stopped before its next checkpoint).
+    std::vector<std::string> renewed{"run_id"};
+    if (options.epochs) renewed.push_back("epochs");
+    if (options.precision) renewed.push_back("precision");
+    check_same_run(run_dir, config, point.source, renewed);
+  }
   // A run from before `precision` existed trained in fp32: it continues in fp32 (bitwise), not in auto's choice.
   if (!yaml["precision"]) config.precision = Precision::Fp32;
   apply_options(config);
   configure_threads(thread_count(config, options));
   auto setup = create_setup(config, options, &ck.normalizer);  // resolves the precision
-  if (writer && (options.epochs || options.precision))
-    write_file_atomically(config_path, config_to_string(setup.config));
+  const std::string new_config = config_to_string(setup.config);
   Engine engine(std::move(setup), run_dir, options);
   engine.restore(ck, point.source);
+  // Only once the checkpoint is restored: a refused one leaves config.yaml as it was.
+  if (writer && (options.epochs || options.precision)) write_file_atomically(config_path, new_config);
   return engine.run();
 }
 

@@ -47,6 +47,30 @@ wrn::train::RunResult train_with_data_hint(const wrn::train::TrainConfig& config
   }
 }
 
+// --resume-if-exists continues only the run this command would start: its recipe (model,
+// data, epochs, optimizer, ...) and seed must be config.yaml's. Operational settings (threads,
+// device, precision, checkpointing) may differ; the run keeps its own, as wrn resume does.
+void check_same_recipe(const std::string& out, const wrn::train::TrainConfig& config) {
+  const auto path = (std::filesystem::path(out) / "config.yaml").string();
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) return;  // checkpoints alone: resume reads the run from them
+  const auto on_disk = wrn::train::config_from_yaml(wrn::train::load_yaml_file(path), false);
+  // "key: this command -> config.yaml"; what the run resolved from its data (input, classes)
+  // counts as the same when the command leaves it to the data.
+  auto changed = wrn::train::recipe_differences(on_disk, config);
+  // Not part of a recipe, but another seed is another run (another result).
+  if (on_disk.seed != config.seed)
+    changed.insert(changed.begin(), fmt::format("seed: {} -> {}", config.seed, on_disk.seed));
+  if (changed.empty()) return;
+  std::vector<std::string> shown(changed.begin(), changed.begin() + std::min<size_t>(changed.size(), 5));
+  for (auto& line : shown)
+    if (line.size() > 120) line = line.substr(0, 117) + "...";
+  throw wrn::ConfigError(fmt::format(
+      "--out {} holds another run (this command -> its config.yaml: {}{}); not continuing it: use another --out, "
+      "'wrn resume {}' to continue that run, or --force instead of --resume-if-exists to replace it",
+      out, wrn::join(shown, "; "), changed.size() > 5 ? fmt::format("; and {} more", changed.size() - 5) : "", out));
+}
+
 void add_train_command(CLI::App& app) {
   struct Args {
     std::string preset;
@@ -56,6 +80,7 @@ void add_train_command(CLI::App& app) {
     std::optional<int> threads;
     std::string model, data, device, init_from, precision;
     bool quiet = false, list = false, print_config = false, print_config_doc = false, force = false;
+    bool resume_if_exists = false;
   };
   auto args = std::make_shared<Args>();
   auto dargs = std::make_shared<wrn::cli::DistributedArgs>();
@@ -89,6 +114,10 @@ void add_train_command(CLI::App& app) {
                   "classifier of another size is re-initialized (fine-tuning)");
   cmd->add_flag("--force", args->force,
                 "Replace a run already in --out (its checkpoints and logs are deleted first)");
+  cmd->add_flag("--resume-if-exists", args->resume_if_exists,
+                "When --out already holds this run (same recipe), continue it from its last checkpoint as 'wrn "
+                "resume' would, else start it: the same command can be run again after a failure. Restarted "
+                "workers (torchrun or --max-restarts: TORCHELASTIC_RESTART_COUNT > 0) do this by themselves");
   cmd->add_flag("--quiet", args->quiet, "No progress output");
   cmd->add_flag("--list-presets", args->list, "List the shipped presets and exit");
   cmd->add_flag("--print-config", args->print_config, "Print the resolved config and exit");
@@ -133,7 +162,15 @@ void add_train_command(CLI::App& app) {
     }
     WRN_CHECK(!args->out.empty(), "wrn train needs --out RUN_DIR");
     const bool root_rank = wrn::cli::is_root_process();  // data parallel: rank 0 (or the launcher) checks --out
-    const bool replace = root_rank && wrn::cli::check_run_dir(args->out, args->force);
+    const int restart = wrn::cli::restart_count();
+    const bool continue_existing = args->resume_if_exists || restart > 0;
+    WRN_CHECK(!(continue_existing && args->force),
+              "--force and --resume-if-exists (or a restarted worker, TORCHELASTIC_RESTART_COUNT={}): give one or "
+              "the other", restart);
+    // Rank 0 (or the launcher) decides whether --out holds the run to continue; the ranks follow.
+    bool resume_run = root_rank && continue_existing && wrn::cli::holds_resumable_run(args->out);
+    if (resume_run) check_same_recipe(args->out, config);
+    const bool replace = root_rank && !resume_run && wrn::cli::check_run_dir(args->out, args->force);
     {  // A missing data set is reported before anything in --out is replaced.
       const std::string dir = config.data.dir.empty() ? wrn::data::default_data_dir(config.data.kind) : config.data.dir;
       const std::string hint = download_hint(config);
@@ -150,6 +187,17 @@ void add_train_command(CLI::App& app) {
     options.quiet = args->quiet;
     options.stop_on_signals = true;  // Ctrl-C / SIGTERM: finish the step, save, exit 130 / 143
     wrn::cli::join_world(options, config.distributed.timeout);  // RANK/WORLD_SIZE set: one rank of several
+    if (options.communicator) resume_run = options.communicator->broadcast_bytes(resume_run ? "1" : "0") == "1";
+    if (resume_run) {
+      if (root_rank)
+        fmt::print(stderr, "wrn: {}: continuing the run in {} from its last checkpoint (as wrn resume)\n",
+                   restart > 0 ? fmt::format("restart {}", restart) : std::string("--resume-if-exists"), args->out);
+      auto r = wrn::train::resume(args->out, options);
+      if (!root_rank) return;
+      fmt::print("done: {} epochs, final test error {:.2f}%, {}; see {}/report.md\n", r.epochs_completed,
+                 r.final_test_error, wrn::train::best_epoch_text(r), args->out);
+      return;
+    }
     auto r = train_with_data_hint(config, args->out, options);
     if (!root_rank) return;
     fmt::print("done: {} epochs, final test error {:.2f}%, {}, {:.0f} s; see {}/report.md\n", r.epochs_completed,

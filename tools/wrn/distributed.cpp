@@ -16,7 +16,7 @@ namespace wrn::cli {
 namespace {
 
 const char* const kLauncherOptions[] = {"--nproc-per-node", "--nnodes", "--node-rank", "--master-addr",
-                                        "--master-port"};
+                                        "--master-port", "--max-restarts"};
 
 // The tool's arguments without the launcher's options ("--opt V" and "--opt=V").
 std::vector<std::string> worker_arguments() {
@@ -60,11 +60,16 @@ void add_distributed_options(CLI::App* cmd, DistributedArgs& a) {
       ->group(group);
   cmd->add_option("--master-port", a.master_port, "Port of the rendezvous store; 0: a free one (one node only)")
       ->group(group);
+  cmd->add_option("--max-restarts", a.max_restarts,
+                  "When a worker fails, restart every worker of this node at most N times; they continue the run "
+                  "from its last checkpoint (as torchrun --max-restarts)")
+      ->group(group);
 }
 
 void launch_if_asked(const DistributedArgs& a, bool quiet) {
   if (a.nproc_per_node == 0) {
     WRN_CHECK(a.nnodes == 1 && a.node_rank == 0, "--nnodes and --node-rank need --nproc-per-node");
+    WRN_CHECK(a.max_restarts == 0, "--max-restarts needs --nproc-per-node (under torchrun: torchrun --max-restarts)");
     return;
   }
   WRN_CHECK(!std::getenv("WORLD_SIZE"),
@@ -75,6 +80,7 @@ void launch_if_asked(const DistributedArgs& a, bool quiet) {
   o.node_rank = a.node_rank;
   o.master_addr = a.master_addr;
   o.master_port = a.master_port;
+  o.max_restarts = a.max_restarts;
   (void)quiet;  // a failed worker is an error: reported even with --quiet
   throw ExitStatus{dist::launch(this_program(), worker_arguments(), o)};
 }
@@ -88,6 +94,15 @@ void join_world(train::RunOptions& options, double timeout_s) {
   const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   options.default_threads = std::max(1, cores / world->local_world_size);
   if (world->rank != 0) options.quiet = true;  // rank 0 reports for all
+}
+
+int restart_count() {
+  const char* v = std::getenv("TORCHELASTIC_RESTART_COUNT");
+  if (!v || !*v) return 0;
+  char* end = nullptr;
+  const long n = std::strtol(v, &end, 10);
+  WRN_CHECK(*end == '\0' && n >= 0 && n <= 1000000, "TORCHELASTIC_RESTART_COUNT is '{}', expected a count", v);
+  return static_cast<int>(n);
 }
 
 bool is_root_process() {

@@ -17,6 +17,7 @@ struct DistributedArgs {
   int node_rank = 0;
   std::string master_addr = "127.0.0.1";
   int master_port = 0;
+  int max_restarts = 0;    // the launcher restarts a failed world this many times at most
 };
 
 void add_distributed_options(CLI::App* cmd, DistributedArgs& args);
@@ -33,5 +34,9 @@ void join_world(train::RunOptions& options, double timeout_s);
 
 // False on ranks other than 0 (they print no summary and touch no run directory).
 bool is_root_process();
+
+// How many times torchrun (or wrn's launcher, --max-restarts) has restarted this world:
+// TORCHELASTIC_RESTART_COUNT, 0 when unset. Throws ConfigError when it is not a number.
+int restart_count();
 
 }  // namespace wrn::cli

@@ -1,5 +1,6 @@
 #include "wrn/dist/communicator.h"
 
+#include <c10/util/Logging.h>
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
@@ -11,9 +12,12 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <condition_variable>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <sstream>
+#include <thread>
 
 #include "wrn/core/error.h"
 
@@ -38,6 +42,65 @@ std::shared_ptr<::gloo::transport::Device> gloo_device(const WorldInfo& w, const
   return c10d::ProcessGroupGloo::createDefaultDevice();
 }
 
+// A client of the world's store (rank 0's TCPStore, or torchrun's agent's, under the attempt's
+// prefix), with its own connection and a short timeout: the heartbeat thread's, and the one a
+// failed collective uses to find out which peer stopped answering.
+c10::intrusive_ptr<c10d::Store> store_client(const WorldInfo& w, std::chrono::milliseconds timeout) {
+  c10d::TCPStoreOptions so;
+  so.port = static_cast<uint16_t>(w.master_port);
+  so.isServer = false;
+  so.timeout = timeout;
+  so.waitWorkers = false;
+  c10::intrusive_ptr<c10d::Store> store = c10::make_intrusive<c10d::TCPStore>(w.master_addr, so);
+  const std::string prefix = w.agent_store ? fmt::format("/worker/attempt_{}/", w.restart_count) : "";
+  return c10::make_intrusive<c10d::PrefixStore>(prefix + "wrn_heartbeat", store);
+}
+
+// Every rank counts up a key in the store every kBeat from a thread of its own, so that when a
+// collective fails the survivors can tell a peer that stopped answering (a cut link, a stopped
+// or hung process, a dead host) from one that failed because of it: Gloo only says that the
+// operation timed out.
+constexpr auto kBeat = std::chrono::milliseconds(1000);
+
+class Heartbeat {
+ public:
+  explicit Heartbeat(const WorldInfo& w) {
+    thread_ = std::thread([this, w] {
+      int64_t beat = 0;
+      c10::intrusive_ptr<c10d::Store> store;
+      std::unique_lock<std::mutex> lock(mutex_);
+      while (!stop_) {
+        lock.unlock();
+        try {
+          // A short timeout: at the end of a run the store (rank 0's) goes first, and the
+          // destructor waits for this attempt to give up.
+          if (!store) store = store_client(w, std::chrono::seconds(1));
+          const auto text = std::to_string(++beat);
+          store->set(std::to_string(w.rank), std::vector<uint8_t>(text.begin(), text.end()));
+        } catch (const std::exception&) {
+          store.reset();  // the store is out of reach: try a new connection next beat
+        }
+        lock.lock();
+        wake_.wait_for(lock, kBeat, [this] { return stop_; });
+      }
+    });
+  }
+  ~Heartbeat() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stop_ = true;
+    }
+    wake_.notify_all();
+    thread_.join();
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
 }  // namespace
 
 struct Communicator::Impl {
@@ -50,10 +113,69 @@ struct Communicator::Impl {
 #endif
   std::vector<std::string> peers;  // "host pid" of each rank, for diagnosing a lost peer
   mutable bool failed = false;     // a collective threw: the NCCL group is aborted, not drained
+  std::unique_ptr<Heartbeat> heartbeat;
 
   std::string who() const { return fmt::format("rank {} of {}", world.rank, world.world_size); }
 
-  // Which peers are known to be gone: those on this host whose process no longer exists.
+  // "host H pid P" of rank r, from the exchange at the start.
+  std::string where(size_t r) const {
+    std::istringstream in(r < peers.size() ? peers[r] : "");
+    std::string host;
+    long pid = 0;
+    if (!(in >> host >> pid)) return "";
+    return fmt::format("host {} pid {}", host, pid);
+  }
+
+  // The peers whose heartbeat stopped: each rank's count read twice, 2.5 beats apart. "" when
+  // every peer is beating (then the failure came from elsewhere), or a sentence when this rank
+  // cannot reach the store (its own link is down, or rank 0's host is gone or stopped).
+  std::string silent_peers() const {
+    if (peers.empty()) return "";
+    // The run is failing: c10d's warnings (with C++ backtraces) about store connections closing
+    // under it would only bury the one line that says what happened.
+    FLAGS_caffe2_log_level = std::max<int>(FLAGS_caffe2_log_level, 2);
+    try {
+      auto store = store_client(world, std::chrono::seconds(5));
+      auto read = [&] {
+        std::vector<std::string> beats(peers.size());
+        for (size_t r = 0; r < peers.size(); ++r) {
+          const auto key = std::to_string(r);
+          if (!store->check({key})) continue;
+          const auto v = store->get(key);
+          beats[r].assign(v.begin(), v.end());
+        }
+        return beats;
+      };
+      const auto first = read();
+      std::this_thread::sleep_for(kBeat * 5 / 2);
+      const auto second = read();
+      std::vector<std::string> silent;
+      for (size_t r = 0; r < peers.size(); ++r)
+        if (static_cast<int>(r) != world.rank && first[r] == second[r])
+          silent.push_back(fmt::format("rank {} ({})", r, where(r)));
+      if (silent.empty()) return "";
+      std::string s;
+      for (const auto& x : silent) s += (s.empty() ? "" : ", ") + x;
+      return s + (silent.size() == 1 ? " stopped answering (no heartbeat)" : " stopped answering (no heartbeats)");
+    } catch (const std::exception&) {
+      // Rank 0 on this host and gone by now (it failed first and exited, taking its store along).
+      if (!world.agent_store && world.rank != 0) {
+        std::istringstream in(peers[0]);
+        std::string host;
+        long pid = 0;
+        if (in >> host >> pid && host == host_name() && pid > 0 && ::kill(static_cast<pid_t>(pid), 0) != 0 &&
+            errno == ESRCH)
+          return fmt::format("rank 0 (pid {}), which serves the store, has exited", pid);
+      }
+      return fmt::format("the store at {}:{} ({}) cannot be reached from this rank: its link to that node is down, "
+                         "or that node is gone or stopped",
+                         world.master_addr, world.master_port,
+                         world.agent_store ? "torchrun's agent" : fmt::format("rank 0, {}", where(0)));
+    }
+  }
+
+  // Which peers are known to be gone: those on this host whose process no longer exists, else
+  // those whose heartbeat stopped.
   std::string lost_peers() const {
     const auto here = host_name();
     std::vector<std::string> gone;
@@ -65,7 +187,10 @@ struct Communicator::Impl {
       if (!(in >> host >> pid) || host != here || pid <= 0) continue;
       if (::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) gone.push_back(fmt::format("rank {} (pid {})", r, pid));
     }
-    if (gone.empty()) return "a peer rank died or did not answer within the timeout";
+    if (gone.empty()) {
+      const auto silent = silent_peers();
+      return silent.empty() ? "a peer rank died or did not answer within the timeout" : silent;
+    }
     std::string s;
     for (const auto& g : gone) s += (s.empty() ? "" : ", ") + g;
     return s + (gone.size() == 1 ? " is gone" : " are gone");
@@ -185,6 +310,7 @@ std::shared_ptr<Communicator> Communicator::connect(const WorldInfo& world, cons
   }
   auto comm = std::make_shared<Communicator>(std::move(impl));
   comm->impl_->peers = comm->all_gather_bytes(fmt::format("{} {}", host_name(), static_cast<long>(::getpid())));
+  comm->impl_->heartbeat = std::make_unique<Heartbeat>(world);
   return comm;
 }
 

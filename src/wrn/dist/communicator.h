@@ -4,8 +4,10 @@
 //
 // Faults (Gloo, CPU tensors): every collective has the timeout of CommunicatorOptions; a peer
 // that died (its sockets close) or hangs (the timeout) makes the collective throw PeerError,
-// whose message names this rank, the operation and, where it can tell (a peer on this host
-// whose process is gone), the rank that was lost. NCCL (CUDA tensors): the same timeout is the
+// whose message names this rank, the operation and the rank that was lost where it can tell:
+// a peer on this host whose process is gone, or one whose heartbeat (a count every rank bumps
+// in the store every second, from a thread of its own) stopped; or that this rank cannot reach
+// the store on rank 0's node at all (its own link is down). NCCL (CUDA tensors): the same timeout is the
 // NCCL process group's, enforced by LibTorch's watchdog, which ends the process on expiry
 // rather than raising an exception here; errors NCCL reports synchronously are a PeerError.
 #pragma once

@@ -47,7 +47,17 @@ int exit_code(int status) { return WIFSIGNALED(status) ? 128 + WTERMSIG(status) 
 
 }  // namespace
 
+namespace {
+
+// One attempt: starts the world's local workers and waits for all of them. `interrupted` is
+// set when SIGINT/SIGTERM/SIGHUP arrived (the run was stopped on purpose: no restart).
+int run_world(const std::string& program, const std::vector<std::string>& args, const LaunchOptions& o, int port,
+              int restart, bool& interrupted);
+
+}  // namespace
+
 int launch(const std::string& program, const std::vector<std::string>& args, const LaunchOptions& o) {
+  WRN_CHECK(o.max_restarts >= 0 && o.max_restarts <= 1000, "--max-restarts {}: expected 0 to 1000", o.max_restarts);
   WRN_CHECK(o.nproc_per_node >= 1 && o.nproc_per_node <= 1024, "--nproc-per-node {}: expected 1 to 1024",
             o.nproc_per_node);
   WRN_CHECK(o.nnodes >= 1 && o.nnodes <= 65536, "--nnodes {}: expected 1 to 65536", o.nnodes);
@@ -56,7 +66,30 @@ int launch(const std::string& program, const std::vector<std::string>& args, con
   WRN_CHECK(o.master_port >= 0 && o.master_port <= 65535, "--master-port {}: expected 1 to 65535", o.master_port);
   WRN_CHECK(o.master_port > 0 || o.nnodes == 1,
             "--master-port is needed with --nnodes {}: every node must use the same one", o.nnodes);
-  const int port = o.master_port > 0 ? o.master_port : free_port();
+  int first_failure = 0;
+  for (int restart = 0;; ++restart) {
+    // One node: a fresh free port each attempt (the last one may still be in TIME_WAIT).
+    const int port = o.master_port > 0 ? o.master_port : free_port();
+    bool interrupted = false;
+    const int result = run_world(program, args, o, port, restart, interrupted);
+    if (result == 0) return 0;
+    if (restart == 0) first_failure = result;
+    if (interrupted || restart >= o.max_restarts) {
+      if (restart > 0 && !o.quiet)
+        std::fprintf(stderr, "wrn: the world failed %d time(s) (--max-restarts %d); giving up\n", restart + 1,
+                     o.max_restarts);
+      return restart > 0 ? first_failure : result;
+    }
+    if (!o.quiet)
+      std::fprintf(stderr, "wrn: restarting every worker (restart %d of at most %d, --max-restarts)\n", restart + 1,
+                   o.max_restarts);
+  }
+}
+
+namespace {
+
+int run_world(const std::string& program, const std::vector<std::string>& args, const LaunchOptions& o, int port,
+              int restart, bool& interrupted) {
   const int world = o.nproc_per_node * o.nnodes;
 
   // The signals are taken synchronously (sigtimedwait) so none is lost between the checks.
@@ -97,6 +130,7 @@ int launch(const std::string& program, const std::vector<std::string>& args, con
       set("MASTER_ADDR", o.master_addr);
       set("MASTER_PORT", std::to_string(port));
       ::unsetenv("TORCHELASTIC_USE_AGENT_STORE");
+      set("TORCHELASTIC_RESTART_COUNT", std::to_string(restart));
       sigprocmask(SIG_SETMASK, &previous, nullptr);
       ::execv(program.c_str(), argv.data());
       std::fprintf(stderr, "wrn: error: cannot run %s for rank %d: %s\n", program.c_str(), rank, std::strerror(errno));
@@ -156,7 +190,10 @@ int launch(const std::string& program, const std::vector<std::string>& args, con
     }
   }
   sigprocmask(SIG_SETMASK, &previous, nullptr);
+  interrupted = signals > 0;
   return result;
 }
+
+}  // namespace
 
 }  // namespace wrn::dist

@@ -23,11 +23,15 @@ struct LaunchOptions {
   int master_port = 0;  // 0: a free port of this host (one node only)
   std::chrono::milliseconds grace{std::chrono::seconds(10)};
   bool quiet = false;   // no line when a worker fails
+  // After a failed world (a worker died or exited non-zero), start every worker again, at most
+  // this many times; the workers see TORCHELASTIC_RESTART_COUNT = 1, 2, ... as under torchrun
+  // (wrn train then continues its run from the last checkpoint). Not after SIGINT/SIGTERM.
+  int max_restarts = 0;
 };
 
 // Runs the workers (`program` with `args`) and waits for all of them. Returns 0 when every
-// worker exited 0, else the first failure's exit status (128 + signal for a killed worker).
-// Throws ConfigError for bad options.
+// worker exited 0, else the first failure's exit status (128 + signal for a killed worker) of
+// the last attempt (see max_restarts). Throws ConfigError for bad options.
 int launch(const std::string& program, const std::vector<std::string>& args, const LaunchOptions& options);
 
 // A TCP port that is free on this host now (bound to port 0, then released).

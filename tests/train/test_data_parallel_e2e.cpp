@@ -7,7 +7,9 @@
 //     no worker is left; kill -9 of the whole run, then `wrn resume --nproc-per-node 2`: bitwise
 //     the uninterrupted 2-rank run (weights, optimizer, metrics; per-rank augmentation and dropout);
 //  4. a torchrun-shaped environment (RANK, WORLD_SIZE, ..., the agent's store emulated by a
-//     TCPStore server here) trains bitwise like our launcher.
+//     TCPStore server here) trains bitwise like our launcher;
+//  5. elastic restarts: a worker killed mid-epoch under --max-restarts, or torchrun's agent
+//     starting the world again, continues from the last checkpoint, bitwise the same.
 // (Test 2, the reduced gradient, is in tests/dist.) Needs Debian's dataset-fashion-mnist.
 #include <fmt/format.h>
 #include <gtest/gtest.h>
@@ -90,6 +92,38 @@ bool wait_for_checkpoint(pid_t pid, const std::string& out, int epochs_done, int
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   return false;
+}
+
+// torchrun's agent: it serves the rendezvous store the workers join (TORCHELASTIC_USE_AGENT_STORE).
+c10::intrusive_ptr<c10d::TCPStore> agent_store(int port) {
+  c10d::TCPStoreOptions so;
+  so.port = static_cast<uint16_t>(port);
+  so.isServer = true;
+  so.waitWorkers = false;
+  return c10::make_intrusive<c10d::TCPStore>("127.0.0.1", so);
+}
+
+// One of 2 workers as torchrun --no-python starts it (attempt `restart`), output to `log`.
+pid_t start_torchrun_worker(std::vector<std::string> args, int rank, int port, int restart, const std::string& log) {
+  const pid_t pid = fork();
+  if (pid == 0) {
+    for (const auto& [k, v] : std::vector<std::pair<std::string, std::string>>{
+             {"RANK", std::to_string(rank)}, {"LOCAL_RANK", std::to_string(rank)}, {"WORLD_SIZE", "2"},
+             {"LOCAL_WORLD_SIZE", "2"}, {"MASTER_ADDR", "127.0.0.1"}, {"MASTER_PORT", std::to_string(port)},
+             {"TORCHELASTIC_USE_AGENT_STORE", "True"}, {"TORCHELASTIC_RESTART_COUNT", std::to_string(restart)}})
+      ::setenv(k.c_str(), v.c_str(), 1);
+    const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    dup2(fd, 1);
+    dup2(fd, 2);
+    std::vector<char*> argv;
+    std::string tool = WRN_TOOL_PATH;
+    argv.push_back(tool.data());
+    for (auto& arg : args) argv.push_back(arg.data());
+    argv.push_back(nullptr);
+    execv(tool.c_str(), argv.data());
+    _exit(127);
+  }
+  return pid;
 }
 
 }  // namespace
@@ -193,39 +227,58 @@ TEST(DataParallelE2E, KilledTwoRankRunResumesBitwiseAndTorchrunsEnvironmentTrain
 
   // torchrun --no-python: the agent serves the store; the workers get the variables.
   const int port = dist::free_port();
-  c10d::TCPStoreOptions so;
-  so.port = static_cast<uint16_t>(port);
-  so.isServer = true;
-  so.waitWorkers = false;
-  auto agent = c10::make_intrusive<c10d::TCPStore>("127.0.0.1", so);
+  auto agent = agent_store(port);
   std::vector<pid_t> ranks;
-  for (int r = 0; r < 2; ++r) {
-    const pid_t pid = fork();
-    if (pid == 0) {
-      for (const auto& [k, v] : std::vector<std::pair<std::string, std::string>>{
-               {"RANK", std::to_string(r)}, {"LOCAL_RANK", std::to_string(r)}, {"WORLD_SIZE", "2"},
-               {"LOCAL_WORLD_SIZE", "2"}, {"MASTER_ADDR", "127.0.0.1"}, {"MASTER_PORT", std::to_string(port)},
-               {"TORCHELASTIC_USE_AGENT_STORE", "True"}, {"TORCHELASTIC_RESTART_COUNT", "0"}})
-        ::setenv(k.c_str(), v.c_str(), 1);
-      const int fd = ::open((env + ".log" + std::to_string(r)).c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      dup2(fd, 1);
-      dup2(fd, 2);
-      auto args = tiny_run(env);
-      std::vector<char*> argv;
-      std::string tool = WRN_TOOL_PATH;
-      argv.push_back(tool.data());
-      for (auto& s : args) argv.push_back(s.data());
-      argv.push_back(nullptr);
-      execv(tool.c_str(), argv.data());
-      _exit(127);
-    }
-    ranks.push_back(pid);
-  }
+  for (int r = 0; r < 2; ++r)
+    ranks.push_back(start_torchrun_worker(tiny_run(env), r, port, 0, env + ".log" + std::to_string(r)));
   for (int r = 0; r < 2; ++r)
     EXPECT_EQ(wait_exit(ranks[static_cast<size_t>(r)]), 0) << slurp(env + ".log" + std::to_string(r));
   auto c = io::load_checkpoint(env + "/checkpoints/last.ckpt");
   expect_bitwise_equal(a.model, c.model, "model under torchrun's environment");
   EXPECT_TRUE(agent->check({"/worker/attempt_0/rank_0"}) || agent->getNumKeys() > 0);
+
+  // Elastic restarts (issue 25): a worker killed mid-epoch, the whole world started again with
+  // the same command line. (a) wrn's launcher with --max-restarts 1; (b) torchrun's agent
+  // restarting its workers (TORCHELASTIC_RESTART_COUNT=1, the same store). Both finish every
+  // epoch once, bitwise the uninterrupted run.
+  const auto elastic = scratch("elastic");
+  const pid_t restarting = spawn(
+      with(tiny_run(elastic), {"--nproc-per-node", "2", "--max-restarts", "1", "--set", "distributed.timeout=20"}),
+      elastic + ".log");
+  ASSERT_TRUE(wait_for_checkpoint(restarting, elastic, 1, 6)) << slurp(elastic + ".log");
+  const auto first_world = children_of(restarting);
+  ASSERT_EQ(first_world.size(), 2u);
+  ::kill(first_world[1], SIGKILL);
+  ASSERT_EQ(wait_exit(restarting), 0) << slurp(elastic + ".log");
+  const auto elastic_log = slurp(elastic + ".log");
+  EXPECT_NE(elastic_log.find("restarting every worker (restart 1 of at most 1"), std::string::npos) << elastic_log;
+  auto d = io::load_checkpoint(elastic + "/checkpoints/last.ckpt");
+  expect_bitwise_equal(a.model, d.model, "model after a --max-restarts restart");
+  EXPECT_EQ(comparable(train::read_metrics(ref + "/metrics.jsonl")),
+            comparable(train::read_metrics(elastic + "/metrics.jsonl")));
+
+  // A new agent (its store holds the first torchrun run's attempt_0 keys); both attempts use it.
+  const auto agent_run = scratch("agent");
+  const int agent_port = dist::free_port();
+  auto restarting_agent = agent_store(agent_port);
+  std::vector<pid_t> attempt0, attempt1;
+  for (int r = 0; r < 2; ++r)
+    attempt0.push_back(
+        start_torchrun_worker(tiny_run(agent_run), r, agent_port, 0, agent_run + ".a0log" + std::to_string(r)));
+  ASSERT_TRUE(wait_for_checkpoint(attempt0[0], agent_run, 1, 6)) << slurp(agent_run + ".a0log0");
+  for (auto pid : attempt0) ::kill(pid, SIGKILL);  // one died; the agent stops the others
+  for (auto pid : attempt0) wait_exit(pid);
+  for (int r = 0; r < 2; ++r)
+    attempt1.push_back(
+        start_torchrun_worker(tiny_run(agent_run), r, agent_port, 1, agent_run + ".a1log" + std::to_string(r)));
+  for (int r = 0; r < 2; ++r)
+    EXPECT_EQ(wait_exit(attempt1[static_cast<size_t>(r)]), 0) << slurp(agent_run + ".a1log" + std::to_string(r));
+  const auto rank0_log = slurp(agent_run + ".a1log0");
+  EXPECT_NE(rank0_log.find("restart 1: continuing the run in"), std::string::npos) << rank0_log;
+  auto e = io::load_checkpoint(agent_run + "/checkpoints/last.ckpt");
+  expect_bitwise_equal(a.model, e.model, "model after torchrun's restart");
+  EXPECT_EQ(comparable(train::read_metrics(ref + "/metrics.jsonl")),
+            comparable(train::read_metrics(agent_run + "/metrics.jsonl")));
 }
 
 TEST(DataParallelE2E, AGlobalBatchThatDoesNotSplitIsAOneLineError) {

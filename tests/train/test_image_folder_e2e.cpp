@@ -459,8 +459,9 @@ TEST_F(ImageFolderE2E, BadInputIsAOneLineErrorOrSkipped) {
   const auto data = scratch("data");
   make_split(data, "train", 8, 13);
   make_split(data, "val", 4, 14);
-  const auto bad = data + "/train/vstripes/broken.jpg";
+  const auto bad = data + "/train/vstripes/broken.jpg", bad_val = data + "/val/vstripes/broken.jpg";
   wrn::data::testing::write_bytes(bad, std::string("\xff\xd8\xff\xe0 this is not a JPEG at all", 30));
+  wrn::data::testing::write_bytes(bad_val, std::string("\xff\xd8\xff\xe0 this is not a JPEG at all", 30));
 
   for (std::string storage : {"memory", "stream"}) {
     SCOPED_TRACE(storage);
@@ -481,9 +482,15 @@ TEST_F(ImageFolderE2E, BadInputIsAOneLineErrorOrSkipped) {
               0)
         << slurp(skip + ".log");
     const auto report = slurp(skip + "/report.md");
-    EXPECT_NE(report.find("broken.jpg"), std::string::npos) << report;
+    EXPECT_NE(report.find(bad), std::string::npos) << report;
+    // The evaluated split's unreadable image is listed too (it used to vanish from "N images").
+    EXPECT_NE(report.find("validation/test images could not be read and were left out of the evaluation"),
+              std::string::npos)
+        << report;
+    EXPECT_NE(report.find(bad_val), std::string::npos) << report;
   }
   fs::remove(bad);
+  fs::remove(bad_val);
 
   // A class folder with no images.
   {

@@ -331,6 +331,41 @@ TEST(Launcher, AFailedWorkerStopsTheOthersAndIsReported) {
   EXPECT_NE(::kill(pid, 0), 0) << "rank 0 was left running";  // killed and reaped
 }
 
+// --max-restarts: a failed world is started again with the next TORCHELASTIC_RESTART_COUNT;
+// after the last restart the first failure's status is returned.
+TEST(Launcher, RestartsAFailedWorldAtMostMaxRestartsTimes) {
+  const auto dir = temp_dir("restart");
+  dist::LaunchOptions o;
+  o.nproc_per_node = 2;
+  o.grace = std::chrono::seconds(1);
+  o.quiet = true;
+  o.max_restarts = 2;
+  // Every attempt appends its count; rank 1 fails on attempt 0 only.
+  const std::string log = (dir / "attempts").string();
+  int rc = dist::launch("/bin/sh",
+                        {"-c", "echo $RANK:$TORCHELASTIC_RESTART_COUNT >> " + log +
+                                   "; if [ $RANK = 1 ] && [ $TORCHELASTIC_RESTART_COUNT = 0 ]; then exit 3; fi"},
+                        o);
+  EXPECT_EQ(rc, 0);
+  const auto attempts = slurp(dir / "attempts");
+  EXPECT_NE(attempts.find("1:0"), std::string::npos) << attempts;
+  EXPECT_NE(attempts.find("0:1"), std::string::npos) << attempts;
+  EXPECT_NE(attempts.find("1:1"), std::string::npos) << attempts;
+  EXPECT_EQ(attempts.find(":2"), std::string::npos) << attempts;  // no third attempt
+
+  // Always failing: 3 attempts (2 restarts), then the first failure's status.
+  fs::remove(dir / "attempts");
+  rc = dist::launch("/bin/sh",
+                    {"-c", "echo $TORCHELASTIC_RESTART_COUNT >> " + log + "; exit $((5 + $TORCHELASTIC_RESTART_COUNT))"},
+                    o);
+  EXPECT_EQ(rc, 5);
+  EXPECT_NE(slurp(dir / "attempts").find("2"), std::string::npos);
+  EXPECT_EQ(slurp(dir / "attempts").find("3"), std::string::npos);
+
+  o.max_restarts = -1;
+  EXPECT_THROW(dist::launch("/bin/true", {}, o), ConfigError);
+}
+
 TEST(Launcher, RejectsBadOptions) {
   dist::LaunchOptions o;
   o.nnodes = 2;  // without a port

@@ -45,10 +45,6 @@ std::string describe(int status) {
 
 int exit_code(int status) { return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status); }
 
-}  // namespace
-
-namespace {
-
 // One attempt: starts the world's local workers and waits for all of them. `interrupted` is
 // set when SIGINT/SIGTERM/SIGHUP arrived (the run was stopped on purpose: no restart).
 int run_world(const std::string& program, const std::vector<std::string>& args, const LaunchOptions& o, int port,
@@ -73,12 +69,13 @@ int launch(const std::string& program, const std::vector<std::string>& args, con
     bool interrupted = false;
     const int result = run_world(program, args, o, port, restart, interrupted);
     if (result == 0) return 0;
+    if (interrupted) return result;  // stopped on purpose (130 / 143): no restart
     if (restart == 0) first_failure = result;
-    if (interrupted || restart >= o.max_restarts) {
+    if (restart >= o.max_restarts) {
       if (restart > 0 && !o.quiet)
-        std::fprintf(stderr, "wrn: the world failed %d time(s) (--max-restarts %d); giving up\n", restart + 1,
+        std::fprintf(stderr, "wrn: the world failed %d times (--max-restarts %d); giving up\n", restart + 1,
                      o.max_restarts);
-      return restart > 0 ? first_failure : result;
+      return first_failure;
     }
     if (!o.quiet)
       std::fprintf(stderr, "wrn: restarting every worker (restart %d of at most %d, --max-restarts)\n", restart + 1,

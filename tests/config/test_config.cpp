@@ -329,6 +329,16 @@ TEST(ConfigTable, InfiniteValuesAndMinLrAboveLrAreRejected) {
   EXPECT_NO_THROW(config_from_yaml(YAML::Load("optimizer: {lr: 0.1}\nschedule: {type: cosine, min_lr: 0.1}")));
 }
 
+// AdamW does not use SGD's momentum, dampening or Nesterov: a preset's nesterov: true with
+// momentum 0 used to refuse an AdamW run ("nesterov needs momentum > 0").
+TEST(ConfigTable, AdamWIsNotCheckedAgainstSgdsFields) {
+  EXPECT_NO_THROW(config_from_yaml(YAML::Load("optimizer: {type: adamw, lr: 0.001, momentum: 0, nesterov: true}")));
+  EXPECT_EQ(error_of([] { config_from_yaml(YAML::Load("optimizer: {type: sgd, momentum: 0, nesterov: true}")); }),
+            "optimizer.nesterov needs momentum > 0 and dampening 0 (got momentum 0, dampening 0)");
+  EXPECT_EQ(error_of([] { config_from_yaml(YAML::Load("optimizer: {type: adamw, lr: 0}")); }),
+            "config: 'optimizer.lr' must be > 0, got 0");
+}
+
 // A list, a scalar or binary garbage used to become the default config silently, and a repeated
 // key kept its first value.
 TEST(ConfigFile, NotAMappingOrARepeatedKeyIsAnErrorNamingTheFile) {

@@ -677,7 +677,14 @@ void TrainConfig::validate() const {
   WRN_CHECK(data.normalize.mean.size() == data.normalize.std.size(),
             "config: 'data.normalize.mean' and 'data.normalize.std' need the same length (got {} and {})",
             data.normalize.mean.size(), data.normalize.std.size());
-  optimizer.validate("optimizer");  // finite lr and weight decay, nesterov's needs
+  if (optimizer.type == OptimizerType::Sgd) {
+    optimizer.validate("optimizer");  // finite lr and weight decay, nesterov's needs
+  } else {  // AdamW: the SGD fields (momentum, dampening, nesterov) are not used, so not checked
+    WRN_CHECK(optimizer.lr > 0 && std::isfinite(optimizer.lr), "config: 'optimizer.lr' must be a positive number, got {}",
+              optimizer.lr);
+    WRN_CHECK(optimizer.weight_decay >= 0 && std::isfinite(optimizer.weight_decay),
+              "config: 'optimizer.weight_decay' must be >= 0, got {}", optimizer.weight_decay);
+  }
   schedule.validate("schedule");    // increasing milestones, a constant warmup's lr
   WRN_CHECK(data.channels == 0 || data.channels == 1 || data.channels == 3,
             "config: 'data.channels' must be 0 (the data's), 1 or 3, got {}", data.channels);

@@ -446,7 +446,7 @@ void Engine::finish_step(int64_t epoch, int64_t step, int64_t images, const torc
   StepEvent e;
   e.epoch = static_cast<int>(epoch + 1);
   e.images = images;
-  if (check_every_step()) e.loss = loss.item<double>();
+  if (check_every_step() && out_) e.loss = loss.item<double>();  // for the progress bar only
   e.logged = logged ? &*logged : nullptr;
   for (auto& sink : sinks_) sink->on_step(e);
 }

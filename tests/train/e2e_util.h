@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -78,6 +79,29 @@ inline void expect_bitwise_equal(const io::StateDict& a, const io::StateDict& b,
     EXPECT_TRUE(a[i].value.sizes() == b[i].value.sizes() && torch::equal(a[i].value, b[i].value))
         << what << ": " << a[i].name << " differs";
   }
+}
+
+// ||b - a|| / ||a|| over the trained floating-point tensors of two state dicts (BatchNorm's
+// running statistics left out): single BN biases (sums of nearly cancelling gradients) move by
+// far more than the whole vector, so a bound is put on the whole vector.
+inline double relative_distance(const io::StateDict& a, const io::StateDict& b) {
+  EXPECT_EQ(a.size(), b.size());
+  double num = 0, den = 0;
+  for (size_t i = 0; i < a.size() && i < b.size(); ++i) {
+    if (!a[i].value.is_floating_point() || a[i].name.find("running_") != std::string::npos) continue;
+    num += (b[i].value.to(torch::kDouble) - a[i].value.to(torch::kDouble)).square().sum().item<double>();
+    den += a[i].value.to(torch::kDouble).square().sum().item<double>();
+  }
+  return std::sqrt(num / den);
+}
+
+// The pids of a process's children (a launcher's workers).
+inline std::vector<pid_t> children_of(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/task/" + std::to_string(pid) + "/children");
+  std::vector<pid_t> out;
+  pid_t p;
+  while (in >> p) out.push_back(p);
+  return out;
 }
 
 }  // namespace wrn::test

@@ -35,6 +35,7 @@
 
 namespace fs = std::filesystem;
 using namespace wrn;
+using wrn::test::children_of;
 using wrn::test::comparable;
 using wrn::test::expect_bitwise_equal;
 using wrn::test::run;
@@ -60,14 +61,6 @@ std::vector<std::string> tiny_run(const std::string& out) {
 std::vector<std::string> with(std::vector<std::string> args, const std::vector<std::string>& more) {
   args.insert(args.begin() + 1, more.begin(), more.end());
   return args;
-}
-
-std::vector<pid_t> children_of(pid_t pid) {
-  std::ifstream in(fmt::format("/proc/{}/task/{}/children", pid, pid));
-  std::vector<pid_t> out;
-  pid_t p;
-  while (in >> p) out.push_back(p);
-  return out;
 }
 
 bool alive(pid_t pid) {
@@ -153,23 +146,12 @@ TEST(DataParallelE2E, TwoRanksWithSyncBnEqualOneProcessAfter20Steps) {
   auto c = io::load_checkpoint(one_t2 + "/checkpoints/last.ckpt");
   EXPECT_EQ(nlohmann::json::parse(b.meta_json).at("global_step"), 20);
   EXPECT_EQ(nlohmann::json::parse(b.meta_json).at("world_size"), 2);
-  // Relative over all trained parameters: single BN biases (sums of nearly cancelling
-  // gradients) move by far more than the whole vector, so the bound is on the whole vector.
-  // It is the summation-order floor measured on this CPU (1 vs 2 threads: 2e-6 on an AMD EPYC
-  // Zen 4 with LibTorch 1.13, 1.45e-4 on a Zen 5, where 2 ranks gave 1.88e-5), with room for
-  // another order of the same sums, and never tighter than 1e-5.
-  const auto relative_distance = [](const io::Checkpoint& x, const io::Checkpoint& y) {
-    EXPECT_EQ(x.model.size(), y.model.size());
-    double num = 0, den = 0;
-    for (size_t i = 0; i < x.model.size() && i < y.model.size(); ++i) {
-      const auto& n = x.model[i].name;
-      if (!x.model[i].value.is_floating_point() || n.find("running_") != std::string::npos) continue;
-      num += (y.model[i].value.to(torch::kDouble) - x.model[i].value.to(torch::kDouble)).square().sum().item<double>();
-      den += x.model[i].value.to(torch::kDouble).square().sum().item<double>();
-    }
-    return std::sqrt(num / den);
-  };
-  const double floor = relative_distance(a, c), ranks = relative_distance(a, b);
+  // Relative over all trained parameters (wrn::test::relative_distance). The bound is the
+  // summation-order floor measured on this CPU (1 vs 2 threads: 2e-6 on an AMD EPYC Zen 4 with
+  // LibTorch 1.13, 1.45e-4 on a Zen 5, where 2 ranks gave 1.88e-5), with room for another order
+  // of the same sums, and never tighter than 1e-5.
+  const double floor = wrn::test::relative_distance(a.model, c.model),
+               ranks = wrn::test::relative_distance(a.model, b.model);
   EXPECT_LT(ranks, std::max(4 * floor, 1e-5)) << "1 vs 2 threads (the floor): " << floor;
   // Only rank 0 wrote: one set of logs, the summary printed once.
   const auto log = slurp(two + ".log");

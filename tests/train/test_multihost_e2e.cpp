@@ -32,6 +32,7 @@
 
 namespace fs = std::filesystem;
 using namespace wrn;
+using wrn::test::children_of;
 using wrn::test::slurp;
 using wrn::test::wait_exit;
 
@@ -108,17 +109,6 @@ int free_port() {  // a port both namespaces may use: each has its own port spac
   return 20000 + static_cast<int>(::getpid() % 20000);
 }
 
-double relative_distance(const io::Checkpoint& x, const io::Checkpoint& y) {
-  double num = 0, den = 0;
-  for (size_t i = 0; i < x.model.size() && i < y.model.size(); ++i) {
-    const auto& n = x.model[i].name;
-    if (!x.model[i].value.is_floating_point() || n.find("running_") != std::string::npos) continue;
-    num += (y.model[i].value.to(torch::kDouble) - x.model[i].value.to(torch::kDouble)).square().sum().item<double>();
-    den += x.model[i].value.to(torch::kDouble).square().sum().item<double>();
-  }
-  return std::sqrt(num / den);
-}
-
 bool wait_for_step(pid_t pid, const std::string& out, int step) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(3);
   while (std::chrono::steady_clock::now() < deadline) {
@@ -133,24 +123,21 @@ bool wait_for_step(pid_t pid, const std::string& out, int step) {
   return false;
 }
 
-std::vector<pid_t> children_of(pid_t pid) {
-  std::ifstream in(fmt::format("/proc/{}/task/{}/children", pid, pid));
-  std::vector<pid_t> out;
-  pid_t p;
-  while (in >> p) out.push_back(p);
-  return out;
-}
-
-// Exit status, or -1 when it is still running after `limit`.
-int wait_exit_within(pid_t pid, std::chrono::seconds limit) {
+// Exit status, or -1 when it was still running after `limit` (then it is SIGKILLed and reaped).
+int end_within(pid_t pid, std::chrono::seconds limit) {
   const auto deadline = std::chrono::steady_clock::now() + limit;
   while (std::chrono::steady_clock::now() < deadline) {
     int status = 0;
     if (waitpid(pid, &status, WNOHANG) == pid) return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
+  ::kill(pid, SIGKILL);
+  wait_exit(pid);
   return -1;
 }
+
+// distributed.timeout (15 s) and a margin: how long a node may take to give up.
+constexpr std::chrono::seconds kGiveUp(15 + 45);
 
 class MultiHost : public ::testing::Test {
  protected:
@@ -179,7 +166,8 @@ TEST_F(MultiHost, TwoNodesEqualOneProcessWithinTheFloatingPointFloor) {
   auto a = io::load_checkpoint(one + "/checkpoints/last.ckpt"), b = io::load_checkpoint(node0 + "/checkpoints/last.ckpt");
   auto c = io::load_checkpoint(one_t2 + "/checkpoints/last.ckpt");
   EXPECT_EQ(nlohmann::json::parse(b.meta_json).at("world_size"), 2);
-  const double floor = relative_distance(a, c), nodes = relative_distance(a, b);
+  const double floor = wrn::test::relative_distance(a.model, c.model),
+               nodes = wrn::test::relative_distance(a.model, b.model);
   EXPECT_LT(nodes, std::max(4 * floor, 1e-5)) << "1 vs 2 threads (the floor): " << floor;
   EXPECT_FALSE(fs::exists(node1 + "/checkpoints")) << "only rank 0 writes";
 }
@@ -193,13 +181,9 @@ TEST_F(MultiHost, ACutLinkEndsBothNodesAndBothResume) {
   const auto workers = children_of(p0), workers1 = children_of(p1);
   hosts_->link(false);
   const auto t0 = std::chrono::steady_clock::now();
-  const int rc0 = wait_exit_within(p0, std::chrono::seconds(15 + 45));
-  const int rc1 = wait_exit_within(p1, std::chrono::seconds(15 + 45));
-  if (rc0 < 0) ::kill(p0, SIGKILL), wait_exit(p0);
-  if (rc1 < 0) ::kill(p1, SIGKILL), wait_exit(p1);
-  EXPECT_GT(rc0, 0) << slurp(node0 + ".log");
-  EXPECT_GT(rc1, 0) << slurp(node1 + ".log");
-  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(15 + 45));
+  EXPECT_GT(end_within(p0, kGiveUp), 0) << slurp(node0 + ".log");
+  EXPECT_GT(end_within(p1, kGiveUp), 0) << slurp(node1 + ".log");
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, kGiveUp);
   for (auto w : workers) EXPECT_NE(::kill(w, 0), 0) << "worker " << w << " left running";
   for (auto w : workers1) EXPECT_NE(::kill(w, 0), 0) << "worker " << w << " left running";
   // Node 0 names the peer that went silent; node 1 says it lost the store on node 0.
@@ -231,12 +215,8 @@ TEST_F(MultiHost, AStoppedRankEndsBothNodes) {
   const auto workers0 = children_of(p0), workers1 = children_of(p1);
   ASSERT_EQ(workers1.size(), 2u);
   ::kill(workers1[1], SIGSTOP);  // hung, not dead
-  const int rc0 = wait_exit_within(p0, std::chrono::seconds(15 + 45));
-  const int rc1 = wait_exit_within(p1, std::chrono::seconds(15 + 45));
-  if (rc0 < 0) ::kill(p0, SIGKILL), wait_exit(p0);
-  if (rc1 < 0) ::kill(p1, SIGKILL), wait_exit(p1);
-  EXPECT_GT(rc0, 0) << slurp(node0 + ".log");
-  EXPECT_GT(rc1, 0) << slurp(node1 + ".log");
+  EXPECT_GT(end_within(p0, kGiveUp), 0) << slurp(node0 + ".log");
+  EXPECT_GT(end_within(p1, kGiveUp), 0) << slurp(node1 + ".log");
   for (auto w : workers0) EXPECT_NE(::kill(w, 0), 0) << "worker " << w << " left running";
   for (auto w : workers1) EXPECT_NE(::kill(w, 0), 0) << "worker " << w << " left running";
   EXPECT_NO_THROW(io::load_checkpoint(node0 + "/checkpoints/last.ckpt"));

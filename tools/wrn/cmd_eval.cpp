@@ -63,6 +63,15 @@ void add_eval_command(CLI::App& app) {
     if (!args->predictions.empty() && !csv_to_stdout)
       wrn::cli::check_output_file("--predictions", args->predictions, args->force);
     if (!args->png.empty()) wrn::cli::check_output_file("--png", args->png, args->force);
+    std::string png = args->png;
+    if (png.empty() && !args->no_png) {
+      auto dir = fs::path(args->checkpoint).parent_path();
+      png = (dir.filename() == "checkpoints" ? dir.parent_path() / "confusion.png"
+                                             : dir / (fs::path(args->checkpoint).stem().string() + "-confusion.png"))
+                .string();
+      // The run's own confusion.png is replaced each time; anything but a regular file is not.
+      wrn::cli::check_output_file("--png", png, true);
+    }
     wrn::configure_threads(args->threads);
     o.precision = wrn::parse_precision(args->precision, "--precision");
     o.optimized = args->optimized;
@@ -76,15 +85,6 @@ void add_eval_command(CLI::App& app) {
     else if (!args->predictions.empty()) wrn::write_file_atomically(args->predictions, t::predictions_csv(e));
     std::FILE* report = csv_to_stdout ? stderr : stdout;
     const auto& names = e.class_names;
-    std::string png = args->png;
-    if (png.empty() && !args->no_png) {
-      auto dir = fs::path(args->checkpoint).parent_path();
-      png = (dir.filename() == "checkpoints" ? dir.parent_path() / "confusion.png"
-                                             : dir / (fs::path(args->checkpoint).stem().string() + "-confusion.png"))
-                .string();
-      // The run's own confusion.png is replaced each time; anything but a regular file is not.
-      wrn::cli::check_output_file("--png", png, true);
-    }
     if (!args->no_png) {
       t::ConfusionPlotOptions po;
       po.title = fmt::format("{} on {} ({})", e.model_name, config.data.kind, config.data.test_split);

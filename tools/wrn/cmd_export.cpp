@@ -13,7 +13,6 @@
 #include "common_options.h"
 #include "output_rule.h"
 #include "wrn/core/error.h"
-#include "wrn/models/summary.h"
 #include "wrn/core/text.h"
 #include "wrn/core/threads.h"
 #include "wrn/infer/onnx_export.h"
@@ -21,6 +20,7 @@
 #include "wrn/io/pt_format.h"
 #include "wrn/io/safetensors.h"
 #include "wrn/io/state_dict.h"
+#include "wrn/models/summary.h"
 #include "wrn/setup/checkpoint_model.h"
 #include "wrn/setup/export_metadata.h"
 

@@ -13,9 +13,9 @@
 #include "command.h"
 #include "common_options.h"
 #include "wrn/core/error.h"
-#include "wrn/models/summary.h"
 #include "wrn/core/threads.h"
 #include "wrn/infer/predictor.h"
+#include "wrn/models/summary.h"
 #include "wrn/setup/checkpoint_model.h"
 
 namespace {

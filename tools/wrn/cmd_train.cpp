@@ -62,13 +62,10 @@ void check_same_recipe(const std::string& out, const wrn::train::TrainConfig& co
   if (on_disk.seed != config.seed)
     changed.insert(changed.begin(), fmt::format("seed: {} -> {}", config.seed, on_disk.seed));
   if (changed.empty()) return;
-  std::vector<std::string> shown(changed.begin(), changed.begin() + std::min<size_t>(changed.size(), 5));
-  for (auto& line : shown)
-    if (line.size() > 120) line = line.substr(0, 117) + "...";
   throw wrn::ConfigError(fmt::format(
-      "--out {} holds another run (this command -> its config.yaml: {}{}); not continuing it: use another --out, "
+      "--out {} holds another run (this command -> its config.yaml: {}); not continuing it: use another --out, "
       "'wrn resume {}' to continue that run, or --force instead of --resume-if-exists to replace it",
-      out, wrn::join(shown, "; "), changed.size() > 5 ? fmt::format("; and {} more", changed.size() - 5) : "", out));
+      out, wrn::train::differences_text(changed), out));
 }
 
 void add_train_command(CLI::App& app) {

@@ -752,6 +752,15 @@ std::vector<std::string> config_differences(const TrainConfig& a, const TrainCon
   return out;
 }
 
+std::string differences_text(const std::vector<std::string>& lines) {
+  constexpr size_t kShown = 5, kWidth = 120;
+  std::vector<std::string> shown;
+  for (size_t i = 0; i < lines.size() && i < kShown; ++i)
+    shown.push_back(lines[i].size() > kWidth ? lines[i].substr(0, kWidth - 3) + "..." : lines[i]);
+  if (lines.size() > kShown) shown.push_back(fmt::format("and {} more", lines.size() - kShown));
+  return join(shown, "; ");
+}
+
 std::string new_run_id() {
   std::random_device source;  // /dev/urandom on Linux
   const uint64_t id = (static_cast<uint64_t>(source()) << 32) ^ source();

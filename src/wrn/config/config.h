@@ -161,6 +161,10 @@ std::optional<std::vector<std::string>> changes_from_preset(const TrainConfig& r
 std::vector<std::string> config_differences(const TrainConfig& a, const TrainConfig& b,
                                             const std::vector<std::string>& ignore = {});
 
+// Lines of config_differences / recipe_differences for a one-line message: the first five,
+// each cut to 120 characters, joined by "; ", then "and N more".
+std::string differences_text(const std::vector<std::string>& lines);
+
 // A fresh run identity: 16 hex digits from the system's random source.
 std::string new_run_id();
 

@@ -9,13 +9,13 @@
 #include <map>
 
 #include "wrn/core/error.h"
-#include "wrn/models/summary.h"
 #include "wrn/core/text.h"
 #include "wrn/core/threads.h"
 #include "wrn/data/augment.h"
 #include "wrn/data/image_codec.h"
 #include "wrn/data/image_list.h"
 #include "wrn/data/transforms.h"
+#include "wrn/models/summary.h"
 
 namespace fs = std::filesystem;
 

@@ -7,7 +7,6 @@
 
 #include "wrn/core/atomic_file.h"
 #include "wrn/core/error.h"
-#include "wrn/core/text.h"
 #include "wrn/core/threads.h"
 #include "wrn/io/weights_file.h"
 #include "wrn/train/engine.h"
@@ -174,14 +173,10 @@ void check_same_run(const std::string& run_dir, const TrainConfig& checkpoint_co
   }
   const auto changed = config_differences(checkpoint_config, on_disk, ignore);
   if (changed.empty()) return;
-  std::vector<std::string> shown;  // "key: checkpoint -> config.yaml", a few and each short
-  for (size_t i = 0; i < changed.size() && i < 5; ++i)
-    shown.push_back(changed[i].size() > 120 ? changed[i].substr(0, 117) + "..." : changed[i]);
-  if (changed.size() > 5) shown.push_back(fmt::format("and {} more", changed.size() - 5));
   throw ConfigError(fmt::format(
       "{}: edited since the run's last checkpoint ({}); resume continues the checkpoint's configuration, so the "
       "edit would be ignored: undo it (wrn resume --epochs N changes the length), or start a new run with it",
-      config_path, join(shown, "; ")));
+      config_path, differences_text(changed)));  // "key: checkpoint -> config.yaml"
 }
 
 }  // namespace

@@ -37,8 +37,7 @@ void add_resume_command(CLI::App& app) {
     wrn::cli::join_world(options, wrn::train::DistributedConfig().timeout);
     auto r = wrn::train::resume(args->run_dir, options);
     if (!wrn::cli::is_root_process()) return;
-    fmt::print("done: {} epochs, final test error {:.2f}%, {}; see {}/report.md\n", r.epochs_completed,
-               r.final_test_error, wrn::train::best_epoch_text(r), args->run_dir);
+    wrn::cli::print_resumed_summary(r, args->run_dir);
   });
 }
 

@@ -191,8 +191,7 @@ void add_train_command(CLI::App& app) {
                    restart > 0 ? fmt::format("restart {}", restart) : std::string("--resume-if-exists"), args->out);
       auto r = wrn::train::resume(args->out, options);
       if (!root_rank) return;
-      fmt::print("done: {} epochs, final test error {:.2f}%, {}; see {}/report.md\n", r.epochs_completed,
-                 r.final_test_error, wrn::train::best_epoch_text(r), args->out);
+      wrn::cli::print_resumed_summary(r, args->out);
       return;
     }
     auto r = train_with_data_hint(config, args->out, options);

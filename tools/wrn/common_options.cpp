@@ -4,6 +4,8 @@
 
 #include <cstdio>
 
+#include "wrn/train/trainer.h"
+
 namespace wrn::cli {
 
 std::string threads_help(const std::string& config_key) {
@@ -32,6 +34,11 @@ ResolvedPrecision resolve_precision_option(const std::string& text, const c10::D
 void say_precision(const ResolvedPrecision& r) {
   fmt::print(stderr, "precision {} ({})\n", precision_name(r.value), r.reason);
   if (!r.warning.empty()) fmt::print(stderr, "wrn: warning: {}\n", r.warning);
+}
+
+void print_resumed_summary(const train::RunResult& r, const std::string& run_dir) {
+  fmt::print("done: {} epochs, final test error {:.2f}%, {}; see {}/report.md\n", r.epochs_completed,
+             r.final_test_error, train::best_epoch_text(r), run_dir);
 }
 
 }  // namespace wrn::cli

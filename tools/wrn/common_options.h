@@ -11,6 +11,10 @@
 
 #include "wrn/core/precision.h"
 
+namespace wrn::train {
+struct RunResult;
+}  // namespace wrn::train
+
 namespace wrn::cli {
 
 // --threads N: intra-op CPU threads, 0: all cores (checked by wrn::configure_threads), bound to
@@ -49,5 +53,9 @@ void add_precision_option(CLI::App* cmd, std::string& text);
 ResolvedPrecision resolve_precision_option(const std::string& text, const c10::Device& device, bool quiet = false);
 // Prints that line (and the warning) for a precision resolved elsewhere (eval's library call).
 void say_precision(const ResolvedPrecision& precision);
+
+// The last line of a resumed run on stdout (wrn resume, and wrn train continuing its run):
+// "done: N epochs, final test error E%, best epoch ...; see RUN/report.md".
+void print_resumed_summary(const train::RunResult& result, const std::string& run_dir);
 
 }  // namespace wrn::cli

@@ -6,6 +6,7 @@
 
 #include "wrn/config/config.h"
 #include "wrn/core/error.h"
+#include "wrn/train/trainer.h"
 
 namespace wrn::cli {
 
@@ -93,10 +94,9 @@ bool check_run_dir(const std::string& dir, bool force) {
 }
 
 bool holds_resumable_run(const std::string& dir) {
-  std::error_code ec;
-  const fs::path root(dir);
-  return fs::exists(root / "checkpoints" / "last.ckpt", ec) || fs::exists(root / "checkpoints" / "previous.ckpt", ec) ||
-         fs::exists(root / "config.yaml", ec);
+  std::error_code ec;  // what train::resume() continues from, in its order
+  return fs::exists(train::last_checkpoint_path(dir), ec) || fs::exists(train::previous_checkpoint_path(dir), ec) ||
+         fs::exists(fs::path(dir) / "config.yaml", ec);
 }
 
 void remove_run(const std::string& dir) {

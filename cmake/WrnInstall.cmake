@@ -12,7 +12,7 @@ set(WRN_INSTALL_PRESETDIR share/wrn/presets)
 
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/src/wrn DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}
         FILES_MATCHING PATTERN "*.h")
-install(TARGETS wrn_core wrn_models wrn_data wrn_io wrn_dist wrn_optim wrn_report wrn_infer wrn_config wrn_setup
+install(TARGETS wrn_core wrn_kernels wrn_models wrn_data wrn_io wrn_dist wrn_optim wrn_report wrn_infer wrn_config wrn_setup
                 wrn_eval wrn_train wrn_sweep wrn_lib EXPORT wrnTargets
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
         LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})

@@ -1,10 +1,13 @@
 // wrn bench infer: images/s of the plain eval-mode forward and of the optimized inference
 // path (FusedClassifier: BN folded, in-place ReLU, InferenceMode) in each memory layout,
 // in one process with the same threads, each after a warm-up.
+// wrn bench step: milliseconds of a training step's forward + backward with the fused
+// BatchNorm+ReLU kernels and with ATen's unfused ops, interleaved in one process.
 // wrn bench data: images/s of the streaming training pipeline (data::BatchLoader workers
 // running data::load_train_sample: decode, random-resized crop, flip) over an image folder.
 #include <fmt/format.h>
 
+#include <torch/nn/functional/loss.h>
 #include <torch/utils.h>
 
 #include <sys/resource.h>
@@ -17,6 +20,8 @@
 #include "command.h"
 #include "model_options.h"
 #include "common_options.h"
+#include "wrn/kernels/batch_norm_relu.h"
+#include "wrn/models/batch_norm.h"
 #include "wrn/models/precision.h"
 #include "wrn/core/error.h"
 #include "wrn/core/threads.h"
@@ -38,6 +43,82 @@ double time_call(const std::function<void()>& fn, int warmup, int iters) {
   }
   std::sort(t.begin(), t.end());
   return t[t.size() / 2];
+}
+
+// `wrn bench step`: a training step's forward, cross-entropy and backward (no optimizer: the
+// same for both), with the fused BatchNorm+ReLU and without, alternating step by step so that
+// both see the same machine; the median of each.
+void add_bench_step_command(CLI::App* bench) {
+  struct Args {
+    wrn::cli::ModelArgs model;
+    int64_t batch = 128;
+    int iters = 10;
+    int warmup = 2;
+    int threads = 0;
+    bool channels_last = false;
+    std::string precision;
+  };
+  auto args = std::make_shared<Args>();
+  auto* cmd = bench->add_subcommand(
+      "step", "Milliseconds of a training step (forward + backward), fused BatchNorm+ReLU against unfused");
+  cmd->footer("Example:\n  wrn bench step --model wrn-16-4 --batch 128 --threads 2");
+  cmd->add_option("--model", args->model.name, "Model name (see 'wrn models')")->required();
+  args->model.add_options(cmd);
+  cmd->add_option("--batch", args->batch, "Images per step")->check(CLI::Range(int64_t{2}, int64_t{1} << 20));
+  cmd->add_option("--iters", args->iters, "Timed steps per path (median reported)")->check(CLI::PositiveNumber);
+  cmd->add_option("--warmup", args->warmup, "Untimed steps per path first")->check(CLI::NonNegativeNumber);
+  cmd->add_flag("--channels-last", args->channels_last, "Activations in channels_last (NHWC) layout");
+  wrn::cli::add_threads_option(cmd, args->threads);
+  wrn::cli::add_precision_option(cmd, args->precision);
+  cmd->callback([args] {
+    const int threads = wrn::configure_threads(args->threads);
+    const auto precision = wrn::cli::resolve_precision_option(args->precision, torch::Device(torch::kCPU), true);
+    const auto dtype = wrn::compute_dtype(precision.value);
+    auto spec = wrn::models::resolve_spec(args->model.spec());
+    auto model = wrn::models::build_model(spec);
+    model->train();
+    wrn::models::cast_for_inference(*model, dtype);  // convolutions in the compute dtype, BatchNorm in fp32
+    const auto format = args->channels_last ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous;
+    if (args->channels_last) {
+      torch::NoGradGuard no_grad;
+      for (auto& p : model->parameters())
+        if (p.dim() == 4) p.set_data(p.contiguous(format));
+    }
+    torch::manual_seed(0);
+    const auto x = torch::randn({args->batch, spec.input.channels, spec.input.height, spec.input.width})
+                       .to(dtype)
+                       .contiguous(format);
+    const auto labels = torch::randint(0, spec.classes, {args->batch});
+    fmt::print("model {} input {} batch {} threads {} precision {} layout {} kernels {} (median of {} after {} "
+               "warm-up, alternating)\n",
+               spec.name, spec.input.str(), args->batch, threads, wrn::precision_name(precision.value),
+               args->channels_last ? "channels_last" : "NCHW", wrn::kernels::batch_norm_relu_isa(), args->iters,
+               args->warmup);
+    const bool before = wrn::models::fused_batch_norm_relu();
+    auto step = [&](bool fused) {
+      wrn::models::set_fused_batch_norm_relu(fused);
+      model->zero_grad();
+      const auto start = std::chrono::steady_clock::now();
+      auto loss = torch::nn::functional::cross_entropy(model->forward(x).to(torch::kFloat), labels);
+      loss.backward();
+      return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    };
+    for (int i = 0; i < args->warmup; ++i) step(true), step(false);
+    std::vector<double> fused, plain;
+    for (int i = 0; i < args->iters; ++i) {
+      fused.push_back(step(true));
+      plain.push_back(step(false));
+    }
+    wrn::models::set_fused_batch_norm_relu(before);
+    auto median = [](std::vector<double> v) {
+      std::sort(v.begin(), v.end());
+      return v[v.size() / 2];
+    };
+    const double f = median(fused), p = median(plain), n = double(args->batch);
+    fmt::print("{:<34} {:>9.1f} images/s  {:>8.1f} ms/step\n", "unfused (ATen batch_norm, relu)", n / p, p * 1e3);
+    fmt::print("{:<34} {:>9.1f} images/s  {:>8.1f} ms/step  speed-up {:.3f}x\n", "fused BatchNorm+ReLU", n / f,
+               f * 1e3, p / f);
+  });
 }
 
 // `wrn bench data`: whole epochs of the streaming loader, after warm-up epochs (page cache,
@@ -194,6 +275,7 @@ void add_bench_command(CLI::App& app) {
                  "optimized (" + wrn::infer::layout_name(fused.layout()) + ")", n / t, t * 1e3, plain / t);
     }
   });
+  add_bench_step_command(bench);
   add_bench_data_command(bench);  // after infer: `wrn bench <TAB>` lists infer first
 }
 

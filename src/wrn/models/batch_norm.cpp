@@ -1,8 +1,14 @@
 #include "wrn/models/batch_norm.h"
 
 #include <torch/autograd.h>
+#include <torch/nn/functional/activation.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
 
 #include "wrn/core/error.h"
+#include "wrn/kernels/batch_norm_relu.h"
 
 namespace wrn::models {
 namespace {
@@ -66,7 +72,38 @@ class SyncBatchNormFunction : public torch::autograd::Function<SyncBatchNormFunc
   }
 };
 
+// relu(batch_norm(x)) in training mode with batch statistics, by the fused kernels. Saves x
+// (as BatchNorm does) and y (which the next convolution keeps anyway) for the backward.
+class BatchNormReluFunction : public torch::autograd::Function<BatchNormReluFunction> {
+ public:
+  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& weight,
+                               const torch::Tensor& bias, torch::Tensor running_mean, torch::Tensor running_var,
+                               double momentum, double eps) {
+    auto f = kernels::batch_norm_relu_forward(x, weight, bias, running_mean, running_var, momentum, eps);
+    const torch::Tensor walked = x.is_contiguous() || x.is_contiguous(at::MemoryFormat::ChannelsLast) ? x : x.contiguous();
+    ctx->save_for_backward({walked, f.y, f.mean, f.invstd, weight});
+    return f.y;
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    auto g = kernels::batch_norm_relu_backward(grads[0], saved[0], saved[1], saved[2], saved[3], saved[4]);
+    return {g.dx, g.dweight, g.dbias, torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor()};
+  }
+};
+
+std::atomic<int>& fused_flag() {
+  static std::atomic<int> flag{[] {
+    const char* v = std::getenv("WRN_FUSED_BN_RELU");
+    return v && std::strcmp(v, "0") == 0 ? 0 : 1;
+  }()};
+  return flag;
+}
+
 }  // namespace
+
+bool fused_batch_norm_relu() { return fused_flag().load() != 0; }
+void set_fused_batch_norm_relu(bool on) { fused_flag().store(on ? 1 : 0); }
 
 BatchNormSyncScope::BatchNormSyncScope(CrossReplicaSum* sum) : previous_(g_sync) { g_sync = sum; }
 BatchNormSyncScope::~BatchNormSyncScope() { g_sync = previous_; }
@@ -82,6 +119,20 @@ torch::Tensor batch_norm(torch::nn::BatchNorm2dImpl& bn, const torch::Tensor& x)
   const double momentum = o.momentum() ? *o.momentum() : 0.1;
   return SyncBatchNormFunction::apply(x, bn.weight, bn.bias, bn.running_mean, bn.running_var, momentum, o.eps(),
                                       reinterpret_cast<int64_t>(g_sync));
+}
+
+torch::Tensor batch_norm_relu(torch::nn::BatchNorm2dImpl& bn, const torch::Tensor& x) {
+  const auto& o = bn.options;
+  const bool fuse = fused_batch_norm_relu() && !g_sync && bn.is_training() && o.affine() &&
+                    o.track_running_stats() && o.momentum().has_value() &&
+                    kernels::batch_norm_relu_supported(x, bn.weight, bn.bias) &&
+                    bn.running_mean.scalar_type() == torch::kFloat && bn.running_var.scalar_type() == torch::kFloat;
+  if (!fuse) return torch::nn::functional::relu(batch_norm(bn, x));
+  {
+    torch::NoGradGuard no_grad;
+    bn.num_batches_tracked.add_(1);
+  }
+  return BatchNormReluFunction::apply(x, bn.weight, bn.bias, bn.running_mean, bn.running_var, *o.momentum(), o.eps());
 }
 
 }  // namespace wrn::models

@@ -38,4 +38,14 @@ class BatchNormSyncScope {
 
 torch::Tensor batch_norm(torch::nn::BatchNorm2dImpl& bn, const torch::Tensor& x);
 
+// relu(batch_norm(bn, x)), as one fused kernel (wrn/kernels/batch_norm_relu.h) in training mode
+// on the CPU for float/bf16 activations when fused_batch_norm_relu() is on and no sync scope is
+// active; otherwise the two ops. Same arithmetic either way (tests/kernels).
+torch::Tensor batch_norm_relu(torch::nn::BatchNorm2dImpl& bn, const torch::Tensor& x);
+
+// Whether batch_norm_relu fuses (default: on; WRN_FUSED_BN_RELU=0 in the environment turns it
+// off, for comparing the two paths). Process-wide.
+bool fused_batch_norm_relu();
+void set_fused_batch_norm_relu(bool on);
+
 }  // namespace wrn::models

@@ -46,12 +46,12 @@ PreActBlockImpl::PreActBlockImpl(const PreActResNetOptions& options, int64_t in_
 }
 
 torch::Tensor PreActBlockImpl::forward(const torch::Tensor& x) {
-  torch::Tensor activated = F::relu(batch_norm(*bns_[0], x));
+  torch::Tensor activated = batch_norm_relu(*bns_[0], x);
   torch::Tensor s = shortcut_ ? shortcut_->forward(activated)
                     : zero_pad_ ? zero_pad_shortcut(activated, out_channels_, stride_)
                                 : x;
   torch::Tensor h = convs_[0]->forward(activated);
-  for (size_t i = 1; i < convs_.size(); ++i) h = convs_[i]->forward(F::relu(batch_norm(*bns_[i], h)));
+  for (size_t i = 1; i < convs_.size(); ++i) h = convs_[i]->forward(batch_norm_relu(*bns_[i], h));
   return h + s;
 }
 
@@ -113,7 +113,7 @@ PreActResNetImpl::PreActResNetImpl(const PreActResNetOptions& options) : options
 torch::Tensor PreActResNetImpl::forward_stages(const torch::Tensor& x, std::vector<StageOutput>* stages) {
   torch::Tensor h = conv1_->forward(x);
   if (bn1_) {
-    h = stem_max_pool(F::relu(batch_norm(*bn1_, h)));
+    h = stem_max_pool(batch_norm_relu(*bn1_, h));
   } else if (options_.stem_relu()) {
     h = F::relu(h);
   }
@@ -122,7 +122,7 @@ torch::Tensor PreActResNetImpl::forward_stages(const torch::Tensor& x, std::vect
     for (auto& block : stages_[s]) h = block->forward(h);
     if (stages) stages->push_back({"layer" + std::to_string(s + 1), h});
   }
-  h = F::relu(final_bn_ ? batch_norm(*final_bn_, h) : h);
+  h = final_bn_ ? batch_norm_relu(*final_bn_, h) : F::relu(h);
   h = F::adaptive_avg_pool2d(h, F::AdaptiveAvgPool2dFuncOptions(1)).flatten(1);
   if (stages) stages->push_back({"pool", h});
   h = fc_->forward(h);

@@ -112,7 +112,7 @@ torch::Tensor ResNetBlockImpl::branch(const torch::Tensor& x) {
   const size_t m = convs_.size();
   torch::Tensor h = x;
   if (order == ActivationOrder::FullPreact) {
-    for (size_t i = 0; i < m; ++i) h = convs_[i]->forward(F::relu(batch_norm(*bns_[i], h)));
+    for (size_t i = 0; i < m; ++i) h = convs_[i]->forward(batch_norm_relu(*bns_[i], h));
     return h;
   }
   if (order == ActivationOrder::ReluOnlyPreact) h = F::relu(h);
@@ -120,8 +120,8 @@ torch::Tensor ResNetBlockImpl::branch(const torch::Tensor& x) {
     h = convs_[i]->forward(h);
     const bool last = i + 1 == m;
     if (last && order == ActivationOrder::BnAfterAddition) break;
-    h = batch_norm(*bns_[i], h);
-    if (!last || order == ActivationOrder::ReluBeforeAddition) h = F::relu(h);
+    const bool relu = !last || order == ActivationOrder::ReluBeforeAddition;
+    h = relu ? batch_norm_relu(*bns_[i], h) : batch_norm(*bns_[i], h);
   }
   return h;
 }
@@ -158,7 +158,7 @@ torch::Tensor ResNetBlockImpl::forward(const torch::Tensor& x) {
     case ActivationOrder::Original:
       return F::relu(y);
     case ActivationOrder::BnAfterAddition:
-      return F::relu(batch_norm(*post_bn_, y));
+      return batch_norm_relu(*post_bn_, y);
     default:
       return y;
   }
@@ -257,7 +257,7 @@ ResNetImpl::ResNetImpl(const ResNetOptions& options) : options_(options) {
 }
 
 torch::Tensor ResNetImpl::forward_stages(const torch::Tensor& x, std::vector<StageOutput>* stages) {
-  torch::Tensor h = F::relu(batch_norm(*bn1_, conv1_->forward(x)));
+  torch::Tensor h = batch_norm_relu(*bn1_, conv1_->forward(x));
   if (options_.stem() == Stem::ImageNet) h = stem_max_pool(h);
   if (stages) stages->push_back({"stem", h});
   for (size_t s = 0; s < stages_.size(); ++s) {
@@ -265,7 +265,7 @@ torch::Tensor ResNetImpl::forward_stages(const torch::Tensor& x, std::vector<Sta
     if (stages) stages->push_back({"layer" + std::to_string(s + 1), h});
   }
   if (final_bn_) {
-    h = F::relu(batch_norm(*final_bn_, h));
+    h = batch_norm_relu(*final_bn_, h);
   } else if (options_.activation() == ActivationOrder::ReluOnlyPreact) {
     h = F::relu(h);
   }

@@ -59,11 +59,11 @@ WideBlockImpl::WideBlockImpl(const WideResNetOptions& options, int64_t in_channe
 }
 
 torch::Tensor WideBlockImpl::forward(const torch::Tensor& x) {
-  torch::Tensor activated = F::relu(batch_norm(*bns_[0], x));
+  torch::Tensor activated = batch_norm_relu(*bns_[0], x);
   torch::Tensor s = shortcut_ ? shortcut_->forward(activated) : x;
   torch::Tensor h = convs_[0]->forward(activated);
   for (size_t i = 1; i < convs_.size(); ++i) {
-    h = F::relu(batch_norm(*bns_[i], h));
+    h = batch_norm_relu(*bns_[i], h);
     if (dropout_ > 0) h = F::dropout(h, F::DropoutFuncOptions().p(dropout_).training(is_training()));
     h = convs_[i]->forward(h);
   }
@@ -121,7 +121,7 @@ torch::Tensor WideResNetImpl::forward_stages(const torch::Tensor& x, std::vector
     for (auto& block : groups_[g]) h = block->forward(h);
     if (stages) stages->push_back({"layer" + std::to_string(g + 1), h});
   }
-  h = F::relu(batch_norm(*final_bn_, h));
+  h = batch_norm_relu(*final_bn_, h);
   h = F::adaptive_avg_pool2d(h, F::AdaptiveAvgPool2dFuncOptions(1)).flatten(1);
   if (stages) stages->push_back({"pool", h});
   h = fc_->forward(h);

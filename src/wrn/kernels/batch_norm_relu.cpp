@@ -1,0 +1,188 @@
+#include "wrn/kernels/batch_norm_relu.h"
+
+#include <ATen/Context.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/empty.h>
+#include <ATen/ops/empty_like.h>
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "wrn/core/cpu_features.h"
+#include "wrn/kernels/batch_norm_relu_kernels.h"
+
+namespace wrn::kernels {
+namespace {
+
+using detail::BnShape;
+
+// ATen's own choice of kernels (ATEN_CPU_CAPABILITY=default forces the generic ones), and
+// AVX2 only where the CPU has it and FMA.
+const detail::BnReluKernelSet& kernel_set() {
+#if defined(WRN_KERNELS_AVX2)
+  static const bool avx2 = [] {
+    const auto f = cpu_features();
+    const std::string aten = at::get_cpu_capability();
+    return f.avx2 && f.fma && aten != "DEFAULT" && aten != "default";
+  }();
+  if (avx2) return detail::AVX2::bn_relu_kernels();
+#endif
+  return detail::DEFAULT::bn_relu_kernels();
+}
+
+bool is_channels_last(const at::Tensor& x) {
+  return !x.is_contiguous() && x.is_contiguous(at::MemoryFormat::ChannelsLast);
+}
+
+// x in one of the two layouts the loops walk (other strides: a contiguous copy).
+at::Tensor walkable(const at::Tensor& x) {
+  return x.is_contiguous() || x.is_contiguous(at::MemoryFormat::ChannelsLast) ? x : x.contiguous();
+}
+
+BnShape shape_of(const at::Tensor& x) {
+  BnShape s;
+  s.n = x.size(0);
+  s.c = x.size(1);
+  s.hw = x.size(2) * x.size(3);
+  s.channels_last = is_channels_last(x);
+  return s;
+}
+
+at::Tensor floats(int64_t n) { return at::empty({n}, at::TensorOptions().dtype(at::kFloat)); }
+
+template <typename T>
+const detail::BnReluLoops<T>& loops_for() {
+  if constexpr (std::is_same_v<T, float>) {
+    return kernel_set().f32;
+  } else {
+    return kernel_set().bf16;
+  }
+}
+
+template <typename T>
+BatchNormReluForward forward_as(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
+                                const at::Tensor& running_mean, const at::Tensor& running_var, double momentum,
+                                double eps) {
+  const BnShape s = shape_of(x);
+  const auto& k = loops_for<T>();
+  BatchNormReluForward out;
+  out.mean = floats(s.c);
+  out.invstd = floats(s.c);
+  std::vector<double> var_sum(s.c);
+  float* mean = out.mean.data_ptr<float>();
+  k.stats(x.const_data_ptr<T>(), s, mean, var_sum.data());
+
+  // ATen's batch_norm_cpu_update_stats_template and collect_linear_and_constant_terms: var_sum
+  // rounded to float, invstd in double from it; alpha, beta in float.
+  const double count = static_cast<double>(s.n * s.hw);
+  std::vector<float> alpha(s.c), beta(s.c);
+  const float* w = weight.const_data_ptr<float>();
+  const float* b = bias.const_data_ptr<float>();
+  float* invstd = out.invstd.data_ptr<float>();
+  float* rm = running_mean.defined() ? running_mean.data_ptr<float>() : nullptr;
+  float* rv = running_var.defined() ? running_var.data_ptr<float>() : nullptr;
+  for (int64_t c = 0; c < s.c; ++c) {
+    const float vs = static_cast<float>(var_sum[c]);
+    invstd[c] = static_cast<float>(1.0 / std::sqrt(static_cast<double>(vs) / count + eps));
+    alpha[c] = invstd[c] * w[c];
+    beta[c] = b[c] - mean[c] * alpha[c];
+    if (rm) rm[c] = static_cast<float>(momentum * mean[c] + (1 - momentum) * static_cast<double>(rm[c]));
+    if (rv) {
+      const double unbiased = static_cast<double>(vs) / (count - 1);
+      rv[c] = static_cast<float>(momentum * unbiased + (1 - momentum) * static_cast<double>(rv[c]));
+    }
+  }
+  out.y = at::empty_like(x, s.channels_last ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous);
+  k.normalize_relu(x.const_data_ptr<T>(), s, alpha.data(), beta.data(), out.y.data_ptr<T>());
+  return out;
+}
+
+template <typename T>
+BatchNormReluGrads backward_as(const at::Tensor& dy, const at::Tensor& x, const at::Tensor& y,
+                               const at::Tensor& mean_t, const at::Tensor& invstd_t, const at::Tensor& weight) {
+  const BnShape s = shape_of(x);
+  const auto& k = loops_for<T>();
+  std::vector<double> sum_g(s.c), dot(s.c);
+  const float* mean = mean_t.const_data_ptr<float>();
+  k.backward_sums(dy.const_data_ptr<T>(), y.const_data_ptr<T>(), x.const_data_ptr<T>(), s, mean, sum_g.data(),
+                  dot.data());
+
+  // ATen's batch_norm_cpu_backward: k = dotp * invstd^2 / N and grad_mean = sum / N in float,
+  // grad_weight = dotp * invstd, grad_bias = sum.
+  const double count = static_cast<double>(s.n * s.hw);
+  BatchNormReluGrads g;
+  g.dweight = floats(s.c);
+  g.dbias = floats(s.c);
+  float* dw = g.dweight.data_ptr<float>();
+  float* db = g.dbias.data_ptr<float>();
+  const float* invstd = invstd_t.const_data_ptr<float>();
+  const float* w = weight.const_data_ptr<float>();
+  std::vector<float> kk(s.c), grad_mean(s.c), scale(s.c);
+  for (int64_t c = 0; c < s.c; ++c) {
+    kk[c] = static_cast<float>(dot[c]) * invstd[c] * invstd[c] / static_cast<float>(count);
+    grad_mean[c] = static_cast<float>(sum_g[c] / count);
+    scale[c] = invstd[c] * w[c];
+    dw[c] = static_cast<float>(dot[c] * invstd[c]);
+    db[c] = static_cast<float>(sum_g[c]);
+  }
+  g.dx = at::empty_like(x, s.channels_last ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous);
+  k.backward_dx(dy.const_data_ptr<T>(), y.const_data_ptr<T>(), x.const_data_ptr<T>(), s, mean, kk.data(),
+                grad_mean.data(), scale.data(), g.dx.data_ptr<T>());
+  return g;
+}
+
+bool float_vector(const at::Tensor& t, int64_t c) {
+  return t.defined() && t.device().is_cpu() && t.scalar_type() == at::kFloat && t.dim() == 1 && t.size(0) == c &&
+         t.is_contiguous();
+}
+
+}  // namespace
+
+bool batch_norm_relu_supported(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias) {
+  if (!x.defined() || !x.device().is_cpu() || x.dim() != 4 || x.is_mkldnn() || x.is_sparse()) return false;
+  if (x.scalar_type() != at::kFloat && x.scalar_type() != at::kBFloat16) return false;
+  if (x.numel() == 0 || x.size(0) * x.size(2) * x.size(3) < 2) return false;  // BatchNorm's own error instead
+  return float_vector(weight, x.size(1)) && float_vector(bias, x.size(1));
+}
+
+BatchNormReluForward batch_norm_relu_forward(const at::Tensor& x_in, const at::Tensor& weight,
+                                             const at::Tensor& bias, const at::Tensor& running_mean,
+                                             const at::Tensor& running_var, double momentum, double eps) {
+  TORCH_CHECK(batch_norm_relu_supported(x_in, weight, bias), "batch_norm_relu_forward: unsupported tensors");
+  const int64_t c = x_in.size(1);
+  TORCH_CHECK(!running_mean.defined() || float_vector(running_mean, c), "batch_norm_relu: running_mean");
+  TORCH_CHECK(!running_var.defined() || float_vector(running_var, c), "batch_norm_relu: running_var");
+  const at::Tensor x = walkable(x_in);
+  return x.scalar_type() == at::kFloat
+             ? forward_as<float>(x, weight, bias, running_mean, running_var, momentum, eps)
+             : forward_as<c10::BFloat16>(x, weight, bias, running_mean, running_var, momentum, eps);
+}
+
+BatchNormReluGrads batch_norm_relu_backward(const at::Tensor& dy_in, const at::Tensor& x, const at::Tensor& y_in,
+                                            const at::Tensor& mean, const at::Tensor& invstd,
+                                            const at::Tensor& weight) {
+  const int64_t c = x.size(1);
+  TORCH_CHECK(x.is_contiguous() || x.is_contiguous(at::MemoryFormat::ChannelsLast),
+              "batch_norm_relu_backward: x must be the forward's (walkable) input");
+  TORCH_CHECK(float_vector(mean, c) && float_vector(invstd, c) && float_vector(weight, c),
+              "batch_norm_relu_backward: mean, invstd and weight must be float [C]");
+  TORCH_CHECK(dy_in.sizes() == x.sizes() && y_in.sizes() == x.sizes() && dy_in.scalar_type() == x.scalar_type() &&
+                  y_in.scalar_type() == x.scalar_type(),
+              "batch_norm_relu_backward: dy and y must have x's shape and dtype");
+  // dy, y in x's layout (the incoming gradient may come in the other one).
+  const auto format = is_channels_last(x) ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous;
+  const at::Tensor dy = dy_in.contiguous(format);
+  const at::Tensor y = y_in.contiguous(format);
+  return x.scalar_type() == at::kFloat ? backward_as<float>(dy, x, y, mean, invstd, weight)
+                                       : backward_as<c10::BFloat16>(dy, x, y, mean, invstd, weight);
+}
+
+const char* batch_norm_relu_isa() {
+#if defined(WRN_KERNELS_AVX2)
+  if (&kernel_set() == &detail::AVX2::bn_relu_kernels()) return "avx2";
+#endif
+  return "default";
+}
+
+}  // namespace wrn::kernels

@@ -1,0 +1,60 @@
+// Training-mode BatchNorm followed by ReLU as one fused CPU kernel, forward and backward.
+//
+//   y = max(0, (x - mean) * invstd * weight + bias), mean and var over N, H, W (biased var),
+//   invstd = 1 / sqrt(var + eps)
+//
+// Why: in a pre-activation block every BatchNorm feeds a ReLU. ATen runs them as three passes
+// over the activation forward (statistics, normalize, ReLU; the NCHW statistics pass is a
+// scalar loop in double) and two ops backward (threshold_backward writes the masked gradient,
+// which batch_norm_backward then reads twice). Fused: one statistics pass and one
+// normalize+ReLU pass forward; backward reads dy, y and x twice and writes dx once.
+//
+// The arithmetic is the unfused ops': fp32 per-channel sums accumulated in double chunks
+// (ATen: double), mean and var rounded to float, invstd computed in double from them,
+// y = x * alpha + beta with alpha = invstd * weight, beta = bias - mean * alpha in float; bf16
+// activations are computed in float and rounded to nearest even once. The backward is ATen's
+// batch_norm_backward of the ReLU-masked gradient (mask: y > 0, as threshold_backward).
+// Results differ from the unfused ops only by the order of float additions (tests: within
+// 1e-5 relative forward, 1e-4 for gradients in fp32; one bf16 rounding step in bf16).
+// Deterministic: the same bits for any thread count (fixed blocks, reduced in a fixed order).
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+namespace wrn::kernels {
+
+// Whether the fused kernels take these tensors: CPU, 4-D [N, C, H, W] with N*H*W >= 2, x
+// float or bfloat16 (contiguous or channels_last; other strides are made contiguous), weight
+// and bias float [C].
+bool batch_norm_relu_supported(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias);
+
+struct BatchNormReluForward {
+  at::Tensor y;       // x's dtype and memory format
+  at::Tensor mean;    // float [C]: the batch mean
+  at::Tensor invstd;  // float [C]: 1 / sqrt(biased batch var + eps)
+};
+
+// Requires batch_norm_relu_supported(x, weight, bias). When running_mean/running_var are
+// defined (float [C]) they are updated in place as BatchNorm2d does in training mode:
+//   running = momentum * batch + (1 - momentum) * running, with the unbiased var.
+BatchNormReluForward batch_norm_relu_forward(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
+                                             const at::Tensor& running_mean, const at::Tensor& running_var,
+                                             double momentum, double eps);
+
+struct BatchNormReluGrads {
+  at::Tensor dx;       // x's dtype and memory format
+  at::Tensor dweight;  // float [C]
+  at::Tensor dbias;    // float [C]
+};
+
+// The gradients for dy (the gradient of y), from the forward's x, y, mean and invstd.
+BatchNormReluGrads batch_norm_relu_backward(const at::Tensor& dy, const at::Tensor& x, const at::Tensor& y,
+                                            const at::Tensor& mean, const at::Tensor& invstd,
+                                            const at::Tensor& weight);
+
+// The instruction set the kernels run with: "avx2" or "default" (portable C++ that the
+// compiler vectorizes for the build's baseline). ATEN_CPU_CAPABILITY=default selects the latter
+// as it does for ATen's own kernels.
+const char* batch_norm_relu_isa();
+
+}  // namespace wrn::kernels

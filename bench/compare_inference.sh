@@ -56,11 +56,11 @@ JSON=${JSON:-/tmp/wrn-compare-inference.json}
 die() { echo "compare_inference: $*" >&2; exit 1; }
 [[ -x $WRN ]] || die "$WRN not found: build it first (make)"
 "$PYTHON" -c 'import torch, numpy' 2>/dev/null ||
-  die "$PYTHON cannot import torch/numpy: run `make deps` (the venv)"
+  die "$PYTHON cannot import torch/numpy: run 'make deps' (the venv)"
 [[ $ONLY == both || $ONLY == wrn-16-4 || $ONLY == resnet50 ]] || die "ONLY: '$ONLY' is not both, wrn-16-4 or resnet50"
 if [[ $ONLY != wrn-16-4 ]]; then
   "$PYTHON" -c 'import torchvision' 2>/dev/null ||
-    die "$PYTHON cannot import torchvision (ResNet-50): run `make deps` (the venv), or ONLY=wrn-16-4"
+    die "$PYTHON cannot import torchvision (ResNet-50): run 'make deps' (the venv), or ONLY=wrn-16-4"
 fi
 for p in $PRECISIONS; do
   [[ $p == fp32 || $p == bf16 ]] || die "PRECISIONS: '$p' is not fp32 or bf16 (fp16 is CUDA-only; auto is not a comparison)"

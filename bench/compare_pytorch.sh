@@ -87,7 +87,7 @@ SEED=1
 die() { echo "compare_pytorch: $*" >&2; exit 1; }
 [[ -x $WRN ]] || die "$WRN not found: build it first (make)"
 "$PYTHON" -c 'import torch, numpy, yaml' 2>/dev/null ||
-  die "$PYTHON cannot import torch/numpy/yaml: run `make deps` (the venv)"
+  die "$PYTHON cannot import torch/numpy/yaml: run 'make deps' (the venv)"
 [[ -f $FASHION_DIR/train-images-idx3-ubyte.gz ]] || die "no Fashion-MNIST in $FASHION_DIR (apt-get install dataset-fashion-mnist)"
 
 for p in $PRECISIONS; do

@@ -74,16 +74,22 @@ print(json.dumps(out))
 EOF
 }
 
-# pytorch_train_json DATASET DATA MODEL THREADS WARMUP STEPS LIMIT PRECISION PY_ARGS [EXTRA...]:
-# the PyTorch side (bench/pytorch_train.py) of a case; prints its JSON line. MODEL is wrn-D-K,
-# PY_ARGS the words pytorch_args_from_config printed.
-pytorch_train_json() {
+# pytorch_train_cmd DATASET DATA MODEL THREADS WARMUP STEPS LIMIT PRECISION PY_ARGS [EXTRA...]:
+# sets the array PYTORCH_CMD to the PyTorch side (bench/pytorch_train.py) of a case. MODEL is
+# wrn-D-K, PY_ARGS the words pytorch_args_from_config printed.
+pytorch_train_cmd() {
   local dataset=$1 data=$2 model=$3 threads=$4 warmup=$5 steps=$6 limit=$7 precision=$8 py_args=$9
   shift 9
   local depth width
   IFS=- read -r _ depth width <<<"$model"
-  # shellcheck disable=SC2086  # py_args is a list of plain words
-  "$PYTHON" "$ROOT/bench/pytorch_train.py" --dataset "$dataset" --data "$data" --depth "$depth" \
-    --width "$width" --threads "$threads" --warmup "$warmup" --steps "$steps" --limit "$limit" \
-    --seed "$SEED" --precision "$precision" $py_args "$@"
+  # shellcheck disable=SC2206  # py_args is a list of plain words
+  PYTORCH_CMD=("$PYTHON" "$ROOT/bench/pytorch_train.py" --dataset "$dataset" --data "$data" --depth "$depth"
+    --width "$width" --threads "$threads" --warmup "$warmup" --steps "$steps" --limit "$limit"
+    --seed "$SEED" --precision "$precision" $py_args "$@")
+}
+
+# pytorch_train_json (pytorch_train_cmd's arguments): runs it; prints its JSON line.
+pytorch_train_json() {
+  pytorch_train_cmd "$@"
+  "${PYTORCH_CMD[@]}"
 }

@@ -40,7 +40,8 @@ help:
 	@echo "make examples  install into $(EXAMPLES_PREFIX), build examples/ against it, run them"
 	@echo "make test-all  also the slow tests"
 	@echo "make demo      deps + build + train the CPU demo on Fashion-MNIST"
-	@echo "make bench     training and inference benchmarks against PyTorch 2.x (the venv's), fp32 and bf16"
+	@echo "make bench     issue 23's benchmarks against PyTorch 2.x (the venv's) and ONNX Runtime: training,"
+	@echo "               inference, peak RSS, scaling, data parallel; then the target table (bench/targets.py)"
 	@echo "make sanitize  the library and the unit tests under ASan + UBSan (clang), in $(SAN_BUILD)"
 	@echo "make fuzz      each reader's libFuzzer target for FUZZ_SECONDS ($(FUZZ_SECONDS)) under ASan + UBSan"
 	@echo "make man       the man page $(BUILD)/wrn.1 from the tool's --help (installs help2man)"
@@ -139,9 +140,15 @@ fuzz: sanitize-build
 # defaults instead (the scripts then label the rows "wrn's allocator fix only").
 BENCH_GLIBC_TUNABLES ?= glibc.malloc.mmap_threshold=67108864:glibc.malloc.trim_threshold=536870912
 
+# Every row of issue 23's target table, then the table (bench/targets.py reads the scripts' JSON
+# in /tmp). data_parallel.sh runs the target's shape, 2 ranks x 1 thread against 1 rank x 2.
 bench: deps build
 	GLIBC_TUNABLES=$(BENCH_GLIBC_TUNABLES) WRN=$(abspath $(BUILD))/wrn PYTHON=$(WRN_PYTHON) bash bench/compare_pytorch.sh
 	GLIBC_TUNABLES=$(BENCH_GLIBC_TUNABLES) WRN=$(abspath $(BUILD))/wrn PYTHON=$(WRN_PYTHON) bash bench/compare_inference.sh
+	GLIBC_TUNABLES=$(BENCH_GLIBC_TUNABLES) WRN=$(abspath $(BUILD))/wrn PYTHON=$(WRN_PYTHON) bash bench/peak_memory.sh
+	GLIBC_TUNABLES=$(BENCH_GLIBC_TUNABLES) WRN=$(abspath $(BUILD))/wrn PYTHON=$(WRN_PYTHON) bash bench/scaling.sh
+	GLIBC_TUNABLES=$(BENCH_GLIBC_TUNABLES) WRN=$(abspath $(BUILD))/wrn PYTHON=$(WRN_PYTHON) RANKS=2 THREADS=2 bash bench/data_parallel.sh
+	$(WRN_PYTHON) bench/targets.py --wrn $(abspath $(BUILD))/wrn
 
 # wrn.1 from `wrn --help`, `wrn --version` and every command's --help (help2man, Debian).
 man: $(BUILD)/CMakeCache.txt

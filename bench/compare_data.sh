@@ -34,7 +34,7 @@ WARMUP=${WARMUP:-1}
 die() { echo "compare_data: $*" >&2; exit 1; }
 [[ -x $WRN ]] || die "$WRN not found: build it first (make)"
 "$PYTHON" -c 'import torch, torchvision, PIL, numpy' 2>/dev/null ||
-  die "$PYTHON cannot import torch/torchvision/PIL/numpy: run `make deps` (the venv)"
+  die "$PYTHON cannot import torch/torchvision/PIL/numpy: run 'make deps' (the venv)"
 
 if [[ -z ${DIR:-} ]]; then
   DIR=$(mktemp -d /tmp/wrn-compare-data.XXXXXX)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Inference throughput of `wrn bench infer` against PyTorch 2.x (bench/pytorch_infer.py, from the
 # venv of `make deps`: eager/TorchScript, and torch.compile with and without inductor's freezing
-# unless COMPILE=0) on this machine, in this run, per precision:
+# unless COMPILE=0) and against ONNX Runtime on wrn's own ONNX export (bench/onnxruntime_infer.py,
+# unless ORT=0) on this machine, in this run, per precision:
 #
 #   WRN-16-4  on 3x32x32,   batch 64 (the WRN authors' structure, bench/pytorch_train.py)
 #   ResNet-50 on 3x224x224, batch 16 (torchvision.models.resnet50)
@@ -18,7 +19,17 @@
 #            no_grad, dense NCHW input (the eager model.eval() forward is in the JSON too);
 #            bf16: the pure bf16 eval a PyTorch user writes, `model.bfloat16().eval()`,
 #            channels_last, a bfloat16 channels_last input, eager, under no_grad.
-# ratio = wrn optimized / PyTorch at the same precision.
+#   ONNX Runtime (fp32 rows only): the seed-0 weights of the PyTorch side's model written as a
+#            state_dict, made a wrn checkpoint (`wrn import`) and exported by wrn
+#            (`wrn export --format onnx --input CxHxW`, its defaults: opset 13, BN folded where
+#            it can be); onnxruntime's default CPUExecutionProvider, ORT_ENABLE_ALL graph
+#            optimizations, intra_op_num_threads = THREADS, inter_op 1; the same fp32 NCHW input,
+#            WARMUP untimed runs, the median of ITERS timed session.run calls. Its logits are
+#            checked against the PyTorch eval forward of the same weights (first 2 images), and
+#            the graph's input against [batch, C, H, W]. bf16 rows say "-": ORT's CPU execution
+#            provider has no bf16 convolutions (the export is fp32; wrn bf16 / ORT fp32 is in
+#            bench/targets.py's reasons).
+# ratio = wrn optimized / PyTorch at the same precision; wrn / ORT = wrn optimized / ONNX Runtime.
 #
 # Roofline: bench/roofline.py (once per run, THREADS threads) measures the fp32 and bf16 GEMM
 # GFLOP/s (2048^3 as torch.matmul and as a oneDNN 1x1 convolution; the roof is the larger) and
@@ -32,6 +43,7 @@
 # Environment (defaults in brackets):
 #   THREADS [2]  ITERS [10]  WARMUP [2]  PRECISIONS ["fp32 bf16"]
 #   ONLY [both | wrn-16-4 | resnet50]  LAYOUT [all: every layout wrn bench infer has]  COMPILE [1]
+#   ORT [1: the ONNX Runtime column; 0 skips it]
 #   ROOFLINE_SIZE [2048]  ROOFLINE_REPS [3]
 #   WRN [build/wrn]  PYTHON [the venv of `make deps`]  JSON [/tmp/wrn-compare-inference.json]
 # About 4 minutes on 2 cores with the defaults. Both sides inherit the environment
@@ -48,6 +60,7 @@ WARMUP=${WARMUP:-2}
 PRECISIONS=${PRECISIONS:-fp32 bf16}
 ONLY=${ONLY:-both}
 COMPILE=${COMPILE:-1}
+ORT=${ORT:-1}
 LAYOUT=${LAYOUT:-all}
 ROOFLINE_SIZE=${ROOFLINE_SIZE:-2048}
 ROOFLINE_REPS=${ROOFLINE_REPS:-3}
@@ -56,11 +69,15 @@ JSON=${JSON:-/tmp/wrn-compare-inference.json}
 die() { echo "compare_inference: $*" >&2; exit 1; }
 [[ -x $WRN ]] || die "$WRN not found: build it first (make)"
 "$PYTHON" -c 'import torch, numpy' 2>/dev/null ||
-  die "$PYTHON cannot import torch/numpy: run `make deps` (the venv)"
+  die "$PYTHON cannot import torch/numpy: run 'make deps' (the venv)"
 [[ $ONLY == both || $ONLY == wrn-16-4 || $ONLY == resnet50 ]] || die "ONLY: '$ONLY' is not both, wrn-16-4 or resnet50"
 if [[ $ONLY != wrn-16-4 ]]; then
   "$PYTHON" -c 'import torchvision' 2>/dev/null ||
-    die "$PYTHON cannot import torchvision (ResNet-50): run `make deps` (the venv), or ONLY=wrn-16-4"
+    die "$PYTHON cannot import torchvision (ResNet-50): run 'make deps' (the venv), or ONLY=wrn-16-4"
+fi
+if [[ $ORT == 1 ]]; then
+  "$PYTHON" -c 'import onnxruntime' 2>/dev/null ||
+    die "$PYTHON cannot import onnxruntime: run 'make deps' (the venv), or ORT=0"
 fi
 for p in $PRECISIONS; do
   [[ $p == fp32 || $p == bf16 ]] || die "PRECISIONS: '$p' is not fp32 or bf16 (fp16 is CUDA-only; auto is not a comparison)"
@@ -94,6 +111,22 @@ infer_case() {
   local model=$1 chw=$2 batch=$3 classes=$4
   local info
   info=$("$WRN" info "$model" --input "$chw" --classes "$classes" --json) || die "wrn info $model failed"
+
+  # wrn's own ONNX export of the PyTorch side's weights, for ONNX Runtime (fp32 rows only).
+  local onnx=$WORK/$model.onnx
+  if [[ $ORT == 1 && " $PRECISIONS " == *" fp32 "* ]]; then
+    "$PYTHON" "$ROOT/bench/onnxruntime_infer.py" --write-state-dict "$WORK/$model.pt" --model "$model" \
+      --input "$chw" --classes "$classes" || die "writing $model's state_dict failed"
+    # (the mean/std are metadata only: wrn's ONNX graph takes the normalized input, which the
+    # logits check in onnxruntime_infer.py confirms)
+    "$WRN" import --from "$WORK/$model.pt" --model "$model" --classes "$classes" --input "$chw" \
+      --mean 123.675,116.28,103.53 --std 58.395,57.12,57.375 --out "$WORK/$model.ckpt" >"$WORK/$model.import.log" 2>&1 ||
+      { cat "$WORK/$model.import.log" >&2; die "wrn import of $model failed"; }
+    "$WRN" export --checkpoint "$WORK/$model.ckpt" --format onnx --input "$chw" --threads "$THREADS" \
+      --out "$onnx" >"$WORK/$model.export.log" 2>&1 ||
+      { cat "$WORK/$model.export.log" >&2; die "wrn export --format onnx of $model failed"; }
+    rm -f "$WORK/$model.pt" "$WORK/$model.ckpt"
+  fi
   local precision
   for precision in $PRECISIONS; do
     local tag=$model-$precision wrn_skip="" wrn_json=null
@@ -147,14 +180,27 @@ EOF
       --compile "$COMPILE")
     echo "   pytorch: $py_json ($((SECONDS - t0)) s)"
 
+    local ort_json=null ort_skip=""
+    if [[ $ORT != 1 ]]; then
+      ort_skip="ORT=0"
+    elif [[ $precision != fp32 ]]; then
+      ort_skip="ORT's CPU execution provider has no $precision convolutions"
+    else
+      t0=$SECONDS
+      ort_json=$("$PYTHON" "$ROOT/bench/onnxruntime_infer.py" --onnx "$onnx" --model "$model" --input "$chw" \
+        --classes "$classes" --batch "$batch" --threads "$THREADS" --warmup "$WARMUP" --iters "$ITERS") ||
+        die "bench/onnxruntime_infer.py ($model) failed"
+      echo "   onnxruntime: $ort_json ($((SECONDS - t0)) s)"
+    fi
+
     "$PYTHON" - "$model" "$chw" "$batch" "$THREADS" "$precision" "$wrn_skip" "$info" "$ROOFLINE" \
-      "$wrn_json" "$py_json" >>"$RESULTS" <<'EOF'
+      "$wrn_json" "$py_json" "$ort_json" "$ort_skip" >>"$RESULTS" <<'EOF'
 import json, os, sys
 def same_malloc():  # wrn's main() sets these two itself (core/memory.cpp tune_allocator)
     t = os.environ.get("GLIBC_TUNABLES", "")
     return "glibc.malloc.mmap_threshold=67108864" in t and "glibc.malloc.trim_threshold=536870912" in t
-model, chw, batch, threads, precision, skipped, info, roofline, w, p = sys.argv[1:]
-info, w, p = json.loads(info), json.loads(w), json.loads(p)
+model, chw, batch, threads, precision, skipped, info, roofline, w, p, o, o_skip = sys.argv[1:]
+info, w, p, o = json.loads(info), json.loads(w), json.loads(p), json.loads(o)
 roof = json.load(open(roofline))
 if info["params"] != p["params"]:
     sys.exit(f"compare_inference: {model} has {info['params']} parameters in wrn, {p['params']} in PyTorch:"
@@ -173,11 +219,14 @@ print(json.dumps({"model": model, "input": chw, "batch": int(batch), "threads": 
                   "ratio": wi / pi if wi else None, "wrn_skipped": skipped or None,
                   "pytorch_compile_images_per_second": p.get("compile", {}).get("images_per_second"),
                   "pytorch_compile_freezing_images_per_second": p.get("compile_freezing", {}).get("images_per_second"),
+                  "onnxruntime_images_per_second": o["images_per_second"] if o else None,
+                  "ratio_onnxruntime": wi / o["images_per_second"] if wi and o else None,
+                  "onnxruntime_skipped": o_skip or None,
                   "macs_per_image": macs, "params": info["params"],
                   "roof_gflops": roof[precision]["roof_gflops"],
                   "wrn_roofline_fraction": frac(wi) if wi else None,
                   "pytorch_roofline_fraction": frac(pi),
-                  "wrn": w, "pytorch": p, "roofline": roof}))
+                  "wrn": w, "pytorch": p, "onnxruntime": o, "roofline": roof}))
 EOF
   done
 }
@@ -194,7 +243,7 @@ roof = json.load(open(sys.argv[3]))
 json.dump(rows, open(sys.argv[2], "w"), indent=1)
 hdr = ("model", "input", "batch", "threads", "precision", "wrn plain img/s", "wrn optimized img/s",
        "PyTorch img/s", "ratio optimized/PyTorch", "PyTorch compile", "compile + freezing",
-       "ratio / best compile", "wrn roof", "PyTorch roof")
+       "ratio / best compile", "ONNX Runtime img/s", "wrn / ORT", "wrn roof", "PyTorch roof")
 print("| " + " | ".join(hdr) + " |")
 print("|" + "|".join("---" for _ in hdr) + "|")
 pct = lambda f: f"{100 * f:.1f}%"
@@ -208,9 +257,11 @@ for r in rows:
     c, cf = r.get("pytorch_compile_images_per_second"), r.get("pytorch_compile_freezing_images_per_second")
     best_c = max([v for v in (c, cf) if v] or [0])
     vs_c = f"{r['wrn_optimized_images_per_second'] / best_c:.2f}" if best_c and r["wrn_optimized_images_per_second"] else "-"
+    o, o_ratio = r.get("onnxruntime_images_per_second"), r.get("ratio_onnxruntime")
     print(f"| {r['model']} | {r['input']} | {r['batch']} | {r['threads']} | {r['precision']} | {wrn[0]} | "
           f"{wrn[1]} | {r['pytorch_images_per_second']:.1f} | {wrn[2]} | "
-          f"{'-' if c is None else format(c, '.1f')} | {'-' if cf is None else format(cf, '.1f')} | {vs_c} | {wrn[3]} | "
+          f"{'-' if c is None else format(c, '.1f')} | {'-' if cf is None else format(cf, '.1f')} | {vs_c} | "
+          f"{'-' if o is None else format(o, '.1f')} | {'-' if o_ratio is None else format(o_ratio, '.2f')} | {wrn[3]} | "
           f"{pct(r['pytorch_roofline_fraction'])} |")
 print(f"\nratio = wrn optimized (fastest layout) / PyTorch at the same precision (> 1: wrn is faster);"
       f" results in {sys.argv[2]}")
@@ -219,5 +270,10 @@ for r in rows:
     methods.setdefault(r["precision"], r["pytorch_method"])
 for p, m in methods.items():
     print(f"PyTorch {p}: {m}")
+ort = next((r["onnxruntime"] for r in rows if r.get("onnxruntime")), None)
+if ort:
+    print(f"ONNX Runtime {ort['onnxruntime']} fp32: {ort['method']}")
+for p in sorted({r["precision"] for r in rows if r.get("onnxruntime_skipped")}):
+    print(f"ONNX Runtime {p}: - ({next(r['onnxruntime_skipped'] for r in rows if r['precision'] == p and r.get('onnxruntime_skipped'))})")
 print_summary_footer(roof, rows, "inference FLOP/s (images/s x 2 x forward MACs)")
 EOF

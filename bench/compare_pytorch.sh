@@ -5,6 +5,8 @@
 #
 #   WRN-16-4 on 32x32x3 (synthetic data in the real CIFAR-10 binary format, preset
 #            wrn-cifar10: reflect-pad-4 random crop + flip, per-channel mean/std)
+#   WRN-28-10 on 32x32x3 (the same kind of data and preset; issue 23's second training
+#            model; ~15 s a step in fp32 on 2 cores, so STEPS_XL is small)
 #   WRN-16-1 on Fashion-MNIST 28x28x1 (the real data set, preset demo: flip only,
 #            channels_last)
 #
@@ -49,14 +51,17 @@
 #   flock /tmp/wrn-build.lock bash bench/compare_pytorch.sh
 # Environment (defaults in brackets):
 #   THREADS [nproc]  STEPS [100: timed steps for WRN-16-4]  STEPS_SMALL [400: for WRN-16-1]
+#   STEPS_XL [5: for WRN-28-10; wrn's warm-up epoch is as long, PyTorch's WARMUP stays]
 #   WARMUP [5: PyTorch untimed steps]  BATCH [128]
 #   LARGE_CHANNELS_LAST [the preset's: false]  SMALL_CHANNELS_LAST [the preset's: true]
-#   ONLY [both | large | small]  PRECISIONS ["fp32 bf16"]  COMPILE [1]
+#   ONLY [all | both (WRN-16-4 + WRN-16-1) | large (WRN-16-4) | small (WRN-16-1) | xl (WRN-28-10)]
+#   PRECISIONS ["fp32 bf16"]  COMPILE [1]
 #   ROOFLINE_SIZE [2048]  ROOFLINE_REPS [3]
 #   WRN [build/wrn]  PYTHON [the venv of `make deps`]  FASHION_DIR [/usr/share/datasets/fashion-mnist]
 #   JSON [/tmp/wrn-compare-pytorch.json: the results]  KEEP [0; 1 keeps the work directory]
 # About 8 minutes per precision on 2 cores with the defaults in fp32 (WRN-16-4: ~1 s a step,
-# 3 x 100 steps per side), plus ~20 s for the roofline.
+# 3 x 100 steps per side), plus ~20 s for the roofline; WRN-28-10 adds about 8 minutes per
+# precision (~15 s a step: wrn 2 x 5 steps, PyTorch 5 + 5 eager and 5 + 5 compiled, compilation).
 # Both sides inherit the environment, so e.g.
 #   GLIBC_TUNABLES=glibc.malloc.mmap_threshold=67108864:glibc.malloc.trim_threshold=536870912
 # compares them without glibc malloc's munmap/trim page-fault churn (LibTorch's CPU allocator
@@ -73,8 +78,9 @@ THREADS=${THREADS:-$(nproc)}
 BATCH=${BATCH:-128}
 STEPS=${STEPS:-100}
 STEPS_SMALL=${STEPS_SMALL:-400}
+STEPS_XL=${STEPS_XL:-5}
 WARMUP=${WARMUP:-5}
-ONLY=${ONLY:-both}
+ONLY=${ONLY:-all}
 FASHION_DIR=${FASHION_DIR:-/usr/share/datasets/fashion-mnist}
 JSON=${JSON:-/tmp/wrn-compare-pytorch.json}
 KEEP=${KEEP:-0}
@@ -85,10 +91,13 @@ ROOFLINE_REPS=${ROOFLINE_REPS:-3}
 SEED=1
 
 die() { echo "compare_pytorch: $*" >&2; exit 1; }
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"  # make_cifar, wrn_train_base, the PyTorch side's arguments and run
 [[ -x $WRN ]] || die "$WRN not found: build it first (make)"
 "$PYTHON" -c 'import torch, numpy, yaml' 2>/dev/null ||
-  die "$PYTHON cannot import torch/numpy/yaml: run `make deps` (the venv)"
-[[ -f $FASHION_DIR/train-images-idx3-ubyte.gz ]] || die "no Fashion-MNIST in $FASHION_DIR (apt-get install dataset-fashion-mnist)"
+  die "$PYTHON cannot import torch/numpy/yaml: run 'make deps' (the venv)"
+case $ONLY in all | both | large | small | xl) ;; *) die "ONLY: '$ONLY' is not all, both, large, small or xl" ;; esac
+[[ $ONLY == large || $ONLY == xl ]] || [[ -f $FASHION_DIR/train-images-idx3-ubyte.gz ]] || die "no Fashion-MNIST in $FASHION_DIR (apt-get install dataset-fashion-mnist)"
 
 for p in $PRECISIONS; do
   [[ $p == fp32 || $p == bf16 ]] || die "PRECISIONS: '$p' is not fp32 or bf16 (fp16 is CUDA-only; auto is not a comparison)"
@@ -106,9 +115,7 @@ echo "wrn vs PyTorch training throughput: $THREADS threads, batch $BATCH, $(npro
 
 # Does this wrn binary know --precision (issue 8)? Without it, it trains in fp32 only.
 WRN_PRECISION=0
-# (the help text is read whole first: grep -q in a pipe would SIGPIPE the tool under pipefail)
-help_text=$("$WRN" train --help 2>/dev/null || true)
-if [[ $help_text == *--precision* ]]; then
+if wrn_has_precision train; then
   WRN_PRECISION=1
 else
   echo "note: $WRN has no 'train --precision': its fp32 rows run without the flag, its bf16 rows are skipped"
@@ -118,24 +125,13 @@ ROOFLINE=$WORK/roofline.json
 { "$PYTHON" "$ROOT/bench/roofline.py" --threads "$THREADS" --size "$ROOFLINE_SIZE" --reps "$ROOFLINE_REPS" \
   --text >"$ROOFLINE"; } 2>&1 || die "bench/roofline.py failed"  # its summary on stdout, its JSON in the file
 
-# Synthetic 32x32x3 data in the CIFAR-10 binary format: data_batch_1..5.bin (all five must
-# exist) and test_batch.bin, records of 1 label byte + 3072 pixel bytes (R, G, B planes).
-make_cifar() {  # DIR TRAIN_IMAGES TEST_IMAGES
-  "$PYTHON" "$ROOT/bench/make_cifar.py" "$@"
-}
-
 # bench_case LABEL INPUT CHW PRESET MODEL DATASET DATA_DIR STEPS CHANNELS_LAST
 # (INPUT as the table writes it, HxWxC; CHW as `wrn info --input` takes it)
 bench_case() {
   local label=$1 input=$2 chw=$3 preset=$4 model=$5 dataset=$6 data=$7 steps=$8 cl=$9
-  local depth width
-  IFS=- read -r _ depth width <<<"$model"
   local limit=$((steps * BATCH))
-  local base=(train --preset "$preset" --model "$model" --data "$data" --threads "$THREADS" --seed "$SEED"
-    --batch-size "$BATCH" --epochs 2
-    --set "data.limit_train=$limit" --set "data.limit_test=$((2 * BATCH))" --set eval_every=2
-    --set checkpoint.every_seconds=0 --set checkpoint.keep_best=false)
-  if [[ -n $cl ]]; then base+=(--set "channels_last=$cl"); fi
+  wrn_train_base "$preset" "$model" "$data" "$THREADS" "$BATCH" "$steps" 2 "$cl"
+  local base=("${WRN_BASE[@]}")
 
   # Forward MACs and parameters per image of the model wrn builds (the roofline's work).
   local info
@@ -157,24 +153,7 @@ bench_case() {
     "$WRN" "${cfg_args[@]}" --print-config >"$WORK/$tag.yaml" ||
       die "wrn ${cfg_args[*]} --print-config failed"
     local py_args
-    py_args=$("$PYTHON" - "$WORK/$tag.yaml" "$precision" "$wrn_skip" <<'EOF'
-import sys, yaml
-c = yaml.safe_load(open(sys.argv[1]))
-precision, skipped = sys.argv[2], sys.argv[3]
-d, a, n, o = c["data"], c["data"]["augment"], c["data"]["normalize"], c["optimizer"]
-if not n.get("mean") or not n.get("std") or n.get("zca"):
-    sys.exit("compare_pytorch: the preset must give normalize.mean/std (no fitting, no ZCA)")
-if (o["momentum"], o["nesterov"], o["weight_decay"], o["dampening"]) != (0.9, True, 0.0005, 0):
-    print("compare_pytorch: note: wrn optimizer", o, "- PyTorch side uses momentum 0.9 Nesterov wd 5e-4",
-          file=sys.stderr)
-if not skipped and "precision" in c and str(c["precision"]) != precision:
-    print(f"compare_pytorch: note: wrn's resolved config says precision {c['precision']!r}, asked {precision}",
-          file=sys.stderr)
-print(" ".join(["--batch", str(d["batch_size"]), "--pad", str(a["pad"]), "--pad-mode", a["pad_mode"],
-                "--flip", str(int(a["flip"])), "--channels-last", str(int(c["channels_last"])),
-                "--lr", str(o["lr"]), "--mean", *map(str, n["mean"]), "--std", *map(str, n["std"])]))
-EOF
-)
+    py_args=$(pytorch_args_from_config compare_pytorch "$WORK/$tag.yaml" "$precision" "$wrn_skip")
     echo
     echo "== $model on $input ($dataset, preset $preset), $precision: $steps timed steps of $BATCH"
     echo "   PyTorch side: $py_args --precision $precision"
@@ -185,28 +164,13 @@ EOF
     else
       "$WRN" "${args[@]}" --quiet --out "$run" >"$WORK/$tag.wrn.log" 2>&1 ||
         { cat "$WORK/$tag.wrn.log" >&2; die "wrn train (${precision}) failed"; }
-      wrn_json=$("$PYTHON" - "$run/metrics.jsonl" "$precision" <<'EOF'
-import json, sys
-m = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
-assert len(m) == 2, f"expected 2 epochs in {sys.argv[1]}, got {len(m)}"
-out = {"images_per_second": m[1]["images_per_second"],
-       "first_epoch_images_per_second": m[0]["images_per_second"],
-       "train_loss": m[1]["train_loss"]}
-if "precision" in m[1]:
-    out["precision"] = m[1]["precision"]
-    if m[1]["precision"] != sys.argv[2]:  # a row under the wrong precision label is worse than none
-        sys.exit(f"compare_pytorch: {sys.argv[1]} says precision {m[1]['precision']}, the row is {sys.argv[2]}")
-print(json.dumps(out))
-EOF
-)
+      wrn_json=$(wrn_epoch2_json compare_pytorch "$run/metrics.jsonl" "$precision")
       echo "   wrn:     $wrn_json ($((SECONDS - t0)) s)"
     fi
 
-    # shellcheck disable=SC2086  # py_args is a list of plain words
     py_side() {  # EXTRA...: the PyTorch side's JSON line
-      "$PYTHON" "$ROOT/bench/pytorch_train.py" --dataset "$dataset" --data "$data" --depth "$depth" \
-        --width "$width" --threads "$THREADS" --warmup "$WARMUP" --steps "$steps" --limit "$limit" \
-        --seed "$SEED" --precision "$precision" $py_args "$@"
+      pytorch_train_json "$dataset" "$data" "$model" "$THREADS" "$WARMUP" "$steps" "$limit" "$precision" \
+        "$py_args" "$@"
     }
     t0=$SECONDS
     local py_json pc_json=null
@@ -255,12 +219,16 @@ EOF
   done
 }
 
-if [[ $ONLY == both || $ONLY == large ]]; then
+if [[ $ONLY == all || $ONLY == both || $ONLY == large ]]; then
   make_cifar "$WORK/cifar" $((STEPS * BATCH)) $((2 * BATCH))
   bench_case large 32x32x3 3x32x32 wrn-cifar10 wrn-16-4 cifar10 "$WORK/cifar" "$STEPS" "${LARGE_CHANNELS_LAST:-}"
 fi
-if [[ $ONLY == both || $ONLY == small ]]; then
+if [[ $ONLY == all || $ONLY == both || $ONLY == small ]]; then
   bench_case small 28x28x1 1x28x28 demo wrn-16-1 fashion-mnist "$FASHION_DIR" "$STEPS_SMALL" "${SMALL_CHANNELS_LAST:-}"
+fi
+if [[ $ONLY == all || $ONLY == xl ]]; then
+  make_cifar "$WORK/cifar-xl" $((STEPS_XL * BATCH)) $((2 * BATCH))
+  bench_case xl 32x32x3 3x32x32 wrn-cifar10 wrn-28-10 cifar10 "$WORK/cifar-xl" "$STEPS_XL" "${LARGE_CHANNELS_LAST:-}"
 fi
 
 echo

@@ -8,7 +8,8 @@
 # the gradient reduction's wall time per step and the bytes it reduced per second.
 # PyTorch: --steps timed steps after 5 warm-up steps (pytorch_train.py's header).
 # Also checks `torchrun --no_python wrn train` (the pinned torch's torchrun, unpatched).
-# Usage: WRN=build/wrn bash bench/data_parallel.sh   (env: RANKS=2 THREADS=nproc STEPS=20 PRECISIONS="fp32 bf16")
+# Usage: WRN=build/wrn bash bench/data_parallel.sh   (env: RANKS=2 THREADS=nproc STEPS=20 PRECISIONS="fp32 bf16"
+#        JSON=/tmp/wrn-data-parallel.json: the table's rows, read by bench/targets.py)
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 WRN=${WRN:-$ROOT/build/wrn}
@@ -18,6 +19,7 @@ RANKS=${RANKS:-2}
 STEPS=${STEPS:-20}
 BATCH=128
 PRECISIONS=${PRECISIONS:-fp32 bf16}
+JSON=${JSON:-/tmp/wrn-data-parallel.json}
 WORK=$(mktemp -d /tmp/wrn-dp-bench.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
 MEAN="[125,123,114]"; STD="[63,62,66]"
@@ -40,7 +42,7 @@ wrn_run() {  # OUT PRECISION EXTRA...: prints "images/s allreduce-text"
 
 torch_run() {  # PRECISION RANKS THREADS
   local precision=$1 ranks=$2 threads=$3
-  local args=(--dataset cifar10 --data "$WORK/cifar" --depth 16 --width 4 --batch $BATCH --threads "$threads"
+  local args=(--dataset cifar10 --data "$WORK/cifar" --depth 16 --width 4 --batch "$BATCH" --threads "$threads"
               --steps "$STEPS" --limit $((STEPS * BATCH)) --mean 125 123 114 --std 63 62 66 --precision "$precision")
   if [ "$ranks" = 1 ]; then
     "$PYTHON" "$ROOT/bench/pytorch_train.py" "${args[@]}"
@@ -48,6 +50,21 @@ torch_run() {  # PRECISION RANKS THREADS
     "$PYTHON" -m torch.distributed.run --nproc_per_node "$ranks" --master_port "$((20000 + RANDOM % 20000))" \
       "$ROOT/bench/pytorch_train.py" "${args[@]}" 2>/dev/null
   fi | "$PYTHON" -c 'import json,sys; print("%.1f" % json.loads(sys.stdin.read().strip().splitlines()[-1])["images_per_second"])'
+}
+
+ROWS=$WORK/rows.jsonl
+: >"$ROWS"
+row_json() {  # PRECISION RANKS THREADS_PER_RANK WRN_IPS WRN_ALLREDUCE PYTORCH_IPS >> ROWS
+  "$PYTHON" -c 'import json, os, sys
+p, r, t, w, ar, pt = sys.argv[1:]
+print(json.dumps({"precision": p, "ranks": int(r), "threads_per_rank": int(t), "batch": 128, "model": "wrn-16-4",
+                  "input": "32x32x3", "steps": int(os.environ["STEPS"]), "glibc_tunables": os.environ.get("GLIBC_TUNABLES", ""),
+                  "same_malloc": all(k in os.environ.get("GLIBC_TUNABLES", "") for k in
+                                     ("glibc.malloc.mmap_threshold=67108864", "glibc.malloc.trim_threshold=536870912")),
+                  "wrn_images_per_second": float(w), "wrn_allreduce": None if ar == "-" else ar,
+                  "pytorch_images_per_second": float(pt), "ratio": float(w) / float(pt),
+                  "pytorch": "bench/pytorch_train.py" + (" under torchrun, DistributedDataParallel (Gloo)" if int(r) > 1 else "")}))' \
+    "$@" >>"$ROWS"
 }
 
 echo "CPU: $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores; $(lscpu | grep -o 'amx_bf16\|avx512_bf16' | sort -u | tr '\n' ' ')"
@@ -61,7 +78,12 @@ for p in $PRECISIONS; do
   t2=$(torch_run "$p" "$RANKS" "$PER")
   echo "| $p | 1 rank x $THREADS threads | $w1 | - | $t1 | $("$PYTHON" -c "print('%.2f' % ($w1/$t1))") |"
   echo "| $p | $RANKS ranks x $PER thread(s) | $w2 | $ar | $t2 | $("$PYTHON" -c "print('%.2f' % ($w2/$t2))") |"
+  STEPS=$STEPS row_json "$p" 1 "$THREADS" "$w1" - "$t1"
+  STEPS=$STEPS row_json "$p" "$RANKS" "$PER" "$w2" "$ar" "$t2"
 done
+"$PYTHON" -c 'import json, sys; json.dump([json.loads(l) for l in open(sys.argv[1])], open(sys.argv[2], "w"), indent=1)' \
+  "$ROWS" "$JSON"
+echo "rows in $JSON"
 echo
 # torchrun --no-python: wrn as the worker program, the agent's store (TORCHELASTIC_USE_AGENT_STORE).
 if "$PYTHON" -m torch.distributed.run --nproc_per_node 2 --master_port "$((20000 + RANDOM % 20000))" --no_python \

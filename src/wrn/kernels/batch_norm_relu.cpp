@@ -1,6 +1,6 @@
 #include "wrn/kernels/batch_norm_relu.h"
 
-#include <ATen/Context.h>
+#include <ATen/Version.h>
 #include <ATen/core/Tensor.h>
 #include <ATen/ops/empty.h>
 #include <ATen/ops/empty_like.h>

@@ -81,6 +81,7 @@ TEST_P(FusedAgainstAten, ForwardStatisticsAndGradients) {
   auto f = batch_norm_relu_forward(t.x, t.w, t.b, rm, rv, kMomentum, kEps);
   EXPECT_EQ(f.y.scalar_type(), c.dtype);
   EXPECT_EQ(f.y.sizes(), t.x.sizes());
+  EXPECT_TRUE(f.x.is_same(t.x));  // walked as it is
   EXPECT_EQ(f.y.is_contiguous(at::MemoryFormat::ChannelsLast), t.x.is_contiguous(at::MemoryFormat::ChannelsLast));
   EXPECT_LT(rel_max(f.mean, std::get<1>(stats)), 1e-6);
   EXPECT_LT(rel_max(f.invstd, std::get<2>(stats)), 1e-6);

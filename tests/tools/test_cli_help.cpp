@@ -81,7 +81,7 @@ TEST(CliHelp, ShowsDefaultsAndAnExample) {
   ASSERT_EQ(r.status, 0) << r.out;
   EXPECT_NE(r.out.find("Examples:\n  wrn models"), std::string::npos) << r.out;
   for (const std::string cmd : {"train", "eval", "resume", "sweep", "predict", "export", "import", "info", "models", "bench",
-                                "bench infer", "bench data", "download", "completion"}) {
+                                "bench infer", "bench step", "bench data", "download", "completion"}) {
     auto h = run_tool(cmd + " --help");
     EXPECT_EQ(h.status, 0) << cmd;
     const auto at = h.out.find("Example");
@@ -194,7 +194,7 @@ TEST(CliCompletion, BashScriptCompletesCommandsAndOptions) {
   EXPECT_EQ(complete("wrn train --preset demo --for", 4), "--force ");
   EXPECT_EQ(complete("wrn bench infer --ite", 3), "--iters ");
   EXPECT_EQ(complete("wrn export --ops", 2), "--opset ");
-  EXPECT_EQ(complete("wrn bench \"\"", 2), "infer data ");
+  EXPECT_EQ(complete("wrn bench \"\"", 2), "infer step data ");
   const auto top = complete("wrn \"\"", 1);
   EXPECT_EQ(complete("wrn --ver", 1), "--version ");
   for (const char* c : {"train", "predict", "completion", "download"})

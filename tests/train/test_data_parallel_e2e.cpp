@@ -136,12 +136,16 @@ TEST(DataParallelE2E, TwoRanksWithSyncBnEqualOneProcessAfter20Steps) {
   auto a1 = args, a2 = with(args, {"--nproc-per-node", "2"}), a3 = args;
   a1.insert(a1.end(), {"--threads", "1", "--out", one});
   a2.insert(a2.end(), {"--threads", "1", "--out", two});
-  // The floor: the same single process with 2 threads, whose only difference is the order of
-  // its floating-point sums, which is all that 2 ranks with sync BN change too.
+  // The floor: the same single process with 2 threads and ATen's unfused BatchNorm + ReLU
+  // (sync BN runs those ops, the single process the fused kernel), whose only difference is
+  // the order of its floating-point sums, which is all that 2 ranks with sync BN change too.
   a3.insert(a3.end(), {"--threads", "2", "--out", one_t2});
   ASSERT_EQ(run(a1, one + ".log"), 0) << slurp(one + ".log");
   ASSERT_EQ(run(a2, two + ".log"), 0) << slurp(two + ".log");
-  ASSERT_EQ(run(a3, one_t2 + ".log"), 0) << slurp(one_t2 + ".log");
+  ::setenv("WRN_FUSED_BN_RELU", "0", 1);
+  const int unfused = run(a3, one_t2 + ".log");
+  ::unsetenv("WRN_FUSED_BN_RELU");
+  ASSERT_EQ(unfused, 0) << slurp(one_t2 + ".log");
   auto a = io::load_checkpoint(one + "/checkpoints/last.ckpt"), b = io::load_checkpoint(two + "/checkpoints/last.ckpt");
   auto c = io::load_checkpoint(one_t2 + "/checkpoints/last.ckpt");
   EXPECT_EQ(nlohmann::json::parse(b.meta_json).at("global_step"), 20);

@@ -220,6 +220,7 @@ void add_bench_command(CLI::App& app) {
   auto* bench = app.add_subcommand("bench", "Micro-benchmarks");
   bench->require_subcommand(1);
   bench->footer("Examples:\n  wrn bench infer --model wrn-16-4 --batch 64 --threads 2\n"
+                "  wrn bench step --model wrn-16-4 --batch 128 --threads 2\n"
                 "  wrn bench data --dir data/imagenette/train --workers 2");
   auto* cmd = bench->add_subcommand("infer", "Images/s of the plain forward and the optimized inference path");
   cmd->footer("Example:\n  wrn bench infer --model wrn-16-4 --batch 64 --threads 2");

@@ -35,10 +35,11 @@ bool is_channels_last(const at::Tensor& x) {
   return !x.is_contiguous() && x.is_contiguous(at::MemoryFormat::ChannelsLast);
 }
 
-// x in one of the two layouts the loops walk (other strides: a contiguous copy).
-at::Tensor walkable(const at::Tensor& x) {
-  return x.is_contiguous() || x.is_contiguous(at::MemoryFormat::ChannelsLast) ? x : x.contiguous();
+// The two layouts the loops walk; other strides are copied contiguous first.
+bool walkable_as_is(const at::Tensor& x) {
+  return x.is_contiguous() || x.is_contiguous(at::MemoryFormat::ChannelsLast);
 }
+at::Tensor walkable(const at::Tensor& x) { return walkable_as_is(x) ? x : x.contiguous(); }
 
 BnShape shape_of(const at::Tensor& x) {
   BnShape s;
@@ -67,6 +68,7 @@ BatchNormReluForward forward_as(const at::Tensor& x, const at::Tensor& weight, c
   const BnShape s = shape_of(x);
   const auto& k = loops_for<T>();
   BatchNormReluForward out;
+  out.x = x;
   out.mean = floats(s.c);
   out.invstd = floats(s.c);
   std::vector<double> var_sum(s.c);
@@ -163,8 +165,7 @@ BatchNormReluGrads batch_norm_relu_backward(const at::Tensor& dy_in, const at::T
                                             const at::Tensor& mean, const at::Tensor& invstd,
                                             const at::Tensor& weight) {
   const int64_t c = x.size(1);
-  TORCH_CHECK(x.is_contiguous() || x.is_contiguous(at::MemoryFormat::ChannelsLast),
-              "batch_norm_relu_backward: x must be the forward's (walkable) input");
+  TORCH_CHECK(walkable_as_is(x), "batch_norm_relu_backward: x must be the forward's BatchNormReluForward::x");
   TORCH_CHECK(float_vector(mean, c) && float_vector(invstd, c) && float_vector(weight, c),
               "batch_norm_relu_backward: mean, invstd and weight must be float [C]");
   TORCH_CHECK(dy_in.sizes() == x.sizes() && y_in.sizes() == x.sizes() && dy_in.scalar_type() == x.scalar_type() &&

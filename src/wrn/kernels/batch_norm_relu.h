@@ -29,6 +29,7 @@ namespace wrn::kernels {
 bool batch_norm_relu_supported(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias);
 
 struct BatchNormReluForward {
+  at::Tensor x;       // the input as the loops read it (x, or a contiguous copy of other strides): the backward's x
   at::Tensor y;       // x's dtype and memory format
   at::Tensor mean;    // float [C]: the batch mean
   at::Tensor invstd;  // float [C]: 1 / sqrt(biased batch var + eps)
@@ -47,7 +48,8 @@ struct BatchNormReluGrads {
   at::Tensor dbias;    // float [C]
 };
 
-// The gradients for dy (the gradient of y), from the forward's x, y, mean and invstd.
+// The gradients for dy (the gradient of y), from the forward's x (BatchNormReluForward::x), y,
+// mean and invstd.
 BatchNormReluGrads batch_norm_relu_backward(const at::Tensor& dy, const at::Tensor& x, const at::Tensor& y,
                                             const at::Tensor& mean, const at::Tensor& invstd,
                                             const at::Tensor& weight);

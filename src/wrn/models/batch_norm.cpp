@@ -80,8 +80,7 @@ class BatchNormReluFunction : public torch::autograd::Function<BatchNormReluFunc
                                const torch::Tensor& bias, torch::Tensor running_mean, torch::Tensor running_var,
                                double momentum, double eps) {
     auto f = kernels::batch_norm_relu_forward(x, weight, bias, running_mean, running_var, momentum, eps);
-    const torch::Tensor walked = x.is_contiguous() || x.is_contiguous(at::MemoryFormat::ChannelsLast) ? x : x.contiguous();
-    ctx->save_for_backward({walked, f.y, f.mean, f.invstd, weight});
+    ctx->save_for_backward({f.x, f.y, f.mean, f.invstd, weight});
     return f.y;
   }
 

@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <chrono>
 #include <functional>
+#include <utility>
 #include <vector>
 
 #include "command.h"
@@ -32,6 +33,11 @@
 
 namespace {
 
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
 // Median seconds per call of `fn` over `iters` timed calls after `warmup` untimed ones.
 double time_call(const std::function<void()>& fn, int warmup, int iters) {
   for (int i = 0; i < warmup; ++i) fn();
@@ -41,8 +47,7 @@ double time_call(const std::function<void()>& fn, int warmup, int iters) {
     fn();
     t.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   }
-  std::sort(t.begin(), t.end());
-  return t[t.size() / 2];
+  return median(std::move(t));
 }
 
 // `wrn bench step`: a training step's forward, cross-entropy and backward (no optimizer: the
@@ -110,10 +115,6 @@ void add_bench_step_command(CLI::App* bench) {
       plain.push_back(step(false));
     }
     wrn::models::set_fused_batch_norm_relu(before);
-    auto median = [](std::vector<double> v) {
-      std::sort(v.begin(), v.end());
-      return v[v.size() / 2];
-    };
     const double f = median(fused), p = median(plain), n = double(args->batch);
     fmt::print("{:<34} {:>9.1f} images/s  {:>8.1f} ms/step\n", "unfused (ATen batch_norm, relu)", n / p, p * 1e3);
     fmt::print("{:<34} {:>9.1f} images/s  {:>8.1f} ms/step  speed-up {:.3f}x\n", "fused BatchNorm+ReLU", n / f,
@@ -199,10 +200,8 @@ void add_bench_data_command(CLI::App* bench) {
         per_cpu.push_back(double(images) / cpu);
       }
     }
-    std::sort(rates.begin(), rates.end());
-    std::sort(per_cpu.begin(), per_cpu.end());
-    fmt::print("images/s {:.1f}\n", rates[rates.size() / 2]);
-    fmt::print("images/cpu-s {:.1f}\n", per_cpu[per_cpu.size() / 2]);
+    fmt::print("images/s {:.1f}\n", median(rates));
+    fmt::print("images/cpu-s {:.1f}\n", median(per_cpu));
   });
 }
 

@@ -72,6 +72,22 @@ inline Vec relu(const Vec& v) { return at::vec::clamp_min(v, Vec(0.f)); }
 inline float masked(float dy, float y) { return y <= 0.f ? 0.f : dy; }
 inline Vec masked(const Vec& dy, const Vec& y) { return Vec::blendv(dy, Vec(0.f), y <= Vec(0.f)); }
 
+// kStep values of the masked gradient g from dy and y at the same offset.
+template <typename T>
+void load_masked_grad(const T* dy, const T* y, Vec& g0, Vec& g1) {
+  Vec y0, y1;
+  Lanes<T>::load(dy, g0, g1);
+  Lanes<T>::load(y, y0, y1);
+  g0 = masked(g0, y0);
+  g1 = masked(g1, y1);
+}
+
+// ATen's batch_norm_backward for one value (float or Vec): (g - grad_mean - (x - mean) * k) * scale.
+template <typename V>
+V bn_grad_input(const V& g, const V& grad_mean, const V& x, const V& mean, const V& k, const V& scale) {
+  return (g - grad_mean - (x - mean) * k) * scale;
+}
+
 // ---------------------------------------------------------------------------------------
 // Contiguous [N, C, HW]: one channel per task (its N planes), one plane per normalize task.
 
@@ -153,12 +169,9 @@ void plane_grad_sums(const T* dy, const T* y, const T* x, int64_t len, float m, 
     Vec s0(0.f), s1(0.f), d0(0.f), d1(0.f);
     int64_t i = start;
     for (; i + kStep <= end; i += kStep) {
-      Vec g0, g1, y0, y1, x0, x1;
-      Lanes<T>::load(dy + i, g0, g1);
-      Lanes<T>::load(y + i, y0, y1);
+      Vec g0, g1, x0, x1;
+      load_masked_grad(dy + i, y + i, g0, g1);
       Lanes<T>::load(x + i, x0, x1);
-      g0 = masked(g0, y0);
-      g1 = masked(g1, y1);
       s0 = s0 + g0;
       s1 = s1 + g1;
       d0 = d0 + (x0 - vm) * g0;
@@ -202,17 +215,14 @@ void backward_dx_nchw(const T* dy, const T* y, const T* x, BnShape s, const floa
       const int64_t off = plane * s.hw;
       int64_t i = 0;
       for (; i + kStep <= s.hw; i += kStep) {
-        Vec g0, g1, y0, y1, x0, x1;
-        Lanes<T>::load(dy + off + i, g0, g1);
-        Lanes<T>::load(y + off + i, y0, y1);
+        Vec g0, g1, x0, x1;
+        load_masked_grad(dy + off + i, y + off + i, g0, g1);
         Lanes<T>::load(x + off + i, x0, x1);
-        g0 = masked(g0, y0);
-        g1 = masked(g1, y1);
-        Lanes<T>::store(dx + off + i, (g0 - vgm - (x0 - vm) * vk) * vsc, (g1 - vgm - (x1 - vm) * vk) * vsc);
+        Lanes<T>::store(dx + off + i, bn_grad_input(g0, vgm, x0, vm, vk, vsc), bn_grad_input(g1, vgm, x1, vm, vk, vsc));
       }
       for (; i < s.hw; ++i) {
         const float g = masked(to_float(dy[off + i]), to_float(y[off + i]));
-        dx[off + i] = static_cast<T>((g - gm - (to_float(x[off + i]) - m) * kc) * sc);
+        dx[off + i] = static_cast<T>(bn_grad_input(g, gm, to_float(x[off + i]), m, kc, sc));
       }
     }
   });
@@ -246,11 +256,8 @@ void rows_sum(const T* x, const T* dy, const T* y, int64_t c_count, int64_t r0, 
           a0 = a0 + x0 * x0;
           a1 = a1 + x1 * x1;
         } else {
-          Vec g0, g1, y0, y1;
-          Lanes<T>::load(dy + off + c, g0, g1);
-          Lanes<T>::load(y + off + c, y0, y1);
-          g0 = masked(g0, y0);
-          g1 = masked(g1, y1);
+          Vec g0, g1;
+          load_masked_grad(dy + off + c, y + off + c, g0, g1);
           a0 = a0 + g0;
           a1 = a1 + g1;
           Vec b0 = Vec::loadu(acc2 + c), b1 = Vec::loadu(acc2 + c + kV);
@@ -343,22 +350,18 @@ void backward_dx_nhwc(const T* dy, const T* y, const T* x, BnShape s, const floa
       const int64_t off = r * s.c;
       int64_t c = 0;
       for (; c + kStep <= s.c; c += kStep) {
-        Vec g0, g1, y0, y1, x0, x1;
-        Lanes<T>::load(dy + off + c, g0, g1);
-        Lanes<T>::load(y + off + c, y0, y1);
+        Vec g0, g1, x0, x1;
+        load_masked_grad(dy + off + c, y + off + c, g0, g1);
         Lanes<T>::load(x + off + c, x0, x1);
-        g0 = masked(g0, y0);
-        g1 = masked(g1, y1);
-        const Vec d0 = (g0 - Vec::loadu(grad_mean + c) - (x0 - Vec::loadu(mean + c)) * Vec::loadu(k + c)) *
-                       Vec::loadu(scale + c);
-        const Vec d1 = (g1 - Vec::loadu(grad_mean + c + kV) - (x1 - Vec::loadu(mean + c + kV)) *
-                                                                   Vec::loadu(k + c + kV)) *
-                       Vec::loadu(scale + c + kV);
-        Lanes<T>::store(dx + off + c, d0, d1);
+        auto vec = [](const float* p, int64_t i) { return Vec::loadu(p + i); };  // per-channel constants
+        Lanes<T>::store(dx + off + c,
+                        bn_grad_input(g0, vec(grad_mean, c), x0, vec(mean, c), vec(k, c), vec(scale, c)),
+                        bn_grad_input(g1, vec(grad_mean, c + kV), x1, vec(mean, c + kV), vec(k, c + kV),
+                                      vec(scale, c + kV)));
       }
       for (; c < s.c; ++c) {
         const float g = masked(to_float(dy[off + c]), to_float(y[off + c]));
-        dx[off + c] = static_cast<T>((g - grad_mean[c] - (to_float(x[off + c]) - mean[c]) * k[c]) * scale[c]);
+        dx[off + c] = static_cast<T>(bn_grad_input(g, grad_mean[c], to_float(x[off + c]), mean[c], k[c], scale[c]));
       }
     }
   });

@@ -25,6 +25,7 @@
 #include "wrn/models/batch_norm.h"
 #include "wrn/models/precision.h"
 #include "wrn/core/error.h"
+#include "wrn/core/memory.h"
 #include "wrn/core/threads.h"
 #include "wrn/data/batch_loader.h"
 #include "wrn/data/image_list.h"
@@ -50,45 +51,69 @@ double time_call(const std::function<void()>& fn, int warmup, int iters) {
   return median(std::move(t));
 }
 
+// What `wrn bench step` and `wrn bench infer` share: a model by name, a batch of random
+// images, timed and warm-up repetitions, threads and precision.
+struct ModelBenchArgs {
+  wrn::cli::ModelArgs model;
+  int64_t batch = 0;
+  int iters = 10;
+  int warmup = 2;
+  int threads = 0;
+  std::string precision;
+
+  // `unit`: what one repetition is ("step", "forward"). Returns --batch, for the command's check.
+  CLI::Option* add_options(CLI::App* cmd, const std::string& unit) {
+    cmd->add_option("--model", model.name, "Model name (see 'wrn models')")->required();
+    model.add_options(cmd);
+    auto* batch_option = cmd->add_option("--batch", batch, "Images per " + unit);
+    cmd->add_option("--iters", iters, "Timed " + unit + "s per path (median reported)")->check(CLI::PositiveNumber);
+    cmd->add_option("--warmup", warmup, "Untimed " + unit + "s per path first")->check(CLI::NonNegativeNumber);
+    wrn::cli::add_threads_option(cmd, threads);
+    wrn::cli::add_precision_option(cmd, precision);
+    return batch_option;
+  }
+};
+
+// The threads set, the precision resolved, the model built (float32, training mode).
+struct ModelBench {
+  int threads = 0;
+  wrn::ResolvedPrecision precision;
+  c10::ScalarType dtype = c10::kFloat;
+  wrn::models::ModelSpec spec;
+  wrn::models::Classifier model{nullptr};
+
+  explicit ModelBench(const ModelBenchArgs& a)
+      : threads(wrn::configure_threads(a.threads)),
+        precision(wrn::cli::resolve_precision_option(a.precision, torch::Device(torch::kCPU), true)),
+        dtype(wrn::compute_dtype(precision.value)),
+        spec(wrn::models::resolve_spec(a.model.spec())),
+        model(wrn::models::build_model(spec)) {}
+};
+
 // `wrn bench step`: a training step's forward, cross-entropy and backward (no optimizer: the
 // same for both), with the fused BatchNorm+ReLU and without, alternating step by step so that
 // both see the same machine; the median of each.
 void add_bench_step_command(CLI::App* bench) {
-  struct Args {
-    wrn::cli::ModelArgs model;
-    int64_t batch = 128;
-    int iters = 10;
-    int warmup = 2;
-    int threads = 0;
+  struct Args : ModelBenchArgs {
     bool channels_last = false;
-    std::string precision;
   };
   auto args = std::make_shared<Args>();
+  args->batch = 128;
   auto* cmd = bench->add_subcommand(
       "step", "Milliseconds of a training step (forward + backward), fused BatchNorm+ReLU against unfused");
   cmd->footer("Example:\n  wrn bench step --model wrn-16-4 --batch 128 --threads 2");
-  cmd->add_option("--model", args->model.name, "Model name (see 'wrn models')")->required();
-  args->model.add_options(cmd);
-  cmd->add_option("--batch", args->batch, "Images per step")->check(CLI::Range(int64_t{2}, int64_t{1} << 20));
-  cmd->add_option("--iters", args->iters, "Timed steps per path (median reported)")->check(CLI::PositiveNumber);
-  cmd->add_option("--warmup", args->warmup, "Untimed steps per path first")->check(CLI::NonNegativeNumber);
+  // BatchNorm in training needs 2 values a channel.
+  args->add_options(cmd, "step")->check(CLI::Range(int64_t{2}, int64_t{1} << 20));
   cmd->add_flag("--channels-last", args->channels_last, "Activations in channels_last (NHWC) layout");
-  wrn::cli::add_threads_option(cmd, args->threads);
-  wrn::cli::add_precision_option(cmd, args->precision);
   cmd->callback([args] {
-    const int threads = wrn::configure_threads(args->threads);
-    const auto precision = wrn::cli::resolve_precision_option(args->precision, torch::Device(torch::kCPU), true);
-    const auto dtype = wrn::compute_dtype(precision.value);
-    auto spec = wrn::models::resolve_spec(args->model.spec());
-    auto model = wrn::models::build_model(spec);
+    ModelBench b(*args);
+    const auto& spec = b.spec;
+    auto& model = b.model;
+    const auto dtype = b.dtype;
     model->train();
     wrn::models::cast_for_inference(*model, dtype);  // convolutions in the compute dtype, BatchNorm in fp32
     const auto format = args->channels_last ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous;
-    if (args->channels_last) {
-      torch::NoGradGuard no_grad;
-      for (auto& p : model->parameters())
-        if (p.dim() == 4) p.set_data(p.contiguous(format));
-    }
+    if (args->channels_last) wrn::parameters_to_channels_last(*model);  // as a channels_last run does
     torch::manual_seed(0);
     const auto x = torch::randn({args->batch, spec.input.channels, spec.input.height, spec.input.width})
                        .to(dtype)
@@ -96,7 +121,7 @@ void add_bench_step_command(CLI::App* bench) {
     const auto labels = torch::randint(0, spec.classes, {args->batch});
     fmt::print("model {} input {} batch {} threads {} precision {} layout {} kernels {} (median of {} after {} "
                "warm-up, alternating)\n",
-               spec.name, spec.input.str(), args->batch, threads, wrn::precision_name(precision.value),
+               spec.name, spec.input.str(), args->batch, b.threads, wrn::precision_name(b.precision.value),
                args->channels_last ? "channels_last" : "NCHW", wrn::kernels::batch_norm_relu_isa(), args->iters,
                args->warmup);
     const bool before = wrn::models::fused_batch_norm_relu();
@@ -206,16 +231,11 @@ void add_bench_data_command(CLI::App* bench) {
 }
 
 void add_bench_command(CLI::App& app) {
-  struct Args {
-    wrn::cli::ModelArgs model;
-    int64_t batch = 32;
-    int iters = 10;
-    int warmup = 2;
-    int threads = 0;
+  struct Args : ModelBenchArgs {
     std::string layout = "all";
-    std::string precision;
   };
   auto args = std::make_shared<Args>();
+  args->batch = 32;
   auto* bench = app.add_subcommand("bench", "Micro-benchmarks");
   bench->require_subcommand(1);
   bench->footer("Examples:\n  wrn bench infer --model wrn-16-4 --batch 64 --threads 2\n"
@@ -223,20 +243,15 @@ void add_bench_command(CLI::App& app) {
                 "  wrn bench data --dir data/imagenette/train --workers 2");
   auto* cmd = bench->add_subcommand("infer", "Images/s of the plain forward and the optimized inference path");
   cmd->footer("Example:\n  wrn bench infer --model wrn-16-4 --batch 64 --threads 2");
-  cmd->add_option("--model", args->model.name, "Model name (see 'wrn models')")->required();
-  args->model.add_options(cmd);
-  cmd->add_option("--batch", args->batch, "Images per forward")->check(CLI::PositiveNumber);
-  cmd->add_option("--iters", args->iters, "Timed forwards per path (median reported)")->check(CLI::PositiveNumber);
-  cmd->add_option("--warmup", args->warmup, "Untimed forwards before timing")->check(CLI::NonNegativeNumber);
-  wrn::cli::add_threads_option(cmd, args->threads);
+  args->add_options(cmd, "forward")->check(CLI::PositiveNumber);
   cmd->add_option("--layout", args->layout, "Optimized layout: all, contiguous, channels_last or mkldnn");
-  wrn::cli::add_precision_option(cmd, args->precision);
   cmd->callback([args] {
-    const int threads = wrn::configure_threads(args->threads);
-    const auto precision = wrn::cli::resolve_precision_option(args->precision, torch::Device(torch::kCPU), true);
-    const auto dtype = wrn::compute_dtype(precision.value);
-    auto spec = wrn::models::resolve_spec(args->model.spec());
-    auto model = wrn::models::build_model(spec);
+    ModelBench b(*args);
+    const auto& spec = b.spec;
+    auto& model = b.model;
+    const auto dtype = b.dtype;
+    const auto& precision = b.precision;
+    const int threads = b.threads;
     model->eval();
     torch::manual_seed(0);
     auto x = torch::randn({args->batch, spec.input.channels, spec.input.height, spec.input.width});

@@ -1,5 +1,7 @@
 #include "wrn/core/memory.h"
 
+#include <torch/nn/module.h>
+
 #if defined(__GLIBC__)
 #include <malloc.h>
 #endif
@@ -16,6 +18,12 @@ bool has_channels_last_strides(const torch::Tensor& t) {
 torch::Tensor to_channels_last(const torch::Tensor& t) {
   if (t.dim() != 4 || has_channels_last_strides(t)) return t;
   return at::empty_like(t, at::MemoryFormat::ChannelsLast).copy_(t);
+}
+
+void parameters_to_channels_last(torch::nn::Module& module) {
+  torch::NoGradGuard no_grad;
+  for (auto& p : module.parameters())
+    if (p.dim() == 4) p.set_data(to_channels_last(p));  // C == 1 too
 }
 
 void tune_allocator() {

@@ -3,6 +3,10 @@
 
 #include <torch/types.h>
 
+namespace torch::nn {
+class Module;
+}  // namespace torch::nn
+
 namespace wrn {
 
 // True when a 4-D tensor's strides are exactly the channels-last ones ([N, H, W, C] in
@@ -14,6 +18,10 @@ bool has_channels_last_strides(const torch::Tensor& t);
 // A copy of a 4-D tensor with channels-last strides, even when C == 1 (where
 // contiguous(ChannelsLast) returns the tensor unchanged). Other tensors are returned as they are.
 torch::Tensor to_channels_last(const torch::Tensor& t);
+
+// Every 4-D parameter of `module` (its convolution weights) to_channels_last, in place; what a
+// channels_last run does to its model before the first step. Under no_grad.
+void parameters_to_channels_last(torch::nn::Module& module);
 
 // Process-wide malloc settings for training and inference (glibc only; a no-op elsewhere).
 // LibTorch's CPU allocator is plain posix_memalign/free: activations above glibc's dynamic

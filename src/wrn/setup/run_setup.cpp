@@ -94,11 +94,7 @@ RunSetup RunSetup::create(const TrainConfig& config, bool load_train,
   torch::manual_seed(config.seed);  // model initialization (and later dropout) draw from it
   s.model = models::build_model(s.spec);
   s.model->to(s.device);
-  if (config.channels_last) {
-    torch::NoGradGuard no_grad;
-    for (auto& p : s.model->parameters())
-      if (p.dim() == 4) p.set_data(to_channels_last(p));  // C == 1 too (see core/memory.h)
-  }
+  if (config.channels_last) parameters_to_channels_last(*s.model);
   auto on_device = [&](data::SplitData split) {
     if (!split.streamed() && split.size() > 0) split.memory = split.memory.to(s.device);
     return split;

@@ -93,9 +93,7 @@ SEED=1
 die() { echo "compare_pytorch: $*" >&2; exit 1; }
 # shellcheck source=bench/lib.sh
 source "$ROOT/bench/lib.sh"  # make_cifar, wrn_train_base, the PyTorch side's arguments and run
-[[ -x $WRN ]] || die "$WRN not found: build it first (make)"
-"$PYTHON" -c 'import torch, numpy, yaml' 2>/dev/null ||
-  die "$PYTHON cannot import torch/numpy/yaml: run 'make deps' (the venv)"
+need_wrn_and_python
 case $ONLY in all | both | large | small | xl) ;; *) die "ONLY: '$ONLY' is not all, both, large, small or xl" ;; esac
 [[ $ONLY == large || $ONLY == xl ]] || [[ -f $FASHION_DIR/train-images-idx3-ubyte.gz ]] || die "no Fashion-MNIST in $FASHION_DIR (apt-get install dataset-fashion-mnist)"
 

@@ -4,6 +4,14 @@
 # Sourced, not run: the caller sets ROOT, WRN, PYTHON and SEED and defines die() first.
 # shellcheck shell=bash
 
+# need_wrn_and_python: dies unless $WRN is built and $PYTHON (the venv of `make deps`) imports
+# torch, numpy and yaml.
+need_wrn_and_python() {
+  [[ -x $WRN ]] || die "$WRN not found: build it first (make)"
+  "$PYTHON" -c 'import torch, numpy, yaml' 2>/dev/null ||
+    die "$PYTHON cannot import torch/numpy/yaml: run 'make deps' (the venv)"
+}
+
 # Synthetic 32x32x3 data in the CIFAR-10 binary format: data_batch_1..5.bin (all five must
 # exist) and test_batch.bin, records of 1 label byte + 3072 pixel bytes (R, G, B planes).
 make_cifar() {  # DIR TRAIN_IMAGES TEST_IMAGES

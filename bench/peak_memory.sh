@@ -44,10 +44,8 @@ TIME=/usr/bin/time  # GNU time: -v prints "Maximum resident set size (kbytes)"
 die() { echo "peak_memory: $*" >&2; exit 1; }
 # shellcheck source=bench/lib.sh
 source "$ROOT/bench/lib.sh"  # make_cifar, wrn_train_base, the PyTorch side's arguments and run
-[[ -x $WRN ]] || die "$WRN not found: build it first (make)"
+need_wrn_and_python
 [[ -x $TIME ]] || die "$TIME not found (GNU time: apt-get install time)"
-"$PYTHON" -c 'import torch, numpy, yaml' 2>/dev/null ||
-  die "$PYTHON cannot import torch/numpy/yaml: run 'make deps' (the venv)"
 [[ $PRECISION == fp32 || $PRECISION == bf16 ]] || die "PRECISION: '$PRECISION' is not fp32 or bf16"
 [[ $MODEL =~ ^wrn-[0-9]+-[0-9]+$ ]] || die "MODEL: '$MODEL' is not wrn-D-K"
 ((MEM_STEPS >= 1)) || die "MEM_STEPS must be at least 1"

@@ -44,9 +44,7 @@ SEED=1
 die() { echo "scaling: $*" >&2; exit 1; }
 # shellcheck source=bench/lib.sh
 source "$ROOT/bench/lib.sh"  # make_cifar, wrn_train_base, the PyTorch side's arguments and run
-[[ -x $WRN ]] || die "$WRN not found: build it first (make)"
-"$PYTHON" -c 'import torch, numpy, yaml' 2>/dev/null ||
-  die "$PYTHON cannot import torch/numpy/yaml: run 'make deps' (the venv)"
+need_wrn_and_python
 [[ $PRECISION == fp32 || $PRECISION == bf16 ]] || die "PRECISION: '$PRECISION' is not fp32 or bf16"
 [[ $MODEL =~ ^wrn-[0-9]+-[0-9]+$ ]] || die "MODEL: '$MODEL' is not wrn-D-K"
 for v in $BATCHES $BATCH_THREADS $THREAD_COUNTS $THREADS_BATCH $STEPS; do

@@ -105,6 +105,17 @@ def absent(file_err, rows, precision, bf16_hw, what, knob):
     return f"no {what} row ({knob})"
 
 
+def pick(rows, file_err, bf16_hw, model, precision, knob, batch=None):
+    """(row, why): one script's row of `model` at `precision` (and `batch`, when given), or None
+    and why there is none; a row whose wrn side was skipped comes with why too."""
+    r = find(rows, model=model, precision=precision)
+    if r is not None and batch is not None and r.get("batch") != batch:
+        return None, f"ran batch {r.get('batch')}"
+    if r is None:
+        return None, absent(file_err, rows, precision, bf16_hw, f"{model} {precision}", knob)
+    return r, f"wrn: {r['wrn_skipped']}" if r.get("wrn_skipped") else None
+
+
 def wrn_version(wrn):
     if not wrn or not os.access(wrn, os.X_OK):
         return None
@@ -177,16 +188,9 @@ def main():
     goals = {"bf16": (1.15, 1.05), "fp32": (1.10, 1.0)}
     for precision in ("bf16", "fp32"):
         for model in ("wrn-16-4", "wrn-28-10"):
-            r, why = find(train, model=model, precision=precision), None
+            r, why = pick(train, terr, bf16_hw, model, precision, "ONLY/PRECISIONS of compare_pytorch.sh", 128)
             name = f"{precision} training img/s, {MODEL_NAMES[model]} 32x32 b128"
             eager_goal, compile_goal = goals[precision]
-            if r is not None and r.get("batch") != 128:
-                r, why = None, f"ran batch {r.get('batch')}"
-            elif r is None:
-                why = absent(terr, train, precision, bf16_hw, f"{model} {precision}",
-                             "ONLY/PRECISIONS of compare_pytorch.sh")
-            elif r.get("wrn_skipped"):
-                why = f"wrn: {r['wrn_skipped']}"
             notes = row_notes(r, precision, bf16_hw)
             eager = r and r.get("ratio")
             t.add(name, "PyTorch eager" + (" (autocast)" if precision == "bf16" else ""), f">= {eager_goal:.2f}x",
@@ -200,15 +204,8 @@ def main():
     inf, ierr = data["compare-inference"], errs["compare-inference"]
     for precision in ("fp32", "bf16"):
         for model, batch in (("wrn-16-4", 64), ("resnet50", 16)):
-            r, why = find(inf, model=model, precision=precision), None
+            r, why = pick(inf, ierr, bf16_hw, model, precision, "ONLY/PRECISIONS of compare_inference.sh", batch)
             name = f"{precision} inference img/s, {MODEL_NAMES[model]} b{batch}"
-            if r is not None and r.get("batch") != batch:
-                r, why = None, f"ran batch {r.get('batch')}"
-            elif r is None:
-                why = absent(ierr, inf, precision, bf16_hw, f"{model} {precision}",
-                             "ONLY/PRECISIONS of compare_inference.sh")
-            elif r.get("wrn_skipped"):
-                why = f"wrn: {r['wrn_skipped']}"
             notes = row_notes(r, precision, bf16_hw)
             wi = r and r.get("wrn_optimized_images_per_second")
             cf = r and r.get("pytorch_compile_freezing_images_per_second")
@@ -229,12 +226,7 @@ def main():
 
     # The roof share of bf16 training.
     for model in ("wrn-16-4", "wrn-28-10"):
-        r = find(train, model=model, precision="bf16")
-        why = None
-        if r is None:
-            why = absent(terr, train, "bf16", bf16_hw, f"{model} bf16", "ONLY/PRECISIONS of compare_pytorch.sh")
-        elif r.get("wrn_skipped"):
-            why = f"wrn: {r['wrn_skipped']}"
+        r, why = pick(train, terr, bf16_hw, model, "bf16", "ONLY/PRECISIONS of compare_pytorch.sh")
         f = r and r.get("wrn_roofline_fraction")
         notes = row_notes(r, "bf16", bf16_hw)
         if f is not None:

@@ -99,6 +99,12 @@ std::atomic<int>& fused_flag() {
   return flag;
 }
 
+// What BatchNorm2d's forward does in training besides the arithmetic: count the batch.
+void count_training_batch(torch::nn::BatchNorm2dImpl& bn) {
+  torch::NoGradGuard no_grad;
+  bn.num_batches_tracked.add_(1);
+}
+
 }  // namespace
 
 bool fused_batch_norm_relu() { return fused_flag().load() != 0; }
@@ -111,10 +117,7 @@ torch::Tensor batch_norm(torch::nn::BatchNorm2dImpl& bn, const torch::Tensor& x)
   if (!g_sync || !bn.is_training()) return bn.forward(x);
   const auto& o = bn.options;
   WRN_CHECK(o.affine() && o.track_running_stats(), "sync_bn: expected affine BatchNorm with running statistics");
-  {
-    torch::NoGradGuard no_grad;
-    bn.num_batches_tracked.add_(1);
-  }
+  count_training_batch(bn);
   const double momentum = o.momentum() ? *o.momentum() : 0.1;
   return SyncBatchNormFunction::apply(x, bn.weight, bn.bias, bn.running_mean, bn.running_var, momentum, o.eps(),
                                       reinterpret_cast<int64_t>(g_sync));
@@ -127,10 +130,7 @@ torch::Tensor batch_norm_relu(torch::nn::BatchNorm2dImpl& bn, const torch::Tenso
                     kernels::batch_norm_relu_supported(x, bn.weight, bn.bias) &&
                     bn.running_mean.scalar_type() == torch::kFloat && bn.running_var.scalar_type() == torch::kFloat;
   if (!fuse) return torch::nn::functional::relu(batch_norm(bn, x));
-  {
-    torch::NoGradGuard no_grad;
-    bn.num_batches_tracked.add_(1);
-  }
+  count_training_batch(bn);
   return BatchNormReluFunction::apply(x, bn.weight, bn.bias, bn.running_mean, bn.running_var, *o.momentum(), o.eps());
 }
 

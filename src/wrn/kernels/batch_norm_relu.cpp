@@ -22,7 +22,7 @@ using detail::BnShape;
 const detail::BnReluKernelSet& kernel_set() {
 #if defined(WRN_KERNELS_AVX2)
   static const bool avx2 = [] {
-    const auto f = cpu_features();
+    const auto& f = cpu_features();
     const std::string aten = at::get_cpu_capability();
     return f.avx2 && f.fma && aten != "DEFAULT" && aten != "default";
   }();
@@ -33,6 +33,11 @@ const detail::BnReluKernelSet& kernel_set() {
 
 bool is_channels_last(const at::Tensor& x) {
   return !x.is_contiguous() && x.is_contiguous(at::MemoryFormat::ChannelsLast);
+}
+
+// The layout the loops walk x in, for the tensors they write beside it.
+at::MemoryFormat walked_format(const at::Tensor& x) {
+  return is_channels_last(x) ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous;
 }
 
 // The two layouts the loops walk; other strides are copied contiguous first.
@@ -95,7 +100,7 @@ BatchNormReluForward forward_as(const at::Tensor& x, const at::Tensor& weight, c
       rv[c] = static_cast<float>(momentum * unbiased + (1 - momentum) * static_cast<double>(rv[c]));
     }
   }
-  out.y = at::empty_like(x, s.channels_last ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous);
+  out.y = at::empty_like(x, walked_format(x));
   k.normalize_relu(x.const_data_ptr<T>(), s, alpha.data(), beta.data(), out.y.data_ptr<T>());
   return out;
 }
@@ -128,7 +133,7 @@ BatchNormReluGrads backward_as(const at::Tensor& dy, const at::Tensor& x, const 
     dw[c] = static_cast<float>(dot[c] * invstd[c]);
     db[c] = static_cast<float>(sum_g[c]);
   }
-  g.dx = at::empty_like(x, s.channels_last ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous);
+  g.dx = at::empty_like(x, walked_format(x));
   k.backward_dx(dy.const_data_ptr<T>(), y.const_data_ptr<T>(), x.const_data_ptr<T>(), s, mean, kk.data(),
                 grad_mean.data(), scale.data(), g.dx.data_ptr<T>());
   return g;
@@ -172,7 +177,7 @@ BatchNormReluGrads batch_norm_relu_backward(const at::Tensor& dy_in, const at::T
                   y_in.scalar_type() == x.scalar_type(),
               "batch_norm_relu_backward: dy and y must have x's shape and dtype");
   // dy, y in x's layout (the incoming gradient may come in the other one).
-  const auto format = is_channels_last(x) ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous;
+  const auto format = walked_format(x);
   const at::Tensor dy = dy_in.contiguous(format);
   const at::Tensor y = y_in.contiguous(format);
   return x.scalar_type() == at::kFloat ? backward_as<float>(dy, x, y, mean, invstd, weight)

@@ -2,10 +2,13 @@
 # Data-parallel throughput on this machine (issue 10): WRN-16-4 on synthetic CIFAR-10-format
 # files (bench/make_cifar.py), global batch 128, one run per row:
 #   wrn      1 rank  x T threads      wrn train --threads T
-#   wrn      R ranks x T/R threads    wrn train --nproc-per-node R --threads T/R
+#   wrn      R ranks x T/R threads    wrn train --nproc-per-node R --threads T/R (allreduce overlapped
+#                                     with the backward pass, the default; then again with
+#                                     distributed.overlap=false: all buckets after the backward)
 #   PyTorch  the same two shapes      bench/pytorch_train.py, alone and under torchrun with DDP (Gloo)
-# wrn: epoch 2's images/s (epoch 1 is the warm-up) and its "allreduce X ms/step (Y MB/s)",
-# the gradient reduction's wall time per step and the bytes it reduced per second.
+# wrn: epoch 2's images/s (epoch 1 is the warm-up) and its "allreduce X ms/step (...)": the
+# wait for the gradient reduction per step, with the bytes it reduced per second, or when
+# overlapped the wait the backward pass did not hide and how many buckets started inside it.
 # PyTorch: --steps timed steps after 5 warm-up steps (pytorch_train.py's header).
 # Also checks `torchrun --no_python wrn train` (the pinned torch's torchrun, unpatched).
 # Usage: WRN=build/wrn bash bench/data_parallel.sh   (env: RANKS=2 THREADS=nproc STEPS=20 PRECISIONS="fp32 bf16"
@@ -36,7 +39,7 @@ wrn_run() {  # OUT PRECISION EXTRA...: prints "images/s allreduce-text"
     { cat "$out.log" >&2; exit 1; }
   local ips ar
   ips=$("$PYTHON" -c 'import json,sys; print("%.1f" % [json.loads(l) for l in open(sys.argv[1])][-1]["images_per_second"])' "$out/metrics.jsonl")
-  ar=$(grep -o 'epoch 2/2 .*' "$out.log" | grep -o 'allreduce [0-9.]* ms/step ([0-9]* MB/s)' || true)
+  ar=$(grep -o 'epoch 2/2 .*' "$out.log" | grep -o 'allreduce [0-9.]* ms/step ([^)]*)' || true)
   echo "$ips|${ar:--}"
 }
 
@@ -54,10 +57,11 @@ torch_run() {  # PRECISION RANKS THREADS
 
 ROWS=$WORK/rows.jsonl
 : >"$ROWS"
-row_json() {  # PRECISION RANKS THREADS_PER_RANK WRN_IPS WRN_ALLREDUCE PYTORCH_IPS >> ROWS
+row_json() {  # PRECISION RANKS THREADS_PER_RANK WRN_IPS WRN_ALLREDUCE PYTORCH_IPS OVERLAP >> ROWS
   "$PYTHON" -c 'import json, os, sys
-p, r, t, w, ar, pt = sys.argv[1:]
+p, r, t, w, ar, pt, ov = sys.argv[1:]
 print(json.dumps({"precision": p, "ranks": int(r), "threads_per_rank": int(t), "batch": 128, "model": "wrn-16-4",
+                  "overlap": ov == "true",
                   "input": "32x32x3", "steps": int(os.environ["STEPS"]), "glibc_tunables": os.environ.get("GLIBC_TUNABLES", ""),
                   "same_malloc": all(k in os.environ.get("GLIBC_TUNABLES", "") for k in
                                      ("glibc.malloc.mmap_threshold=67108864", "glibc.malloc.trim_threshold=536870912")),
@@ -74,12 +78,16 @@ echo "|---|---|---:|---|---:|---:|"
 for p in $PRECISIONS; do
   IFS='|' read -r w1 _ <<<"$(wrn_run "$WORK/w1-$p" "$p" --threads "$THREADS")"
   IFS='|' read -r w2 ar <<<"$(wrn_run "$WORK/w2-$p" "$p" --threads "$PER" --nproc-per-node "$RANKS")"
+  IFS='|' read -r w3 ar3 <<<"$(wrn_run "$WORK/w3-$p" "$p" --threads "$PER" --nproc-per-node "$RANKS" \
+                                --set distributed.overlap=false)"
   t1=$(torch_run "$p" 1 "$THREADS")
   t2=$(torch_run "$p" "$RANKS" "$PER")
   echo "| $p | 1 rank x $THREADS threads | $w1 | - | $t1 | $("$PYTHON" -c "print('%.2f' % ($w1/$t1))") |"
   echo "| $p | $RANKS ranks x $PER thread(s) | $w2 | $ar | $t2 | $("$PYTHON" -c "print('%.2f' % ($w2/$t2))") |"
-  STEPS=$STEPS row_json "$p" 1 "$THREADS" "$w1" - "$t1"
-  STEPS=$STEPS row_json "$p" "$RANKS" "$PER" "$w2" "$ar" "$t2"
+  echo "| $p | $RANKS ranks x $PER thread(s), distributed.overlap=false | $w3 | $ar3 | $t2 | $("$PYTHON" -c "print('%.2f' % ($w3/$t2))") |"
+  STEPS=$STEPS row_json "$p" 1 "$THREADS" "$w1" - "$t1" false
+  STEPS=$STEPS row_json "$p" "$RANKS" "$PER" "$w2" "$ar" "$t2" true
+  STEPS=$STEPS row_json "$p" "$RANKS" "$PER" "$w3" "$ar3" "$t2" false
 done
 "$PYTHON" -c 'import json, sys; json.dump([json.loads(l) for l in open(sys.argv[1])], open(sys.argv[2], "w"), indent=1)' \
   "$ROWS" "$JSON"

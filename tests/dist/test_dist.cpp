@@ -206,6 +206,72 @@ TEST(GradientReducer, AveragesTheHalfBatchGradients) {
   EXPECT_TRUE(torch::allclose(reduced[0], expected, 1e-6, 1e-7)) << (reduced[0] - expected).abs().max();
 }
 
+// Issue 23: the reduction overlapped with the backward pass. Three ranks (a ring's summation
+// order depends on where an element sits in its bucket, so only the same buckets give the same
+// bits), 257 elements in buckets of 16: every rank marks its parameters ready in its own order
+// (rank 2 one element-range twice-split), and the result is bitwise reduce()'s on the same
+// input. Were the buckets started in hook order, the ranks would pair different buckets.
+TEST(GradientReducer, OverlappedStepEqualsTheReductionAfterTheBackwardWhateverTheHookOrder) {
+  const int64_t n = 257, bucket_bytes = 16 * 4;
+  // "Parameters": [offset, size) ranges covering the buffer, straddling bucket edges.
+  const std::vector<std::pair<int64_t, int64_t>> params{{0, 5}, {5, 30}, {35, 1}, {36, 100}, {136, 121}};
+  auto input = [](int r) {
+    torch::manual_seed(100 + r);
+    return torch::randn({257}) * 1e3;
+  };
+  std::vector<torch::Tensor> after(3), overlapped(3), never_marked(3);
+  std::vector<int64_t> early(3);
+  run_world(3, [&](int r, dist::Communicator& c) {
+    auto g = input(r);
+    dist::GradientReducer reducer(c, g, bucket_bytes);
+    ASSERT_EQ(reducer.buckets(), 17);
+    reducer.reduce();
+    after[static_cast<size_t>(r)] = g.clone();
+
+    g.copy_(input(r));
+    reducer.mark_ready(0, 5);  // outside a step: nothing
+    reducer.begin_step();
+    EXPECT_TRUE(reducer.in_step());
+    std::vector<size_t> order{4, 3, 2, 1, 0};                   // the backward's order
+    if (r == 1) order = {0, 2, 4, 1, 3};                        // another one
+    for (size_t i : order) {
+      auto [offset, size] = params[i];
+      if (r == 2 && i == 3) {  // one parameter's range in two calls
+        reducer.mark_ready(offset, 40);
+        reducer.mark_ready(offset + 40, size - 40);
+      } else {
+        reducer.mark_ready(offset, size);
+      }
+    }
+    try {
+      reducer.mark_ready(36, 1);
+      ADD_FAILURE() << "a range marked twice was accepted";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("marked ready twice"), std::string::npos) << e.what();
+    }
+    reducer.finish();
+    EXPECT_FALSE(reducer.in_step());
+    early[static_cast<size_t>(r)] = reducer.started_before_finish();
+    overlapped[static_cast<size_t>(r)] = g.clone();
+
+    // A step whose hooks never fired (all the work in finish()) reduces everything too.
+    g.copy_(input(r));
+    reducer.begin_step();
+    reducer.mark_ready(136, 121);
+    reducer.finish();
+    never_marked[static_cast<size_t>(r)] = g.clone();
+  });
+  for (int r = 0; r < 3; ++r) {
+    const auto i = static_cast<size_t>(r);
+    ASSERT_TRUE(after[i].defined() && overlapped[i].defined() && never_marked[i].defined());
+    EXPECT_TRUE(torch::equal(after[i], after[0])) << "rank " << r;
+    EXPECT_TRUE(torch::equal(overlapped[i], after[i])) << "rank " << r;
+    EXPECT_TRUE(torch::equal(never_marked[i], after[i])) << "rank " << r;
+    EXPECT_EQ(early[i], 17) << "rank " << r << ": every bucket was ready before finish()";
+  }
+  EXPECT_TRUE(torch::allclose(after[0], (input(0) + input(1) + input(2)) / 3, 1e-5, 1e-3));
+}
+
 TEST(Communicator, AHungPeerIsAPeerErrorWithinTheTimeout) {
   std::atomic<bool> done{false};
   run_world(2, [&](int r, dist::Communicator& c) {

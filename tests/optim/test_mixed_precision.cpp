@@ -150,6 +150,27 @@ TEST(MixedPrecisionWeights, Bf16GradientsReachTheFloat32MasterAndAgreeWithFloat3
   for (const auto& p : model->parameters()) EXPECT_EQ(p.scalar_type(), torch::kFloat);
 }
 
+// What a data-parallel gradient hook does per parameter (train/data_parallel.h, overlapped
+// reduction) gives the master gradients of gradients_to_master(), bit for bit; BatchNorm's
+// float32 parameters are left alone (their gradients are in the master already).
+TEST(MixedPrecisionWeights, OneParameterAtATimeEqualsAllAtOnce) {
+  torch::manual_seed(3);
+  auto x = torch::randn({8, 1, 16, 16});
+  auto y = torch::randint(0, 10, {8}, torch::kLong);
+  auto model = small_model();
+  model->train();
+  FlatParameters flat(*model);
+  MixedPrecisionWeights mixed(*model, flat, torch::kBFloat16);
+  mixed.use_compute();
+  const auto all_at_once = grad_step(model, flat, mixed, x, y).grads;
+  flat.zero_grad();  // the same step again, its gradients converted one parameter at a time
+  mixed.zero_grad();
+  torch::nn::functional::cross_entropy(model->forward(x.to(mixed.dtype())).to(torch::kFloat), y).backward();
+  EXPECT_FALSE(torch::equal(flat.grads(), all_at_once)) << "nothing converted yet";
+  for (const auto& p : model->parameters()) mixed.gradient_to_master(p);
+  EXPECT_TRUE(torch::equal(flat.grads(), all_at_once));
+}
+
 TEST(MixedPrecisionWeights, RefreshFollowsTheMasterAndMasterScopeRestoresCompute) {
   auto model = small_model();
   FlatParameters flat(*model);

@@ -549,6 +549,11 @@ Table build_table() {
       .at_most(4096)
       .omit_default()
       .example("50");
+  dist.field("overlap", &DistributedConfig::overlap,
+             "Start each bucket's allreduce during the backward pass, as soon as its gradients are final (as "
+             "DDP); false: all buckets after the backward. The same sums either way, bit for bit")
+      .omit_default()
+      .example("false");
   return t;
 }
 

@@ -111,6 +111,7 @@ struct CheckpointConfig {
 struct DistributedConfig {
   double timeout = 300;    // seconds a collective waits for the other ranks before failing
   double bucket_mb = 25;   // gradient allreduce bucket size
+  bool overlap = true;     // start each bucket's allreduce during the backward pass, as its gradients become final
 };
 
 struct TrainConfig {

@@ -32,6 +32,7 @@ MixedPrecisionWeights::MixedPrecisionWeights(torch::nn::Module& module, const Fl
     s.master_grad = p.grad();
     s.compute = compute_.as_strided(p.sizes(), p.strides(), p.storage_offset());
     s.compute_grad = compute_grads_.as_strided(p.sizes(), p.strides(), p.storage_offset());
+    slot_of_.emplace(p.unsafeGetTensorImpl(), slots_.size());
     slots_.push_back(std::move(s));
   }
   std::vector<std::pair<int64_t, int64_t>> spans;
@@ -78,6 +79,15 @@ void MixedPrecisionWeights::gradients_to_master() {
   if (!enabled_) return;
   torch::NoGradGuard no_grad;
   for (const auto& [offset, n] : runs_) master_grads_.narrow(0, offset, n).copy_(compute_grads_.narrow(0, offset, n));
+}
+
+void MixedPrecisionWeights::gradient_to_master(const torch::Tensor& param) {
+  if (!enabled_ || !on_compute_) return;
+  const auto it = slot_of_.find(param.unsafeGetTensorImpl());
+  if (it == slot_of_.end()) return;
+  torch::NoGradGuard no_grad;
+  auto& s = slots_[it->second];
+  s.master_grad.copy_(s.compute_grad);
 }
 
 }  // namespace wrn::train

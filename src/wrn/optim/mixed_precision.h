@@ -17,6 +17,7 @@
 #include <torch/nn/module.h>
 
 #include <cstdint>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -47,6 +48,10 @@ class MixedPrecisionWeights {
   void zero_grad();
   // master gradients of the reduced parameters = their compute gradients (converted).
   void gradients_to_master();
+  // The same for one parameter of the module, while it computes in the reduced dtype (a
+  // gradient hook's work when the data-parallel reduction overlaps the backward pass); a no-op
+  // for a float32 parameter (BatchNorm's) or when disabled.
+  void gradient_to_master(const torch::Tensor& param);
 
   // Scoped use_master(): the module holds its float32 master tensors until the end of the scope.
   class MasterScope {
@@ -74,6 +79,7 @@ class MixedPrecisionWeights {
   c10::ScalarType dtype_ = c10::kFloat;
   torch::Tensor master_, master_grads_, compute_, compute_grads_;
   std::vector<Slot> slots_;
+  std::unordered_map<const c10::TensorImpl*, size_t> slot_of_;  // the module's tensor -> its slot
   std::vector<std::pair<int64_t, int64_t>> runs_;  // [offset, length) of contiguous reduced slots
 };
 

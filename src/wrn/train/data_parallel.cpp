@@ -1,9 +1,31 @@
 #include "wrn/train/data_parallel.h"
 
+#include <torch/csrc/autograd/function_hook.h>
+#include <torch/csrc/autograd/variable.h>
+
 #include <chrono>
 #include <cstring>
+#include <functional>
+
+#include "wrn/core/error.h"
 
 namespace wrn::train {
+
+namespace {
+
+// Runs `fn` after autograd has accumulated a parameter's gradient into its .grad (public
+// LibTorch: AccumulateGrad calls the tensor's post-accumulate hook, what Python's
+// Tensor.register_post_accumulate_grad_hook installs; one per tensor).
+class AfterAccumulate : public torch::autograd::PostAccumulateGradHook {
+ public:
+  explicit AfterAccumulate(std::function<void(const torch::Tensor&)> fn) : fn_(std::move(fn)) {}
+  void operator()(const torch::autograd::Variable& param) override { fn_(param); }
+
+ private:
+  std::function<void(const torch::Tensor&)> fn_;  // never holds the parameter: it owns this hook
+};
+
+}  // namespace
 
 DataParallel::DataParallel(std::shared_ptr<dist::Communicator> comm, torch::Tensor flat_grads, double bucket_mb)
     : comm_(std::move(comm)), bn_sum_(*comm_) {
@@ -11,9 +33,47 @@ DataParallel::DataParallel(std::shared_ptr<dist::Communicator> comm, torch::Tens
                                                      static_cast<int64_t>(bucket_mb * (1 << 20)));
 }
 
+DataParallel::~DataParallel() {
+  for (const auto& p : hooked_) torch::autograd::impl::set_post_acc_grad_hooks(p, nullptr);
+}
+
+void DataParallel::overlap_with_backward(const FlatParameters& flat, MixedPrecisionWeights& mixed) {
+  if (size() == 1 || overlapped()) return;
+  WRN_CHECK(flat.aliased(), "data parallel: the parameters no longer alias the flat buffers");
+  const auto* base = static_cast<const char*>(flat.grads().data_ptr());
+  const auto elem = static_cast<int64_t>(flat.grads().element_size());
+  for (const auto& p : flat.parameters()) {
+    WRN_CHECK(!torch::autograd::impl::post_acc_grad_hooks(p),
+              "data parallel: a parameter already carries a post-accumulate-grad hook");
+    const int64_t offset = (static_cast<const char*>(p.grad().data_ptr()) - base) / elem, n = p.numel();
+    const size_t i = hooked_.size();
+    torch::autograd::impl::set_post_acc_grad_hooks(
+        p, std::make_unique<AfterAccumulate>([this, &mixed, i, offset, n](const torch::Tensor& param) {
+          if (!reducer_->in_step()) return;  // a backward outside a training step
+          WRN_CHECK(!seen_[i],
+                    "data parallel: a parameter's gradient was accumulated twice in one step after its "
+                    "allreduce could start; set distributed.overlap=false");
+          seen_[i] = 1;
+          mixed.gradient_to_master(param);
+          reducer_->mark_ready(offset, n);
+        }));
+    hooked_.push_back(p);
+  }
+  seen_.assign(hooked_.size(), 0);
+}
+
+void DataParallel::begin_step() {
+  if (!overlapped()) return;
+  std::fill(seen_.begin(), seen_.end(), 0);
+  reducer_->begin_step();
+}
+
 void DataParallel::reduce_gradients() {
   const auto t0 = std::chrono::steady_clock::now();
-  reducer_->reduce();
+  if (overlapped() && reducer_->in_step())
+    reducer_->finish();
+  else
+    reducer_->reduce();
   reduce_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   ++reduce_steps_;
 }

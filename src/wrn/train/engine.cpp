@@ -57,6 +57,7 @@ Engine::Engine(RunSetup setup, std::string run_dir, const RunOptions& options)
   writer_ = !dp_ || dp_->rank() == 0;
   const int64_t ranks = dp_ ? dp_->size() : 1;
   if (c.precision != Precision::Fp32) mixed_ = MixedPrecisionWeights(*s_.model, flat_, compute_dtype(c.precision));
+  if (dp_ && c.distributed.overlap) dp_->overlap_with_backward(flat_, mixed_);
   if (c.precision == Precision::Fp16) scaler_ = LossScaler(LossScalerOptions{});
   n_train_ = s_.train.size();
   WRN_CHECK(n_train_ >= 2 * ranks, "the train set has {} images; training on {} rank(s) needs at least {}", n_train_,
@@ -381,6 +382,7 @@ Engine::Forward Engine::forward_backward(const Batch& b, int64_t epoch, int64_t 
   Forward f;
   flat_.zero_grad();
   mixed_.zero_grad();
+  if (dp_) dp_->begin_step();  // overlapped: the backward pass starts the allreduces
   {
     models::BatchNormSyncScope sync(dp_ && s_.config.model.sync_bn ? dp_->cross_replica_sum() : nullptr);
     f.logits = s_.model->forward(b.images);
@@ -391,13 +393,14 @@ Engine::Forward Engine::forward_backward(const Batch& b, int64_t epoch, int64_t 
   const auto objective =
       dp_ && dp_->size() > 1 ? f.loss * (static_cast<double>(b.taken) * dp_->size() / static_cast<double>(b.len)) : f.loss;
   scaler_.scale_loss(objective).backward();
-  mixed_.gradients_to_master();
+  if (!dp_ || !dp_->overlapped()) mixed_.gradients_to_master();  // else each parameter's hook did
   return f;
 }
 
 // Data parallel: the ranks' agreement (stop, divergence, checkpoint time), then the gradients
 // averaged over the ranks. The agreement first: it also waits for the slowest rank, so the
-// reduction's time that follows is the communication alone (the epoch line's "allreduce ms/step").
+// reduction's time that follows is the communication alone (the epoch line's "allreduce ms/step"),
+// and of it only what the backward pass did not hide when the reduction overlaps it.
 void Engine::agree_and_reduce(const torch::Tensor& loss, int64_t epoch, int64_t step, double lr) {
   StepDecision mine;
   mine.stop = StopSignalGuard::received() != 0;

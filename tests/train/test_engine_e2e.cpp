@@ -18,6 +18,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <yaml-cpp/yaml.h>
+
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
@@ -216,6 +218,33 @@ TEST(EngineE2E, Bf16EvalAgreesWithFp32OnNearlyEveryImageInBothPaths) {
   EXPECT_GE(agreement("fp32 plain", "fp32 optimized"), 0.995);
   EXPECT_GE(agreement("fp32 plain", "bf16 plain"), 0.97);
   EXPECT_GE(agreement("fp32 plain", "bf16 optimized"), 0.97);
+}
+
+// channels_last: auto (issue 23): both layouts are timed when the run starts, the start-up
+// line says which won and by how much, config.yaml keeps the choice (so resume and evaluation
+// use it), and the measurement touches nothing of the run: trained with the choice given
+// explicitly, the same seed gives the same weights, bit for bit.
+TEST(EngineE2E, ChannelsLastAutoMeasuresOnceAndTrainsLikeItsChoice) {
+  if (!have_data()) GTEST_SKIP() << "Fashion-MNIST not installed (dataset-fashion-mnist)";
+  const auto automatic = scratch("layout-auto"), given = scratch("layout-given");
+  auto with_layout = [](std::vector<std::string> args, const std::string& value) {
+    *std::find(args.begin(), args.end(), "channels_last=false") = "channels_last=" + value;
+    args.erase(std::find(args.begin(), args.end(), "--quiet"));
+    *(std::find(args.begin(), args.end(), "--epochs") + 1) = "1";
+    return args;
+  };
+  ASSERT_EQ(run(with_layout(tiny_run(automatic), "auto"), automatic + ".log"), 0) << slurp(automatic + ".log");
+  const auto log = slurp(automatic + ".log");
+  EXPECT_NE(log.find("(auto: a training step took "), std::string::npos) << log;
+  const auto yaml = YAML::LoadFile(automatic + "/config.yaml");
+  const auto chosen = yaml["channels_last"].as<std::string>();
+  ASSERT_TRUE(chosen == "true" || chosen == "false") << "config.yaml keeps the choice, got " << chosen;
+  EXPECT_NE(log.find(chosen == "true" ? "  layout channels_last (auto" : "  layout NCHW (auto"), std::string::npos) << log;
+  ASSERT_EQ(run(with_layout(tiny_run(given), chosen), given + ".log"), 0) << slurp(given + ".log");
+  EXPECT_EQ(slurp(given + ".log").find("(auto: "), std::string::npos) << "measured although the layout was given";
+  auto a = load_checkpoint(automatic + "/checkpoints/last.ckpt"), b = load_checkpoint(given + "/checkpoints/last.ckpt");
+  expect_bitwise_equal(a.model, b.model, "model");
+  expect_bitwise_equal(a.rng, b.rng, "generators");
 }
 
 TEST(EngineE2E, SigtermStopsAtAStepWithACheckpointAndTheResumedRunIsBitwiseIdentical) {

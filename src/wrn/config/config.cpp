@@ -479,7 +479,10 @@ Table build_table() {
       .at_most(1024)
       .example("2");
   top.field("eval_every", &T::eval_every, "Test every N epochs (and always after the last)").at_least(1).example("5");
-  top.field("channels_last", &T::channels_last, "Model and batches in channels-last memory format").example("true");
+  top.choice("channels_last", &T::channels_last, kChannelsLast,
+             "Model and batches in channels-last memory format; auto: the faster of the two for a training step "
+             "of this model, batch and precision, measured when the run starts (config.yaml keeps the choice)")
+      .example("auto");
   top.choice("precision", &T::precision, kPrecisions,
              "auto: bf16 on a CPU with AMX-BF16/AVX-512-BF16 or a CUDA GPU of compute capability >= 8.0, else "
              "fp32; bf16/fp16 (CUDA only): reduced-precision convolutions with fp32 master weights and BatchNorm")

@@ -75,6 +75,13 @@ inline constexpr std::array<EnumName<Storage>, 3> kStorages{
     {{Storage::Auto, "auto"}, {Storage::Memory, "memory"}, {Storage::Stream, "stream"}}};
 inline const char* to_string(Storage v) { return enum_name(kStorages, v); }
 
+// channels_last: the model and batches in NCHW (false), channels-last (true), or whichever a
+// training step measures faster at the start of the run (auto: setup/layout_probe.h); a run's
+// config.yaml and checkpoints hold the resolved value.
+enum class ChannelsLast { No, Yes, Auto };
+inline constexpr std::array<EnumName<ChannelsLast>, 3> kChannelsLast{
+    {{ChannelsLast::No, "false"}, {ChannelsLast::Yes, "true"}, {ChannelsLast::Auto, "auto"}}};
+
 enum class OnBadImage { Fail, Skip };
 inline constexpr std::array<EnumName<OnBadImage>, 2> kOnBadImage{{{OnBadImage::Fail, "fail"}, {OnBadImage::Skip, "skip"}}};
 
@@ -130,7 +137,8 @@ struct TrainConfig {
   std::string device = "cpu";  // "cpu", "auto" (CUDA when available), "cuda", "cuda:N"
   int threads = 0;             // intra-op threads; 0: all cores
   int64_t eval_every = 1;      // test every N epochs (and always after the last)
-  bool channels_last = false;  // model and batches in channels-last memory format
+  ChannelsLast channels_last = ChannelsLast::No;  // model and batches in channels-last memory format
+  bool uses_channels_last() const { return channels_last == ChannelsLast::Yes; }  // Auto: not yet resolved
   // Arithmetic precision (core/precision.h). train() resolves auto before writing config.yaml,
   // so a run's config and checkpoints hold what it ran in.
   Precision precision = Precision::Auto;

@@ -59,7 +59,7 @@ CheckpointEvaluation evaluate_checkpoint(const std::string& path, const Checkpoi
   eo.batch_size = options.batch_size ? *options.batch_size
                                      : (config.data.test_batch_size > 0 ? config.data.test_batch_size
                                                                          : 2 * config.data.batch_size);
-  eo.channels_last = config.channels_last;
+  eo.channels_last = config.uses_channels_last();
   eo.with_confusion = true;
   eo.with_predictions = options.with_predictions;
   eo.tta_flip = options.tta || config.eval_tta;  // a run evaluated with it is evaluated the same way

@@ -94,7 +94,7 @@ RunSetup RunSetup::create(const TrainConfig& config, bool load_train,
   torch::manual_seed(config.seed);  // model initialization (and later dropout) draw from it
   s.model = models::build_model(s.spec);
   s.model->to(s.device);
-  if (config.channels_last) parameters_to_channels_last(*s.model);
+  if (config.uses_channels_last()) parameters_to_channels_last(*s.model);  // auto: train/trainer.cpp decides
   auto on_device = [&](data::SplitData split) {
     if (!split.streamed() && split.size() > 0) split.memory = split.memory.to(s.device);
     return split;

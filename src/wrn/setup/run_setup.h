@@ -30,6 +30,8 @@ struct RunSetup {
   models::Classifier model;
   // config.precision resolved for `device` (config.precision is set to its value: never auto).
   ResolvedPrecision precision;
+  // channels_last: auto is left for the trainer to measure (train/trainer.cpp); how it chose.
+  std::string layout_reason;
 
   // Loads the data (train only when `load_train`), fits the normalizer (unless
   // `normalizer_state` is given; a streamed train split: on a seeded sample of up to 5,000

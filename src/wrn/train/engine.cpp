@@ -220,7 +220,7 @@ EpochMetrics Engine::epoch_metrics(int64_t epoch, bool do_eval) {
 void Engine::evaluate_into(EpochMetrics& m) {
   EvalOptions eo;
   eo.batch_size = test_batch_;
-  eo.channels_last = s_.config.channels_last;
+  eo.channels_last = s_.config.uses_channels_last();
   eo.input_dtype = mixed_.dtype();
   eo.loader = loader_options(s_.config);
   eo.tta_flip = s_.config.eval_tta;
@@ -361,7 +361,7 @@ void Engine::count_skipped_step(int64_t epoch, int64_t step, int64_t taken) {
 // The batch pipeline (augmentation, normalization, mixing), then the model's layout and dtype.
 void Engine::augment(Batch& b) {
   auto out = pipeline_({b.images, b.labels, {}}, aug_gen_);
-  b.images = to_input(out.images, s_.config.channels_last).to(mixed_.dtype());
+  b.images = to_input(out.images, s_.config.uses_channels_last()).to(mixed_.dtype());
   b.targets = out.targets;
 }
 

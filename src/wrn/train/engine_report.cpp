@@ -77,6 +77,8 @@ void Engine::announce() const {
   say(fmt::format("  precision {} ({}){}", precision_name(c.precision), s_.precision.reason,
                   c.precision == Precision::Fp32 ? "" : "; fp32 master weights, BatchNorm and loss"));
   if (!s_.precision.warning.empty()) say("  warning: " + s_.precision.warning);
+  if (!s_.layout_reason.empty()) say(fmt::format("  layout {} ({})", c.uses_channels_last() ? "channels_last" : "NCHW",
+                                                 s_.layout_reason));
   const auto extras = recipe_extras();
   if (!extras.empty()) say("  recipe: " + join(extras, ", "));
   if (dp_) {

@@ -2,13 +2,16 @@
 
 #include <torch/cuda.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <optional>
 
 #include "wrn/core/atomic_file.h"
 #include "wrn/core/error.h"
+#include "wrn/core/memory.h"
 #include "wrn/core/threads.h"
 #include "wrn/io/weights_file.h"
+#include "wrn/setup/layout_probe.h"
 #include "wrn/train/engine.h"
 #include "wrn/train/run_lock.h"
 
@@ -43,6 +46,27 @@ int thread_count(const TrainConfig& config, const RunOptions& options) {
   return config.threads > 0 ? config.threads : options.default_threads;
 }
 
+// channels_last: auto, resolved by timing both layouts (setup/layout_probe.h) on this rank's
+// share of the batch; under data parallelism every rank measures (all at once, as they will
+// train) and rank 0's choice is taken, so the configurations agree. config.yaml keeps the result.
+void choose_layout(RunSetup& setup, const RunOptions& options) {
+  auto& c = setup.config;
+  if (c.channels_last != ChannelsLast::Auto) return;
+  const int64_t ranks = options.communicator ? options.communicator->size() : 1;
+  const int64_t batch = std::max<int64_t>(2, c.data.batch_size / ranks);
+  auto probe = probe_layout(setup.spec, batch, compute_dtype(setup.precision.value), setup.device);
+  if (options.communicator) {
+    const auto chosen = options.communicator->broadcast_bytes(probe.channels_last ? "1" : "0");
+    if (options.communicator->rank() > 0) {
+      probe.channels_last = chosen == "1";
+      probe.reason = "auto: rank 0's measurement";
+    }
+  }
+  if (probe.channels_last) parameters_to_channels_last(*setup.model);
+  c.channels_last = probe.channels_last ? ChannelsLast::Yes : ChannelsLast::No;
+  setup.layout_reason = probe.reason;
+}
+
 // Data parallel on CUDA: rank r of a node uses GPU LOCAL_RANK ("cuda" and "auto" name no index).
 // The configuration keeps its device string (the same on every rank); the setup holds the GPU.
 RunSetup create_setup(const TrainConfig& config, const RunOptions& options,
@@ -52,6 +76,7 @@ RunSetup create_setup(const TrainConfig& config, const RunOptions& options,
     c.device = fmt::format("cuda:{}", options.communicator->local_rank());
   auto setup = RunSetup::create(c, true, normalizer_state);
   setup.config.device = config.device;
+  choose_layout(setup, options);
   return setup;
 }
 

@@ -99,6 +99,44 @@ TEST_P(FusedAgainstAten, ForwardStatisticsAndGradients) {
   EXPECT_LT(rel_max(g.dbias, grads[2]), bf16 ? 1e-2 : 1e-4);
 }
 
+// relu(batch_norm(x) + r), the post-activation ResNet block's end, against ATen's three ops:
+// y, and the gradients of x, r, weight and bias; the residual in x's layout and in the other.
+TEST_P(FusedAgainstAten, WithResidualForwardAndGradients) {
+  const Case c = GetParam();
+  const bool bf16 = c.dtype == torch::kBFloat16;
+  auto t = make_tensors(c, 9);
+  for (bool same_layout : {true, false}) {
+    auto r = (torch::randn(c.shape) * 1.5).to(c.dtype);
+    if (c.channels_last == same_layout) r = r.contiguous(at::MemoryFormat::ChannelsLast);
+    auto x_ref = t.x.detach().clone().requires_grad_(true), r_ref = r.detach().clone().requires_grad_(true);
+    auto w_ref = t.w.clone().requires_grad_(true), b_ref = t.b.clone().requires_grad_(true);
+    auto rm_ref = t.rm.clone(), rv_ref = t.rv.clone();
+    auto y_ref =
+        torch::relu(torch::batch_norm(x_ref, w_ref, b_ref, rm_ref, rv_ref, true, kMomentum, kEps, false) + r_ref);
+    auto grads = torch::autograd::grad({y_ref}, {x_ref, r_ref, w_ref, b_ref}, {t.dy});
+
+    auto rm = t.rm.clone(), rv = t.rv.clone();
+    auto f = batch_norm_relu_forward(t.x, t.w, t.b, rm, rv, kMomentum, kEps, r);
+    EXPECT_EQ(f.y.is_contiguous(at::MemoryFormat::ChannelsLast), t.x.is_contiguous(at::MemoryFormat::ChannelsLast));
+    EXPECT_LT(rel_max(rm, rm_ref), 1e-6);
+    EXPECT_LT(rel_max(rv, rv_ref), 1e-6);
+    EXPECT_LT(rel_max(f.y, y_ref.detach()), bf16 ? 8e-3 : 1e-5) << "same layout " << same_layout;
+    const bool same_mask = torch::equal(f.y.to(torch::kFloat) > 0, y_ref.detach().to(torch::kFloat) > 0);
+    EXPECT_TRUE(same_mask || bf16);
+
+    auto g = batch_norm_relu_backward(t.dy, t.x, f.y, f.mean, f.invstd, t.w, /*with_residual=*/true);
+    ASSERT_TRUE(g.dresidual.defined());
+    EXPECT_EQ(g.dresidual.scalar_type(), c.dtype);
+    EXPECT_LT(rel_max(g.dx, grads[0]), bf16 ? 2e-2 : 1e-4);
+    // The residual's gradient is the masked dy itself: exact wherever the masks agree.
+    if (same_mask) EXPECT_TRUE(torch::equal(g.dresidual.contiguous(), grads[1].contiguous()));
+    EXPECT_LT(rel_max(g.dresidual, grads[1]), bf16 ? 2e-2 : 1e-6);
+    EXPECT_LT(rel_max(g.dweight, grads[2]), bf16 ? 1e-2 : 1e-4);
+    EXPECT_LT(rel_max(g.dbias, grads[3]), bf16 ? 1e-2 : 1e-4);
+    EXPECT_FALSE(batch_norm_relu_backward(t.dy, t.x, f.y, f.mean, f.invstd, t.w).dresidual.defined());
+  }
+}
+
 std::vector<Case> cases() {
   std::vector<Case> out;
   const std::vector<std::vector<int64_t>> shapes = {
@@ -201,13 +239,45 @@ TEST(FusedBatchNormRelu, ModelsCallMatchesTheUnfusedPath) {
   wrn::models::set_fused_batch_norm_relu(before);
 }
 
-// A whole WRN training step (forward, loss, backward) with fusion on and off, fp32 NCHW and
+// batch_norm_add_relu of the models, fused and not (incl. a residual in the other layout, and
+// eval mode, which never fuses).
+TEST(FusedBatchNormRelu, ModelsAddReluMatchesTheUnfusedPath) {
+  const bool before = wrn::models::fused_batch_norm_relu();
+  torch::manual_seed(12);
+  torch::nn::BatchNorm2d bn_a(6), bn_b(6);
+  auto base = torch::randn({4, 6, 10, 10});
+  auto res = torch::randn({4, 6, 10, 10}).contiguous(at::MemoryFormat::ChannelsLast);
+  auto dy = torch::randn({4, 6, 10, 10});
+  auto run = [&](torch::nn::BatchNorm2d& bn, bool fused) {
+    wrn::models::set_fused_batch_norm_relu(fused);
+    auto x = base.clone().requires_grad_(true), r = res.clone(at::MemoryFormat::Preserve).requires_grad_(true);
+    auto y = wrn::models::batch_norm_add_relu(*bn, x, r);
+    y.backward(dy);
+    return std::vector<torch::Tensor>{y.detach(), x.grad(), r.grad(), bn->weight.grad(), bn->bias.grad(),
+                                      bn->running_mean.clone(), bn->running_var.clone()};
+  };
+  const auto fused = run(bn_a, true), plain = run(bn_b, false);
+  for (size_t i = 0; i < fused.size(); ++i) EXPECT_LT(rel_max(fused[i], plain[i]), 1e-4) << i;
+  EXPECT_EQ(bn_a->num_batches_tracked.item<int64_t>(), 1);
+  bn_a->eval();
+  wrn::models::set_fused_batch_norm_relu(true);
+  torch::NoGradGuard ng;
+  EXPECT_TRUE(torch::equal(wrn::models::batch_norm_add_relu(*bn_a, base, res), torch::relu(bn_a->forward(base) + res)));
+  wrn::models::set_fused_batch_norm_relu(before);
+}
+
+// A whole training step (forward, loss, backward) with fusion on and off, fp32 NCHW and
 // channels_last: the same loss and gradients within float reordering.
 TEST(FusedBatchNormRelu, WideResNetStepMatchesTheUnfusedPath) {
   const bool before = wrn::models::fused_batch_norm_relu();
+  // WRN (BN+ReLU), and the post-activation ResNets' BN+add+ReLU: basic blocks with zero-padding
+  // shortcuts (resnet20) and with projections (resnet18). Deeper nets (resnet164, 164 layers of
+  // batch statistics over 8 images) amplify the float reordering past this bound either way.
+  for (const std::string name : {"wrn-10-2", "resnet20", "resnet18"})
   for (bool cl : {false, true}) {
+    SCOPED_TRACE(name + (cl ? " channels_last" : " NCHW"));
     wrn::models::ModelSpec spec;
-    spec.name = "wrn-10-2";
+    spec.name = name;
     spec.classes = 10;
     spec.input = wrn::models::InputShape::parse("3x16x16");
     torch::manual_seed(1);

@@ -69,7 +69,7 @@ const detail::BnReluLoops<T>& loops_for() {
 template <typename T>
 BatchNormReluForward forward_as(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
                                 const at::Tensor& running_mean, const at::Tensor& running_var, double momentum,
-                                double eps) {
+                                double eps, const at::Tensor& residual) {
   const BnShape s = shape_of(x);
   const auto& k = loops_for<T>();
   BatchNormReluForward out;
@@ -101,13 +101,15 @@ BatchNormReluForward forward_as(const at::Tensor& x, const at::Tensor& weight, c
     }
   }
   out.y = at::empty_like(x, walked_format(x));
-  k.normalize_relu(x.const_data_ptr<T>(), s, alpha.data(), beta.data(), out.y.data_ptr<T>());
+  k.normalize_relu(x.const_data_ptr<T>(), residual.defined() ? residual.const_data_ptr<T>() : nullptr, s, alpha.data(),
+                   beta.data(), out.y.data_ptr<T>());
   return out;
 }
 
 template <typename T>
 BatchNormReluGrads backward_as(const at::Tensor& dy, const at::Tensor& x, const at::Tensor& y,
-                               const at::Tensor& mean_t, const at::Tensor& invstd_t, const at::Tensor& weight) {
+                               const at::Tensor& mean_t, const at::Tensor& invstd_t, const at::Tensor& weight,
+                               bool with_residual) {
   const BnShape s = shape_of(x);
   const auto& k = loops_for<T>();
   std::vector<double> sum_g(s.c), dot(s.c);
@@ -134,8 +136,9 @@ BatchNormReluGrads backward_as(const at::Tensor& dy, const at::Tensor& x, const 
     db[c] = static_cast<float>(sum_g[c]);
   }
   g.dx = at::empty_like(x, walked_format(x));
+  if (with_residual) g.dresidual = at::empty_like(x, walked_format(x));
   k.backward_dx(dy.const_data_ptr<T>(), y.const_data_ptr<T>(), x.const_data_ptr<T>(), s, mean, kk.data(),
-                grad_mean.data(), scale.data(), g.dx.data_ptr<T>());
+                grad_mean.data(), scale.data(), g.dx.data_ptr<T>(), with_residual ? g.dresidual.data_ptr<T>() : nullptr);
   return g;
 }
 
@@ -155,20 +158,26 @@ bool batch_norm_relu_supported(const at::Tensor& x, const at::Tensor& weight, co
 
 BatchNormReluForward batch_norm_relu_forward(const at::Tensor& x_in, const at::Tensor& weight,
                                              const at::Tensor& bias, const at::Tensor& running_mean,
-                                             const at::Tensor& running_var, double momentum, double eps) {
+                                             const at::Tensor& running_var, double momentum, double eps,
+                                             const at::Tensor& residual_in) {
   TORCH_CHECK(batch_norm_relu_supported(x_in, weight, bias), "batch_norm_relu_forward: unsupported tensors");
   const int64_t c = x_in.size(1);
   TORCH_CHECK(!running_mean.defined() || float_vector(running_mean, c), "batch_norm_relu: running_mean");
   TORCH_CHECK(!running_var.defined() || float_vector(running_var, c), "batch_norm_relu: running_var");
+  TORCH_CHECK(!residual_in.defined() || (residual_in.sizes() == x_in.sizes() &&
+                                         residual_in.scalar_type() == x_in.scalar_type() && residual_in.device().is_cpu()),
+              "batch_norm_relu_forward: the residual must have x's shape and dtype");
   const at::Tensor x = walkable(x_in);
+  // The residual in the layout the loops walk x in (the shortcut may come in the other one).
+  const at::Tensor residual = residual_in.defined() ? residual_in.contiguous(walked_format(x)) : at::Tensor();
   return x.scalar_type() == at::kFloat
-             ? forward_as<float>(x, weight, bias, running_mean, running_var, momentum, eps)
-             : forward_as<c10::BFloat16>(x, weight, bias, running_mean, running_var, momentum, eps);
+             ? forward_as<float>(x, weight, bias, running_mean, running_var, momentum, eps, residual)
+             : forward_as<c10::BFloat16>(x, weight, bias, running_mean, running_var, momentum, eps, residual);
 }
 
 BatchNormReluGrads batch_norm_relu_backward(const at::Tensor& dy_in, const at::Tensor& x, const at::Tensor& y_in,
                                             const at::Tensor& mean, const at::Tensor& invstd,
-                                            const at::Tensor& weight) {
+                                            const at::Tensor& weight, bool with_residual) {
   const int64_t c = x.size(1);
   TORCH_CHECK(walkable_as_is(x), "batch_norm_relu_backward: x must be the forward's BatchNormReluForward::x");
   TORCH_CHECK(float_vector(mean, c) && float_vector(invstd, c) && float_vector(weight, c),
@@ -180,8 +189,8 @@ BatchNormReluGrads batch_norm_relu_backward(const at::Tensor& dy_in, const at::T
   const auto format = walked_format(x);
   const at::Tensor dy = dy_in.contiguous(format);
   const at::Tensor y = y_in.contiguous(format);
-  return x.scalar_type() == at::kFloat ? backward_as<float>(dy, x, y, mean, invstd, weight)
-                                       : backward_as<c10::BFloat16>(dy, x, y, mean, invstd, weight);
+  return x.scalar_type() == at::kFloat ? backward_as<float>(dy, x, y, mean, invstd, weight, with_residual)
+                                       : backward_as<c10::BFloat16>(dy, x, y, mean, invstd, weight, with_residual);
 }
 
 const char* batch_norm_relu_isa() {

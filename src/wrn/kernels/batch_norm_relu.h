@@ -17,6 +17,11 @@
 // Results differ from the unfused ops only by the order of float additions (tests: within
 // 1e-5 relative forward, 1e-4 for gradients in fp32; one bf16 rounding step in bf16).
 // Deterministic: the same bits for any thread count (fixed blocks, reduced in a fixed order).
+//
+// With a residual r (the post-activation ResNet block's end, relu(bn(x) + shortcut)):
+//   y = max(0, bn(x) + r), the BatchNorm output rounded to x's dtype before the add as the
+// unfused ops store it; the backward also returns dr = the masked gradient (exactly what add's
+// backward passes on). One pass fewer forward (no separate add) and backward.
 #pragma once
 
 #include <ATen/core/Tensor.h>
@@ -38,21 +43,23 @@ struct BatchNormReluForward {
 // Requires batch_norm_relu_supported(x, weight, bias). When running_mean/running_var are
 // defined (float [C]) they are updated in place as BatchNorm2d does in training mode:
 //   running = momentum * batch + (1 - momentum) * running, with the unbiased var.
+// `residual`, when defined: x's shape and dtype (any strides), added before the ReLU.
 BatchNormReluForward batch_norm_relu_forward(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
                                              const at::Tensor& running_mean, const at::Tensor& running_var,
-                                             double momentum, double eps);
+                                             double momentum, double eps, const at::Tensor& residual = {});
 
 struct BatchNormReluGrads {
-  at::Tensor dx;       // x's dtype and memory format
-  at::Tensor dweight;  // float [C]
-  at::Tensor dbias;    // float [C]
+  at::Tensor dx;         // x's dtype and memory format
+  at::Tensor dweight;    // float [C]
+  at::Tensor dbias;      // float [C]
+  at::Tensor dresidual;  // with_residual: x's dtype and memory format, else undefined
 };
 
 // The gradients for dy (the gradient of y), from the forward's x (BatchNormReluForward::x), y,
-// mean and invstd.
+// mean and invstd; with_residual: also the residual's.
 BatchNormReluGrads batch_norm_relu_backward(const at::Tensor& dy, const at::Tensor& x, const at::Tensor& y,
                                             const at::Tensor& mean, const at::Tensor& invstd,
-                                            const at::Tensor& weight);
+                                            const at::Tensor& weight, bool with_residual = false);
 
 // The instruction set the kernels run with: "avx2" or "default" (portable C++ that the
 // compiler vectorizes for the build's baseline). ATEN_CPU_CAPABILITY=default selects the latter

@@ -56,6 +56,17 @@ struct Lanes<c10::BFloat16> {
   }
 };
 
+// The value as the unfused op would have stored it in T (bf16: rounded to nearest even), for
+// the BatchNorm output that ATen writes before the residual is added to it.
+inline void round_as(float, Vec&, Vec&) {}
+inline void round_as(c10::BFloat16, Vec& a, Vec& b) {
+  std::tie(a, b) = at::vec::convert_bfloat16_float(at::vec::convert_float_bfloat16(a, b));
+}
+template <typename T>
+float round_as(float v) {
+  return to_float(static_cast<T>(v));
+}
+
 inline float lane_sum(const Vec& v) {
   float t[kV];
   v.store(t);
@@ -140,22 +151,41 @@ void stats_nchw(const T* x, BnShape s, float* mean, double* var_sum) {
   });
 }
 
-template <typename T>
-void normalize_relu_nchw(const T* x, BnShape s, const float* alpha, const float* beta, T* y) {
+// y = relu(x * a + b [+ r]) for kStep values at p (x, r, y at the same offset).
+template <bool kResidual, typename T>
+void normalize_relu_lanes(const T* x, const T* r, const Vec& a0, const Vec& a1, const Vec& b0, const Vec& b1, T* y) {
+  Vec x0, x1;
+  Lanes<T>::load(x, x0, x1);
+  x0 = x0 * a0 + b0;
+  x1 = x1 * a1 + b1;
+  if constexpr (kResidual) {
+    Vec r0, r1;
+    Lanes<T>::load(r, r0, r1);
+    round_as(T(), x0, x1);
+    x0 = x0 + r0;
+    x1 = x1 + r1;
+  }
+  Lanes<T>::store(y, relu(x0), relu(x1));
+}
+template <bool kResidual, typename T>
+float normalize_one(T x, const T* r, float a, float b) {
+  float v = to_float(x) * a + b;
+  if constexpr (kResidual) v = round_as<T>(v) + to_float(*r);
+  return relu(v);
+}
+
+template <bool kResidual, typename T>
+void normalize_relu_nchw(const T* x, const T* r, BnShape s, const float* alpha, const float* beta, T* y) {
   at::parallel_for(0, s.n * s.c, 1, [&](int64_t begin, int64_t end) {
     for (int64_t plane = begin; plane < end; ++plane) {
       const int64_t c = plane % s.c;
       const float a = alpha[c], b = beta[c];
       const Vec va(a), vb(b);
-      const T* px = x + plane * s.hw;
-      T* py = y + plane * s.hw;
+      const int64_t off = plane * s.hw;
       int64_t i = 0;
-      for (; i + kStep <= s.hw; i += kStep) {
-        Vec x0, x1;
-        Lanes<T>::load(px + i, x0, x1);
-        Lanes<T>::store(py + i, relu(x0 * va + vb), relu(x1 * va + vb));
-      }
-      for (; i < s.hw; ++i) py[i] = static_cast<T>(relu(to_float(px[i]) * a + b));
+      for (; i + kStep <= s.hw; i += kStep)
+        normalize_relu_lanes<kResidual>(x + off + i, r + off + i, va, va, vb, vb, y + off + i);
+      for (; i < s.hw; ++i) y[off + i] = static_cast<T>(normalize_one<kResidual>(x[off + i], r + off + i, a, b));
     }
   });
 }
@@ -204,9 +234,9 @@ void backward_sums_nchw(const T* dy, const T* y, const T* x, BnShape s, const fl
   });
 }
 
-template <typename T>
+template <bool kResidual, typename T>
 void backward_dx_nchw(const T* dy, const T* y, const T* x, BnShape s, const float* mean, const float* k,
-                      const float* grad_mean, const float* scale, T* dx) {
+                      const float* grad_mean, const float* scale, T* dx, T* dr) {
   at::parallel_for(0, s.n * s.c, 1, [&](int64_t begin, int64_t end) {
     for (int64_t plane = begin; plane < end; ++plane) {
       const int64_t c = plane % s.c;
@@ -219,10 +249,12 @@ void backward_dx_nchw(const T* dy, const T* y, const T* x, BnShape s, const floa
         load_masked_grad(dy + off + i, y + off + i, g0, g1);
         Lanes<T>::load(x + off + i, x0, x1);
         Lanes<T>::store(dx + off + i, bn_grad_input(g0, vgm, x0, vm, vk, vsc), bn_grad_input(g1, vgm, x1, vm, vk, vsc));
+        if constexpr (kResidual) Lanes<T>::store(dr + off + i, g0, g1);  // exact: g is dy or 0
       }
       for (; i < s.hw; ++i) {
         const float g = masked(to_float(dy[off + i]), to_float(y[off + i]));
         dx[off + i] = static_cast<T>(bn_grad_input(g, gm, to_float(x[off + i]), m, kc, sc));
+        if constexpr (kResidual) dr[off + i] = static_cast<T>(g);
       }
     }
   });
@@ -324,27 +356,23 @@ void backward_sums_nhwc(const T* dy, const T* y, const T* x, BnShape s, const fl
 }
 
 // Per row, vectors over the channels; the per-channel constants are loaded beside the data.
-template <typename T>
-void normalize_relu_nhwc(const T* x, BnShape s, const float* alpha, const float* beta, T* y) {
+template <bool kResidual, typename T>
+void normalize_relu_nhwc(const T* x, const T* res, BnShape s, const float* alpha, const float* beta, T* y) {
   at::parallel_for(0, s.n * s.hw, 1, [&](int64_t begin, int64_t end) {
     for (int64_t r = begin; r < end; ++r) {
-      const T* px = x + r * s.c;
-      T* py = y + r * s.c;
+      const int64_t off = r * s.c;
       int64_t c = 0;
-      for (; c + kStep <= s.c; c += kStep) {
-        Vec x0, x1;
-        Lanes<T>::load(px + c, x0, x1);
-        Lanes<T>::store(py + c, relu(x0 * Vec::loadu(alpha + c) + Vec::loadu(beta + c)),
-                        relu(x1 * Vec::loadu(alpha + c + kV) + Vec::loadu(beta + c + kV)));
-      }
-      for (; c < s.c; ++c) py[c] = static_cast<T>(relu(to_float(px[c]) * alpha[c] + beta[c]));
+      for (; c + kStep <= s.c; c += kStep)
+        normalize_relu_lanes<kResidual>(x + off + c, res + off + c, Vec::loadu(alpha + c), Vec::loadu(alpha + c + kV),
+                                        Vec::loadu(beta + c), Vec::loadu(beta + c + kV), y + off + c);
+      for (; c < s.c; ++c) y[off + c] = static_cast<T>(normalize_one<kResidual>(x[off + c], res + off + c, alpha[c], beta[c]));
     }
   });
 }
 
-template <typename T>
+template <bool kResidual, typename T>
 void backward_dx_nhwc(const T* dy, const T* y, const T* x, BnShape s, const float* mean, const float* k,
-                      const float* grad_mean, const float* scale, T* dx) {
+                      const float* grad_mean, const float* scale, T* dx, T* dr) {
   at::parallel_for(0, s.n * s.hw, 1, [&](int64_t begin, int64_t end) {
     for (int64_t r = begin; r < end; ++r) {
       const int64_t off = r * s.c;
@@ -358,10 +386,12 @@ void backward_dx_nhwc(const T* dy, const T* y, const T* x, BnShape s, const floa
                         bn_grad_input(g0, vec(grad_mean, c), x0, vec(mean, c), vec(k, c), vec(scale, c)),
                         bn_grad_input(g1, vec(grad_mean, c + kV), x1, vec(mean, c + kV), vec(k, c + kV),
                                       vec(scale, c + kV)));
+        if constexpr (kResidual) Lanes<T>::store(dr + off + c, g0, g1);
       }
       for (; c < s.c; ++c) {
         const float g = masked(to_float(dy[off + c]), to_float(y[off + c]));
         dx[off + c] = static_cast<T>(bn_grad_input(g, grad_mean[c], to_float(x[off + c]), mean[c], k[c], scale[c]));
+        if constexpr (kResidual) dr[off + c] = static_cast<T>(g);
       }
     }
   });
@@ -374,20 +404,31 @@ template <typename T>
 void stats(const T* x, BnShape s, float* mean, double* var_sum) {
   s.channels_last ? stats_nhwc(x, s, mean, var_sum) : stats_nchw(x, s, mean, var_sum);
 }
+template <bool kResidual, typename T>
+void normalize_relu_as(const T* x, const T* r, BnShape s, const float* alpha, const float* beta, T* y) {
+  s.channels_last ? normalize_relu_nhwc<kResidual>(x, r, s, alpha, beta, y)
+                  : normalize_relu_nchw<kResidual>(x, r, s, alpha, beta, y);
+}
 template <typename T>
-void normalize_relu(const T* x, BnShape s, const float* alpha, const float* beta, T* y) {
-  s.channels_last ? normalize_relu_nhwc(x, s, alpha, beta, y) : normalize_relu_nchw(x, s, alpha, beta, y);
+void normalize_relu(const T* x, const T* r, BnShape s, const float* alpha, const float* beta, T* y) {
+  r ? normalize_relu_as<true>(x, r, s, alpha, beta, y) : normalize_relu_as<false>(x, r, s, alpha, beta, y);
 }
 template <typename T>
 void backward_sums(const T* dy, const T* y, const T* x, BnShape s, const float* mean, double* sum_g, double* dot) {
   s.channels_last ? backward_sums_nhwc(dy, y, x, s, mean, sum_g, dot)
                   : backward_sums_nchw(dy, y, x, s, mean, sum_g, dot);
 }
+template <bool kResidual, typename T>
+void backward_dx_as(const T* dy, const T* y, const T* x, BnShape s, const float* mean, const float* k,
+                    const float* grad_mean, const float* scale, T* dx, T* dr) {
+  s.channels_last ? backward_dx_nhwc<kResidual>(dy, y, x, s, mean, k, grad_mean, scale, dx, dr)
+                  : backward_dx_nchw<kResidual>(dy, y, x, s, mean, k, grad_mean, scale, dx, dr);
+}
 template <typename T>
 void backward_dx(const T* dy, const T* y, const T* x, BnShape s, const float* mean, const float* k,
-                 const float* grad_mean, const float* scale, T* dx) {
-  s.channels_last ? backward_dx_nhwc(dy, y, x, s, mean, k, grad_mean, scale, dx)
-                  : backward_dx_nchw(dy, y, x, s, mean, k, grad_mean, scale, dx);
+                 const float* grad_mean, const float* scale, T* dx, T* dr) {
+  dr ? backward_dx_as<true>(dy, y, x, s, mean, k, grad_mean, scale, dx, dr)
+     : backward_dx_as<false>(dy, y, x, s, mean, k, grad_mean, scale, dx, dr);
 }
 
 template <typename T>

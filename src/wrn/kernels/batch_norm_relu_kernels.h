@@ -18,14 +18,14 @@ template <typename T>
 struct BnReluLoops {
   // mean[c] (float) and var_sum[c] = sum of (x - mean)^2 (double), over N*H*W values.
   void (*stats)(const T* x, BnShape s, float* mean, double* var_sum);
-  // y = relu(x * alpha[c] + beta[c])
-  void (*normalize_relu)(const T* x, BnShape s, const float* alpha, const float* beta, T* y);
+  // y = relu(x * alpha[c] + beta[c] + r), r = residual or 0 (nullptr)
+  void (*normalize_relu)(const T* x, const T* residual, BnShape s, const float* alpha, const float* beta, T* y);
   // g = (y > 0 ? dy : 0): sum_g[c] = sum of g, dot[c] = sum of (x - mean[c]) * g (double)
   void (*backward_sums)(const T* dy, const T* y, const T* x, BnShape s, const float* mean, double* sum_g,
                         double* dot);
-  // dx = (g - grad_mean[c] - (x - mean[c]) * k[c]) * scale[c]
+  // dx = (g - grad_mean[c] - (x - mean[c]) * k[c]) * scale[c]; dresidual = g (unless nullptr)
   void (*backward_dx)(const T* dy, const T* y, const T* x, BnShape s, const float* mean, const float* k,
-                      const float* grad_mean, const float* scale, T* dx);
+                      const float* grad_mean, const float* scale, T* dx, T* dresidual);
 };
 
 struct BnReluKernelSet {

@@ -91,6 +91,25 @@ class BatchNormReluFunction : public torch::autograd::Function<BatchNormReluFunc
   }
 };
 
+// relu(batch_norm(x) + residual) likewise; the residual's gradient is the masked one.
+class BatchNormAddReluFunction : public torch::autograd::Function<BatchNormAddReluFunction> {
+ public:
+  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& residual,
+                               const torch::Tensor& weight, const torch::Tensor& bias, torch::Tensor running_mean,
+                               torch::Tensor running_var, double momentum, double eps) {
+    auto f = kernels::batch_norm_relu_forward(x, weight, bias, running_mean, running_var, momentum, eps, residual);
+    ctx->save_for_backward({f.x, f.y, f.mean, f.invstd, weight});
+    return f.y;
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    auto g = kernels::batch_norm_relu_backward(grads[0], saved[0], saved[1], saved[2], saved[3], saved[4],
+                                               /*with_residual=*/true);
+    return {g.dx, g.dresidual, g.dweight, g.dbias, torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor()};
+  }
+};
+
 std::atomic<int>& fused_flag() {
   static std::atomic<int> flag{[] {
     const char* v = std::getenv("WRN_FUSED_BN_RELU");
@@ -123,15 +142,33 @@ torch::Tensor batch_norm(torch::nn::BatchNorm2dImpl& bn, const torch::Tensor& x)
                                       reinterpret_cast<int64_t>(g_sync));
 }
 
-torch::Tensor batch_norm_relu(torch::nn::BatchNorm2dImpl& bn, const torch::Tensor& x) {
+namespace {
+
+// Whether batch_norm_relu / batch_norm_add_relu take the fused kernels for bn and x.
+bool fuses(torch::nn::BatchNorm2dImpl& bn, const torch::Tensor& x) {
   const auto& o = bn.options;
-  const bool fuse = fused_batch_norm_relu() && !g_sync && bn.is_training() && o.affine() &&
-                    o.track_running_stats() && o.momentum().has_value() &&
-                    kernels::batch_norm_relu_supported(x, bn.weight, bn.bias) &&
-                    bn.running_mean.scalar_type() == torch::kFloat && bn.running_var.scalar_type() == torch::kFloat;
-  if (!fuse) return torch::nn::functional::relu(batch_norm(bn, x));
+  return fused_batch_norm_relu() && !g_sync && bn.is_training() && o.affine() && o.track_running_stats() &&
+         o.momentum().has_value() && kernels::batch_norm_relu_supported(x, bn.weight, bn.bias) &&
+         bn.running_mean.scalar_type() == torch::kFloat && bn.running_var.scalar_type() == torch::kFloat;
+}
+
+}  // namespace
+
+torch::Tensor batch_norm_relu(torch::nn::BatchNorm2dImpl& bn, const torch::Tensor& x) {
+  if (!fuses(bn, x)) return torch::nn::functional::relu(batch_norm(bn, x));
   count_training_batch(bn);
+  const auto& o = bn.options;
   return BatchNormReluFunction::apply(x, bn.weight, bn.bias, bn.running_mean, bn.running_var, *o.momentum(), o.eps());
+}
+
+torch::Tensor batch_norm_add_relu(torch::nn::BatchNorm2dImpl& bn, const torch::Tensor& x, const torch::Tensor& residual) {
+  if (!fuses(bn, x) || residual.sizes() != x.sizes() || residual.scalar_type() != x.scalar_type() ||
+      !residual.device().is_cpu())
+    return torch::nn::functional::relu(batch_norm(bn, x) + residual);
+  count_training_batch(bn);
+  const auto& o = bn.options;
+  return BatchNormAddReluFunction::apply(x, residual, bn.weight, bn.bias, bn.running_mean, bn.running_var,
+                                         *o.momentum(), o.eps());
 }
 
 }  // namespace wrn::models

@@ -43,6 +43,10 @@ torch::Tensor batch_norm(torch::nn::BatchNorm2dImpl& bn, const torch::Tensor& x)
 // active; otherwise the two ops. Same arithmetic either way (tests/kernels).
 torch::Tensor batch_norm_relu(torch::nn::BatchNorm2dImpl& bn, const torch::Tensor& x);
 
+// relu(batch_norm(bn, x) + residual): the end of a post-activation residual block, fused the
+// same way (under the same conditions, and residual of x's shape and dtype).
+torch::Tensor batch_norm_add_relu(torch::nn::BatchNorm2dImpl& bn, const torch::Tensor& x, const torch::Tensor& residual);
+
 // Whether batch_norm_relu fuses (default: on; WRN_FUSED_BN_RELU=0 in the environment turns it
 // off, for comparing the two paths). Process-wide.
 bool fused_batch_norm_relu();

@@ -107,7 +107,7 @@ torch::Tensor ResNetBlockImpl::shortcut(const torch::Tensor& x) {
   return x;
 }
 
-torch::Tensor ResNetBlockImpl::branch(const torch::Tensor& x) {
+torch::Tensor ResNetBlockImpl::branch(const torch::Tensor& x, bool without_last_bn) {
   const auto order = options_.activation();
   const size_t m = convs_.size();
   torch::Tensor h = x;
@@ -119,7 +119,7 @@ torch::Tensor ResNetBlockImpl::branch(const torch::Tensor& x) {
   for (size_t i = 0; i < m; ++i) {
     h = convs_[i]->forward(h);
     const bool last = i + 1 == m;
-    if (last && order == ActivationOrder::BnAfterAddition) break;
+    if (last && (order == ActivationOrder::BnAfterAddition || without_last_bn)) break;
     const bool relu = !last || order == ActivationOrder::ReluBeforeAddition;
     h = relu ? batch_norm_relu(*bns_[i], h) : batch_norm(*bns_[i], h);
   }
@@ -127,6 +127,12 @@ torch::Tensor ResNetBlockImpl::branch(const torch::Tensor& x) {
 }
 
 torch::Tensor ResNetBlockImpl::forward(const torch::Tensor& x) {
+  // The original block's end, relu(bn(h) + shortcut), as one fused op (models/batch_norm.h).
+  if (options_.activation() == ActivationOrder::Original &&
+      (options_.shortcut_variant() == ShortcutVariant::Identity || options_.shortcut_variant() == ShortcutVariant::Conv1x1)) {
+    torch::Tensor h = branch(x, /*without_last_bn=*/true);
+    return batch_norm_add_relu(*bns_.back(), h, shortcut(x));
+  }
   torch::Tensor f = branch(x);
   torch::Tensor s = shortcut(x);
   torch::Tensor y;

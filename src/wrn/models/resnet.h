@@ -68,7 +68,9 @@ class ResNetBlockImpl : public torch::nn::Module {
 
  private:
   torch::Tensor shortcut(const torch::Tensor& x);
-  torch::Tensor branch(const torch::Tensor& x);
+  // The residual branch; without_last_bn: stops after the last convolution (forward() then
+  // applies that BatchNorm fused with the addition and the ReLU).
+  torch::Tensor branch(const torch::Tensor& x, bool without_last_bn = false);
 
   ResNetOptions options_;
   int64_t in_channels_, out_channels_, stride_;

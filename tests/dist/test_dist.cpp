@@ -212,7 +212,7 @@ TEST(GradientReducer, AveragesTheHalfBatchGradients) {
 // (rank 2 one element-range twice-split), and the result is bitwise reduce()'s on the same
 // input. Were the buckets started in hook order, the ranks would pair different buckets.
 TEST(GradientReducer, OverlappedStepEqualsTheReductionAfterTheBackwardWhateverTheHookOrder) {
-  const int64_t n = 257, bucket_bytes = 16 * 4;
+  const int64_t bucket_bytes = 16 * 4;  // 257 elements: 16 buckets of 16 and one of 1
   // "Parameters": [offset, size) ranges covering the buffer, straddling bucket edges.
   const std::vector<std::pair<int64_t, int64_t>> params{{0, 5}, {5, 30}, {35, 1}, {36, 100}, {136, 121}};
   auto input = [](int r) {

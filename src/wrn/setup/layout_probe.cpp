@@ -49,7 +49,7 @@ double median(std::vector<double> v) {
 LayoutProbe probe_layout(const models::ModelSpec& spec, int64_t batch, c10::ScalarType dtype, c10::Device device,
                          int iters) {
   WRN_CHECK(batch >= 2 && iters >= 1, "probe_layout: batch {} (BatchNorm needs 2) and iters {} (>= 1)", batch, iters);
-  GeneratorRestore cpu_generator(c10::Device(c10::kCPU));
+  GeneratorRestore cpu_generator{c10::Device(c10::kCPU)};
   std::optional<GeneratorRestore> device_generator;
   if (!device.is_cpu()) device_generator.emplace(device);
 

@@ -182,10 +182,12 @@ void normalize_relu_nchw(const T* x, const T* r, BnShape s, const float* alpha, 
       const float a = alpha[c], b = beta[c];
       const Vec va(a), vb(b);
       const int64_t off = plane * s.hw;
+      const T* rp = kResidual ? r + off : nullptr;  // no arithmetic on the null pointer
       int64_t i = 0;
       for (; i + kStep <= s.hw; i += kStep)
-        normalize_relu_lanes<kResidual>(x + off + i, r + off + i, va, va, vb, vb, y + off + i);
-      for (; i < s.hw; ++i) y[off + i] = static_cast<T>(normalize_one<kResidual>(x[off + i], r + off + i, a, b));
+        normalize_relu_lanes<kResidual>(x + off + i, kResidual ? rp + i : nullptr, va, va, vb, vb, y + off + i);
+      for (; i < s.hw; ++i)
+        y[off + i] = static_cast<T>(normalize_one<kResidual>(x[off + i], kResidual ? rp + i : nullptr, a, b));
     }
   });
 }
@@ -361,11 +363,14 @@ void normalize_relu_nhwc(const T* x, const T* res, BnShape s, const float* alpha
   at::parallel_for(0, s.n * s.hw, 1, [&](int64_t begin, int64_t end) {
     for (int64_t r = begin; r < end; ++r) {
       const int64_t off = r * s.c;
+      const T* rp = kResidual ? res + off : nullptr;  // no arithmetic on the null pointer
       int64_t c = 0;
       for (; c + kStep <= s.c; c += kStep)
-        normalize_relu_lanes<kResidual>(x + off + c, res + off + c, Vec::loadu(alpha + c), Vec::loadu(alpha + c + kV),
-                                        Vec::loadu(beta + c), Vec::loadu(beta + c + kV), y + off + c);
-      for (; c < s.c; ++c) y[off + c] = static_cast<T>(normalize_one<kResidual>(x[off + c], res + off + c, alpha[c], beta[c]));
+        normalize_relu_lanes<kResidual>(x + off + c, kResidual ? rp + c : nullptr, Vec::loadu(alpha + c),
+                                        Vec::loadu(alpha + c + kV), Vec::loadu(beta + c), Vec::loadu(beta + c + kV),
+                                        y + off + c);
+      for (; c < s.c; ++c)
+        y[off + c] = static_cast<T>(normalize_one<kResidual>(x[off + c], kResidual ? rp + c : nullptr, alpha[c], beta[c]));
     }
   });
 }

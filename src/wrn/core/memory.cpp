@@ -20,6 +20,10 @@ torch::Tensor to_channels_last(const torch::Tensor& t) {
   return at::empty_like(t, at::MemoryFormat::ChannelsLast).copy_(t);
 }
 
+torch::Tensor batch_in_layout(const torch::Tensor& x, bool channels_last) {
+  return channels_last ? x.contiguous(at::MemoryFormat::ChannelsLast) : x;
+}
+
 void parameters_to_channels_last(torch::nn::Module& module) {
   torch::NoGradGuard no_grad;
   for (auto& p : module.parameters())

@@ -19,6 +19,10 @@ bool has_channels_last_strides(const torch::Tensor& t);
 // contiguous(ChannelsLast) returns the tensor unchanged). Other tensors are returned as they are.
 torch::Tensor to_channels_last(const torch::Tensor& t);
 
+// A batch in the model's layout: contiguous(ChannelsLast) when `channels_last` (a one-channel
+// batch reads the same either way), else the batch as it is. Training and evaluation both.
+torch::Tensor batch_in_layout(const torch::Tensor& x, bool channels_last);
+
 // Every 4-D parameter of `module` (its convolution weights) to_channels_last, in place; what a
 // channels_last run does to its model before the first step. Under no_grad.
 void parameters_to_channels_last(torch::nn::Module& module);

@@ -5,16 +5,10 @@
 #include <algorithm>
 
 #include "wrn/core/error.h"
+#include "wrn/core/memory.h"
 #include "wrn/models/test_time_flip.h"
 
 namespace wrn::train {
-namespace {
-
-torch::Tensor to_input(const torch::Tensor& x, bool channels_last) {
-  return channels_last ? x.contiguous(at::MemoryFormat::ChannelsLast) : x;
-}
-
-}  // namespace
 
 BatchStats batch_stats(const torch::Tensor& logits, const torch::Tensor& labels) {
   namespace F = torch::nn::functional;
@@ -60,7 +54,7 @@ EvalResult evaluate_batches(const ForwardFn& forward, int64_t classes, int64_t n
   int64_t seen = 0;
   torch::Tensor images, y, indices;
   while (next(images, y, indices)) {
-    auto x = to_input(normalizer(images.to(device)), options.channels_last).to(options.input_dtype);
+    auto x = batch_in_layout(normalizer(images.to(device)), options.channels_last).to(options.input_dtype);
     y = y.to(device);
     auto logits = forward(x).to(torch::kFloat);
     if (options.tta_flip) {  // log of the mean probability (batch_stats' log_softmax leaves it as it is)

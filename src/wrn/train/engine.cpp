@@ -10,6 +10,7 @@
 #include <optional>
 
 #include "wrn/core/error.h"
+#include "wrn/core/memory.h"
 #include "wrn/optim/optimizer_factory.h"
 #include "wrn/setup/data_setup.h"
 #include "wrn/train/engine_detail.h"
@@ -22,10 +23,6 @@ namespace {
 
 using detail::mix_seed;
 using detail::seconds_since;
-
-torch::Tensor to_input(const torch::Tensor& x, bool channels_last) {
-  return channels_last ? x.contiguous(at::MemoryFormat::ChannelsLast) : x;
-}
 
 }  // namespace
 
@@ -361,7 +358,7 @@ void Engine::count_skipped_step(int64_t epoch, int64_t step, int64_t taken) {
 // The batch pipeline (augmentation, normalization, mixing), then the model's layout and dtype.
 void Engine::augment(Batch& b) {
   auto out = pipeline_({b.images, b.labels, {}}, aug_gen_);
-  b.images = to_input(out.images, s_.config.uses_channels_last()).to(mixed_.dtype());
+  b.images = batch_in_layout(out.images, s_.config.uses_channels_last()).to(mixed_.dtype());
   b.targets = out.targets;
 }
 

@@ -36,7 +36,7 @@ int main(int argc, char** argv) {
     config.optimizer.lr = 0.1;
     config.schedule.type = wrn::train::ScheduleType::Cosine;
     config.epochs = 1;
-    config.channels_last = true;
+    config.channels_last = wrn::train::ChannelsLast::Yes;  // No, Yes, or Auto (timed when the run starts)
     config.validate();  // throws wrn::ConfigError naming the field (train() checks it too)
 
     // Creates the run directory and trains; progress goes to stderr.

@@ -215,10 +215,13 @@ TEST(GradientReducer, OverlappedStepEqualsTheReductionAfterTheBackwardWhateverTh
   const int64_t bucket_bytes = 16 * 4;  // 257 elements: 16 buckets of 16 and one of 1
   // "Parameters": [offset, size) ranges covering the buffer, straddling bucket edges.
   const std::vector<std::pair<int64_t, int64_t>> params{{0, 5}, {5, 30}, {35, 1}, {36, 100}, {136, 121}};
-  auto input = [](int r) {
+  // Drawn here, not in the rank threads: they would share (and race on) the default generator.
+  std::vector<torch::Tensor> inputs;
+  for (int r = 0; r < 3; ++r) {
     torch::manual_seed(100 + r);
-    return torch::randn({257}) * 1e3;
-  };
+    inputs.push_back(torch::randn({257}) * 1e3);
+  }
+  auto input = [&](int r) { return inputs[static_cast<size_t>(r)].clone(); };
   std::vector<torch::Tensor> after(3), overlapped(3), never_marked(3);
   std::vector<int64_t> early(3);
   run_world(3, [&](int r, dist::Communicator& c) {

@@ -7,12 +7,10 @@
 // running data::load_train_sample: decode, random-resized crop, flip) over an image folder.
 #include <fmt/format.h>
 
-#include <torch/nn/functional/loss.h>
 #include <torch/utils.h>
 
 #include <sys/resource.h>
 
-#include <algorithm>
 #include <chrono>
 #include <functional>
 #include <utility>
@@ -26,18 +24,17 @@
 #include "wrn/models/precision.h"
 #include "wrn/core/error.h"
 #include "wrn/core/memory.h"
+#include "wrn/core/timing.h"
 #include "wrn/core/threads.h"
 #include "wrn/data/batch_loader.h"
 #include "wrn/data/image_list.h"
 #include "wrn/data/transforms.h"
 #include "wrn/infer/fused_model.h"
+#include "wrn/setup/layout_probe.h"
 
 namespace {
 
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
+using wrn::median;
 
 // Median seconds per call of `fn` over `iters` timed calls after `warmup` untimed ones.
 double time_call(const std::function<void()>& fn, int warmup, int iters) {
@@ -112,12 +109,11 @@ void add_bench_step_command(CLI::App* bench) {
     const auto dtype = b.dtype;
     model->train();
     wrn::models::cast_for_inference(*model, dtype);  // convolutions in the compute dtype, BatchNorm in fp32
-    const auto format = args->channels_last ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous;
     if (args->channels_last) wrn::parameters_to_channels_last(*model);  // as a channels_last run does
     torch::manual_seed(0);
-    const auto x = torch::randn({args->batch, spec.input.channels, spec.input.height, spec.input.width})
-                       .to(dtype)
-                       .contiguous(format);
+    const auto x = wrn::batch_in_layout(
+        torch::randn({args->batch, spec.input.channels, spec.input.height, spec.input.width}).to(dtype),
+        args->channels_last);
     const auto labels = torch::randint(0, spec.classes, {args->batch});
     fmt::print("model {} input {} batch {} threads {} precision {} layout {} kernels {} (median of {} after {} "
                "warm-up, alternating)\n",
@@ -127,11 +123,7 @@ void add_bench_step_command(CLI::App* bench) {
     const bool before = wrn::models::fused_batch_norm_relu();
     auto step = [&](bool fused) {
       wrn::models::set_fused_batch_norm_relu(fused);
-      model->zero_grad();
-      const auto start = std::chrono::steady_clock::now();
-      auto loss = torch::nn::functional::cross_entropy(model->forward(x).to(torch::kFloat), labels);
-      loss.backward();
-      return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      return wrn::train::training_step_seconds(model, x, labels);
     };
     for (int i = 0; i < args->warmup; ++i) step(true), step(false);
     std::vector<double> fused, plain;

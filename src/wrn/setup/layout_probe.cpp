@@ -6,7 +6,6 @@
 
 #include <fmt/format.h>
 
-#include <algorithm>
 #include <chrono>
 #include <mutex>
 #include <optional>
@@ -14,6 +13,7 @@
 
 #include "wrn/core/error.h"
 #include "wrn/core/memory.h"
+#include "wrn/core/timing.h"
 #include "wrn/models/precision.h"
 
 namespace wrn::train {
@@ -39,12 +39,19 @@ class GeneratorRestore {
   at::Tensor state_;
 };
 
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
-
 }  // namespace
+
+double training_step_seconds(models::Classifier& model, const torch::Tensor& x, const torch::Tensor& labels) {
+  model->zero_grad();  // to none
+  const auto sync = [&] {
+    if (x.is_cuda()) torch::cuda::synchronize(x.device().index());
+  };
+  sync();
+  const auto start = std::chrono::steady_clock::now();
+  torch::nn::functional::cross_entropy(model->forward(x).to(torch::kFloat), labels).backward();
+  sync();
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
 
 LayoutProbe probe_layout(const models::ModelSpec& spec, int64_t batch, c10::ScalarType dtype, c10::Device device,
                          int iters) {
@@ -66,20 +73,12 @@ LayoutProbe probe_layout(const models::ModelSpec& spec, int64_t batch, c10::Scal
   const auto x = torch::randn({batch, spec.input.channels, spec.input.height, spec.input.width}, options).to(dtype);
   const auto x_cl = x.contiguous(at::MemoryFormat::ChannelsLast);
   const auto labels = torch::randint(0, spec.classes, {batch}, options.dtype(torch::kLong));
-  auto step = [&](models::Classifier& m, const torch::Tensor& input) {
-    for (auto& p : m->parameters()) p.mutable_grad() = torch::Tensor();
-    if (device.is_cuda()) torch::cuda::synchronize(device.index());
-    const auto start = std::chrono::steady_clock::now();
-    torch::nn::functional::cross_entropy(m->forward(input).to(torch::kFloat), labels).backward();
-    if (device.is_cuda()) torch::cuda::synchronize(device.index());
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  };
-  step(nchw, x);
-  step(cl, x_cl);
+  training_step_seconds(nchw, x, labels);
+  training_step_seconds(cl, x_cl, labels);
   std::vector<double> a, b;
   for (int i = 0; i < iters; ++i) {
-    a.push_back(step(nchw, x));
-    b.push_back(step(cl, x_cl));
+    a.push_back(training_step_seconds(nchw, x, labels));
+    b.push_back(training_step_seconds(cl, x_cl, labels));
   }
   LayoutProbe p;
   p.nchw_seconds = median(a);

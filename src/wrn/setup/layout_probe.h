@@ -10,6 +10,8 @@
 #include <cstdint>
 #include <string>
 
+#include <torch/types.h>
+
 #include "wrn/models/registry.h"
 
 namespace wrn::train {
@@ -29,5 +31,10 @@ struct LayoutProbe {
 // generators of the CPU and of `device` are restored: the run's random streams do not change.
 LayoutProbe probe_layout(const models::ModelSpec& spec, int64_t batch, c10::ScalarType dtype, c10::Device device,
                          int iters = 3);
+
+// Seconds of one training step of `model` without the update: gradients set to none, forward,
+// float32 cross-entropy against `labels`, backward (on CUDA, synchronized before and after).
+// What the probe and `wrn bench step` time.
+double training_step_seconds(models::Classifier& model, const torch::Tensor& x, const torch::Tensor& labels);
 
 }  // namespace wrn::train

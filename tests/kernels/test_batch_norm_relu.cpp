@@ -129,7 +129,9 @@ TEST_P(FusedAgainstAten, WithResidualForwardAndGradients) {
     EXPECT_EQ(g.dresidual.scalar_type(), c.dtype);
     EXPECT_LT(rel_max(g.dx, grads[0]), bf16 ? 2e-2 : 1e-4);
     // The residual's gradient is the masked dy itself: exact wherever the masks agree.
-    if (same_mask) EXPECT_TRUE(torch::equal(g.dresidual.contiguous(), grads[1].contiguous()));
+    if (same_mask) {
+      EXPECT_TRUE(torch::equal(g.dresidual.contiguous(), grads[1].contiguous()));
+    }
     EXPECT_LT(rel_max(g.dresidual, grads[1]), bf16 ? 2e-2 : 1e-6);
     EXPECT_LT(rel_max(g.dweight, grads[2]), bf16 ? 1e-2 : 1e-4);
     EXPECT_LT(rel_max(g.dbias, grads[3]), bf16 ? 1e-2 : 1e-4);
@@ -197,6 +199,13 @@ TEST(FusedBatchNormRelu, SupportedOnlyForWhatTheLoopsWalk) {
   EXPECT_FALSE(wrn::kernels::batch_norm_relu_supported(torch::randn({1, 4, 1, 1}), w, b));  // one value a channel
   EXPECT_FALSE(wrn::kernels::batch_norm_relu_supported(torch::randn({2, 4, 3, 3}), torch::ones({5}), b));
   EXPECT_FALSE(wrn::kernels::batch_norm_relu_supported(torch::randn({2, 4, 3, 3}), w.to(torch::kBFloat16), b));
+  // A residual of x's shape and dtype, in either layout; not another shape or dtype.
+  const auto x = torch::randn({2, 4, 3, 3});
+  EXPECT_TRUE(wrn::kernels::batch_norm_relu_supported(x, w, b, torch::randn({2, 4, 3, 3})));
+  EXPECT_TRUE(wrn::kernels::batch_norm_relu_supported(
+      x, w, b, torch::randn({2, 4, 3, 3}).contiguous(at::MemoryFormat::ChannelsLast)));
+  EXPECT_FALSE(wrn::kernels::batch_norm_relu_supported(x, w, b, torch::randn({2, 4, 3, 1})));
+  EXPECT_FALSE(wrn::kernels::batch_norm_relu_supported(x, w, b, torch::randn({2, 4, 3, 3}).to(torch::kBFloat16)));
   const std::string isa = wrn::kernels::batch_norm_relu_isa();
   EXPECT_TRUE(isa == "avx2" || isa == "default") << isa;
 }

@@ -149,10 +149,14 @@ bool float_vector(const at::Tensor& t, int64_t c) {
 
 }  // namespace
 
-bool batch_norm_relu_supported(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias) {
+bool batch_norm_relu_supported(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
+                               const at::Tensor& residual) {
   if (!x.defined() || !x.device().is_cpu() || x.dim() != 4 || x.is_mkldnn() || x.is_sparse()) return false;
   if (x.scalar_type() != at::kFloat && x.scalar_type() != at::kBFloat16) return false;
   if (x.numel() == 0 || x.size(0) * x.size(2) * x.size(3) < 2) return false;  // BatchNorm's own error instead
+  if (residual.defined() && (residual.sizes() != x.sizes() || residual.scalar_type() != x.scalar_type() ||
+                             !residual.device().is_cpu()))
+    return false;
   return float_vector(weight, x.size(1)) && float_vector(bias, x.size(1));
 }
 
@@ -160,13 +164,11 @@ BatchNormReluForward batch_norm_relu_forward(const at::Tensor& x_in, const at::T
                                              const at::Tensor& bias, const at::Tensor& running_mean,
                                              const at::Tensor& running_var, double momentum, double eps,
                                              const at::Tensor& residual_in) {
-  TORCH_CHECK(batch_norm_relu_supported(x_in, weight, bias), "batch_norm_relu_forward: unsupported tensors");
+  TORCH_CHECK(batch_norm_relu_supported(x_in, weight, bias, residual_in),
+              "batch_norm_relu_forward: unsupported tensors (x, weight, bias or residual; see batch_norm_relu_supported)");
   const int64_t c = x_in.size(1);
   TORCH_CHECK(!running_mean.defined() || float_vector(running_mean, c), "batch_norm_relu: running_mean");
   TORCH_CHECK(!running_var.defined() || float_vector(running_var, c), "batch_norm_relu: running_var");
-  TORCH_CHECK(!residual_in.defined() || (residual_in.sizes() == x_in.sizes() &&
-                                         residual_in.scalar_type() == x_in.scalar_type() && residual_in.device().is_cpu()),
-              "batch_norm_relu_forward: the residual must have x's shape and dtype");
   const at::Tensor x = walkable(x_in);
   // The residual in the layout the loops walk x in (the shortcut may come in the other one).
   const at::Tensor residual = residual_in.defined() ? residual_in.contiguous(walked_format(x)) : at::Tensor();

@@ -30,8 +30,9 @@ namespace wrn::kernels {
 
 // Whether the fused kernels take these tensors: CPU, 4-D [N, C, H, W] with N*H*W >= 2, x
 // float or bfloat16 (contiguous or channels_last; other strides are made contiguous), weight
-// and bias float [C].
-bool batch_norm_relu_supported(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias);
+// and bias float [C]; a defined `residual` on the CPU with x's shape and dtype (any strides).
+bool batch_norm_relu_supported(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
+                               const at::Tensor& residual = {});
 
 struct BatchNormReluForward {
   at::Tensor x;       // the input as the loops read it (x, or a contiguous copy of other strides): the backward's x
@@ -40,7 +41,7 @@ struct BatchNormReluForward {
   at::Tensor invstd;  // float [C]: 1 / sqrt(biased batch var + eps)
 };
 
-// Requires batch_norm_relu_supported(x, weight, bias). When running_mean/running_var are
+// Requires batch_norm_relu_supported(x, weight, bias, residual). When running_mean/running_var are
 // defined (float [C]) they are updated in place as BatchNorm2d does in training mode:
 //   running = momentum * batch + (1 - momentum) * running, with the unbiased var.
 // `residual`, when defined: x's shape and dtype (any strides), added before the ReLU.

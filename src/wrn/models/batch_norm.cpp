@@ -144,11 +144,11 @@ torch::Tensor batch_norm(torch::nn::BatchNorm2dImpl& bn, const torch::Tensor& x)
 
 namespace {
 
-// Whether batch_norm_relu / batch_norm_add_relu take the fused kernels for bn and x.
-bool fuses(torch::nn::BatchNorm2dImpl& bn, const torch::Tensor& x) {
+// Whether batch_norm_relu / batch_norm_add_relu take the fused kernels for bn, x (and residual).
+bool fuses(torch::nn::BatchNorm2dImpl& bn, const torch::Tensor& x, const torch::Tensor& residual = {}) {
   const auto& o = bn.options;
   return fused_batch_norm_relu() && !g_sync && bn.is_training() && o.affine() && o.track_running_stats() &&
-         o.momentum().has_value() && kernels::batch_norm_relu_supported(x, bn.weight, bn.bias) &&
+         o.momentum().has_value() && kernels::batch_norm_relu_supported(x, bn.weight, bn.bias, residual) &&
          bn.running_mean.scalar_type() == torch::kFloat && bn.running_var.scalar_type() == torch::kFloat;
 }
 
@@ -162,9 +162,7 @@ torch::Tensor batch_norm_relu(torch::nn::BatchNorm2dImpl& bn, const torch::Tenso
 }
 
 torch::Tensor batch_norm_add_relu(torch::nn::BatchNorm2dImpl& bn, const torch::Tensor& x, const torch::Tensor& residual) {
-  if (!fuses(bn, x) || residual.sizes() != x.sizes() || residual.scalar_type() != x.scalar_type() ||
-      !residual.device().is_cpu())
-    return torch::nn::functional::relu(batch_norm(bn, x) + residual);
+  if (!fuses(bn, x, residual)) return torch::nn::functional::relu(batch_norm(bn, x) + residual);
   count_training_batch(bn);
   const auto& o = bn.options;
   return BatchNormAddReluFunction::apply(x, residual, bn.weight, bn.bias, bn.running_mean, bn.running_var,

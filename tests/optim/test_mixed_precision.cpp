@@ -6,6 +6,7 @@
 #include <torch/torch.h>
 
 #include <cmath>
+#include <functional>
 #include <limits>
 
 #include "wrn/core/cpu_features.h"
@@ -94,14 +95,18 @@ struct Step {
   torch::Tensor grads, loss;
 };
 
+// `to_master`: how the compute gradients reach the master (default: gradients_to_master()).
 Step grad_step(wrn::models::Classifier& model, FlatParameters& flat, MixedPrecisionWeights& mixed,
-               const torch::Tensor& x, const torch::Tensor& y) {
+               const torch::Tensor& x, const torch::Tensor& y, const std::function<void()>& to_master = {}) {
   flat.zero_grad();
   mixed.zero_grad();
   auto logits = model->forward(x.to(mixed.dtype()));
   auto loss = torch::nn::functional::cross_entropy(logits.to(torch::kFloat), y);
   loss.backward();
-  mixed.gradients_to_master();
+  if (to_master)
+    to_master();
+  else
+    mixed.gradients_to_master();
   return {flat.grads().clone(), loss.detach()};
 }
 
@@ -163,12 +168,12 @@ TEST(MixedPrecisionWeights, OneParameterAtATimeEqualsAllAtOnce) {
   MixedPrecisionWeights mixed(*model, flat, torch::kBFloat16);
   mixed.use_compute();
   const auto all_at_once = grad_step(model, flat, mixed, x, y).grads;
-  flat.zero_grad();  // the same step again, its gradients converted one parameter at a time
-  mixed.zero_grad();
-  torch::nn::functional::cross_entropy(model->forward(x.to(mixed.dtype())).to(torch::kFloat), y).backward();
-  EXPECT_FALSE(torch::equal(flat.grads(), all_at_once)) << "nothing converted yet";
-  for (const auto& p : model->parameters()) mixed.gradient_to_master(p);
-  EXPECT_TRUE(torch::equal(flat.grads(), all_at_once));
+  // The same step again, its gradients converted one parameter at a time.
+  const auto one_at_a_time = grad_step(model, flat, mixed, x, y, [&] {
+    EXPECT_FALSE(torch::equal(flat.grads(), all_at_once)) << "nothing converted yet";
+    for (const auto& p : model->parameters()) mixed.gradient_to_master(p);
+  }).grads;
+  EXPECT_TRUE(torch::equal(one_at_a_time, all_at_once));
 }
 
 TEST(MixedPrecisionWeights, RefreshFollowsTheMasterAndMasterScopeRestoresCompute) {

@@ -70,7 +70,7 @@ void DataParallel::begin_step() {
 
 void DataParallel::reduce_gradients() {
   const auto t0 = std::chrono::steady_clock::now();
-  if (overlapped() && reducer_->in_step())
+  if (reducer_->in_step())  // begin_step() armed the hooks: finish what they started
     reducer_->finish();
   else
     reducer_->reduce();

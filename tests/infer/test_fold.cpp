@@ -105,15 +105,18 @@ TEST(FusedClassifier, FoldsTheExpectedBatchNorms) {
   s = FusedClassifier::build(wrn::models::build_model({"resnet18"}), options).stats();
   EXPECT_EQ(s.folded_bns, 20);
   EXPECT_EQ(s.affine_bns, 0);
-  // wrn-16-4: 6 units, each bn2 folds, bn1 stays; final_bn stays.
+  // wrn-16-4: 6 units, each bn2 folds, bn1 stays; final_bn stays. Every ReLU runs with the
+  // op before it: conv1's 6 with the convolution, the kept BatchNorms' 7 with them.
   s = FusedClassifier::build(wrn::models::build_model({"wrn-16-4"}), options).stats();
   EXPECT_EQ(s.folded_bns, 6);
   EXPECT_EQ(s.affine_bns, 7);
+  EXPECT_EQ(s.inplace_relus, 13);
   // Without folding every BN stays.
   options.fold_batchnorm = false;
   s = FusedClassifier::build(wrn::models::build_model({"wrn-16-4"}), options).stats();
   EXPECT_EQ(s.folded_bns, 0);
   EXPECT_EQ(s.affine_bns, 13);
+  EXPECT_EQ(s.inplace_relus, 13);  // each with its BatchNorm
 }
 
 TEST(FusedClassifier, IsIndependentOfLaterModelChanges) {

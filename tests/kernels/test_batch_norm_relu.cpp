@@ -1,7 +1,8 @@
 // The fused BatchNorm+ReLU kernels against ATen's unfused ops (batch_norm, relu, autograd):
 // forward, batch statistics, running statistics and every gradient, fp32 and bf16, NCHW and
 // channels_last, shapes with vector tails; determinism over thread counts; NaN propagation;
-// and the models' batch_norm_relu with fusion on and off, alone and in a WRN training step.
+// the inference kernel (evaluation BatchNorm+ReLU); and the models'
+// batch_norm_relu with fusion on and off, alone and in a WRN training step.
 #include <gtest/gtest.h>
 
 #include <ATen/Parallel.h>
@@ -139,6 +140,27 @@ TEST_P(FusedAgainstAten, WithResidualForwardAndGradients) {
   }
 }
 
+// The inference kernel of the optimized path (infer/fused_model.h) against ATen's evaluation
+// BatchNorm then relu, in place and into a new tensor.
+TEST_P(FusedAgainstAten, InferenceBatchNormRelu) {
+  const Case c = GetParam();
+  const bool bf16 = c.dtype == torch::kBFloat16;
+  auto t = make_tensors(c, 11);
+  const auto ref = torch::relu(torch::batch_norm(t.x, t.w, t.b, t.rm, t.rv, false, 0.0, kEps, false));
+  for (bool in_place : {false, true}) {
+    auto x = t.x.clone();  // keeps the layout
+    auto y = wrn::kernels::batch_norm_relu_inference(x, t.w, t.b, t.rm, t.rv, kEps, in_place);
+    EXPECT_EQ(y.is_same(x), in_place);
+    EXPECT_EQ(y.scalar_type(), c.dtype);
+    EXPECT_EQ(y.is_contiguous(at::MemoryFormat::ChannelsLast), t.x.is_contiguous(at::MemoryFormat::ChannelsLast));
+    // alpha and beta as ATen's; the float product and sum may be fused (FMA) on one side only.
+    EXPECT_LT(rel_max(y, ref), bf16 ? 8e-3 : 1e-6) << "in place " << in_place;
+    if (!in_place) {
+      EXPECT_TRUE(torch::equal(x, t.x));
+    }
+  }
+}
+
 std::vector<Case> cases() {
   std::vector<Case> out;
   const std::vector<std::vector<int64_t>> shapes = {
@@ -206,6 +228,17 @@ TEST(FusedBatchNormRelu, SupportedOnlyForWhatTheLoopsWalk) {
       x, w, b, torch::randn({2, 4, 3, 3}).contiguous(at::MemoryFormat::ChannelsLast)));
   EXPECT_FALSE(wrn::kernels::batch_norm_relu_supported(x, w, b, torch::randn({2, 4, 3, 1})));
   EXPECT_FALSE(wrn::kernels::batch_norm_relu_supported(x, w, b, torch::randn({2, 4, 3, 3}).to(torch::kBFloat16)));
+  // Inference: any N*H*W, the running statistics float [C], only the two walked layouts.
+  using wrn::kernels::batch_norm_relu_inference_supported;
+  const auto one = torch::randn({1, 4, 1, 1});
+  EXPECT_TRUE(batch_norm_relu_inference_supported(one, w, b, b, w));
+  EXPECT_TRUE(batch_norm_relu_inference_supported(x.contiguous(at::MemoryFormat::ChannelsLast), w, b, b, w));
+  EXPECT_FALSE(batch_norm_relu_inference_supported(x.transpose(2, 3), w, b, b, w));
+  EXPECT_FALSE(batch_norm_relu_inference_supported(x, w, b, b, torch::ones({3})));
+  EXPECT_FALSE(batch_norm_relu_inference_supported(x, w, b, torch::Tensor(), w));
+  if (at::hasMKLDNN()) {
+    EXPECT_FALSE(batch_norm_relu_inference_supported(x.to_mkldnn(), w, b, b, w));
+  }
   const std::string isa = wrn::kernels::batch_norm_relu_isa();
   EXPECT_TRUE(isa == "avx2" || isa == "default") << isa;
 }

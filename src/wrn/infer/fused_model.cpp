@@ -14,6 +14,7 @@
 #include "wrn/core/error.h"
 #include "wrn/core/memory.h"
 #include "wrn/infer/graph_lowering.h"
+#include "wrn/kernels/batch_norm_relu.h"
 #include "wrn/models/shortcut.h"
 
 namespace wrn::infer {
@@ -111,10 +112,15 @@ class Runner {
     if (n.relu) y.relu_();
     return {y, true};
   }
+  // With its ReLU (n.relu) one pass over a dense tensor (kernels/batch_norm_relu.h), in place
+  // on a temporary; ATen's batch_norm then relu_ otherwise (oneDNN tensors).
   Value affine(const Node& n, const Value& x) const {
-    return {at::batch_norm(x.t, n.weight, n.bias, n.mean, n.var, /*training=*/false, 0.0, n.eps,
-                           /*cudnn_enabled=*/false),
-            true};
+    if (n.relu && kernels::batch_norm_relu_inference_supported(x.t, n.weight, n.bias, n.mean, n.var))
+      return {kernels::batch_norm_relu_inference(x.t, n.weight, n.bias, n.mean, n.var, n.eps, x.owned), true};
+    torch::Tensor y = at::batch_norm(x.t, n.weight, n.bias, n.mean, n.var, /*training=*/false, 0.0, n.eps,
+                                     /*cudnn_enabled=*/false);
+    if (n.relu) y.relu_();
+    return {y, true};
   }
   Value relu(const Value& x) const { return {x.owned ? x.t.relu_() : x.t.relu(), true}; }
   Value max_pool(const Node& n, const Value& x) const {

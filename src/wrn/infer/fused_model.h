@@ -1,12 +1,13 @@
 // An inference-only copy of a trained Classifier: BatchNorm folded into convolutions,
-// ReLU applied in place after its convolution, no autograd, and a memory layout chosen for
-// the CPU convolution library (oneDNN).
+// ReLU applied in place after its convolution, a kept BatchNorm and its ReLU in one pass, no
+// autograd, and a memory layout chosen for the CPU convolution library (oneDNN).
 //
 // How: the network's op tree (inference_graph.h: one walker over the three families, BN
 // folded, ReLUs merged into their convolution), with the conv weights packed once for the
 // layout and run by a small interpreter.
-// ReLU runs in place on the conv output. (LibTorch 1.13 had no fused conv+ReLU kernel; 2.x has
-// oneDNN post-ops as mkldnn::_convolution_pointwise, not used here yet.)
+// ReLU runs in place on the conv output. oneDNN's conv+ReLU / conv+add post-ops
+// (mkldnn::_convolution_pointwise, what torch.compile's freezing runs) measured no faster than
+// that on the CPUs tried (bench/conv_postop_probe.py), so they are not used.
 #pragma once
 
 #include <torch/types.h>

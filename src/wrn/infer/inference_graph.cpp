@@ -49,6 +49,12 @@ void optimize(Seq& seq, bool fold, GraphStats& stats) {
         continue;
       }
     }
+    // A ReLU after a kept BatchNorm (pre-activation units) runs with it, in one pass.
+    if (!out.empty() && out.back().kind == Node::Kind::Affine && node.kind == Node::Kind::Relu && !out.back().relu) {
+      out.back().relu = true;
+      ++stats.inplace_relus;
+      continue;
+    }
     if (node.kind == Node::Kind::Affine) ++stats.affine_bns;
     if (node.kind == Node::Kind::Conv) ++stats.convs;
     out.push_back(std::move(node));

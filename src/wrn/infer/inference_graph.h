@@ -8,7 +8,8 @@
 //   pre-activation ResNet / WRN / full-preact ablation: bn_{i+1} following conv_i inside a
 //   unit, and the ImageNet stem's bn1. BatchNorms that follow an addition (bn1 of a
 //   pre-activation unit, final_bn, post-addition BN) stay as per-channel affines.
-// The same pass marks a ReLU that directly follows a convolution as part of it (Node::relu).
+// The same pass marks a ReLU that directly follows a convolution or a kept BatchNorm as part
+// of it (Node::relu).
 // Dropout is dropped (evaluation semantics).
 #pragma once
 
@@ -28,7 +29,7 @@ struct GraphStats {
   int convs = 0;
   int folded_bns = 0;     // BatchNorms merged into a convolution
   int affine_bns = 0;     // BatchNorms kept (they follow an addition)
-  int inplace_relus = 0;  // ReLUs merged into the preceding convolution (Node::relu)
+  int inplace_relus = 0;  // ReLUs merged into the preceding convolution or affine (Node::relu)
   std::string str() const;
 };
 

@@ -79,7 +79,7 @@ class GraphWriter {
                    tensor(base + ".running_mean", n.mean), tensor(base + ".running_var", n.var)},
                   y, y);
     real(bn, "epsilon", n.eps);
-    return y;
+    return n.relu ? relu(y) : y;
   }
 
   Value relu(const Value& x) { return unary("Relu", x, x + ".relu"); }

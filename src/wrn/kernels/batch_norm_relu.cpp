@@ -195,6 +195,44 @@ BatchNormReluGrads batch_norm_relu_backward(const at::Tensor& dy_in, const at::T
                                        : backward_as<c10::BFloat16>(dy, x, y, mean, invstd, weight, with_residual);
 }
 
+bool batch_norm_relu_inference_supported(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
+                                         const at::Tensor& running_mean, const at::Tensor& running_var) {
+  if (!x.defined() || !x.device().is_cpu() || x.dim() != 4 || x.is_mkldnn() || x.is_sparse() || x.numel() == 0)
+    return false;
+  if ((x.scalar_type() != at::kFloat && x.scalar_type() != at::kBFloat16) || !walkable_as_is(x)) return false;
+  const int64_t c = x.size(1);
+  return float_vector(weight, c) && float_vector(bias, c) && float_vector(running_mean, c) &&
+         float_vector(running_var, c);
+}
+
+at::Tensor batch_norm_relu_inference(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
+                                     const at::Tensor& running_mean, const at::Tensor& running_var, double eps,
+                                     bool in_place) {
+  TORCH_CHECK(batch_norm_relu_inference_supported(x, weight, bias, running_mean, running_var),
+              "batch_norm_relu_inference: unsupported tensors (see batch_norm_relu_inference_supported)");
+  // ATen's batch_norm_cpu_collect_linear_and_constant_terms in evaluation mode, in float.
+  const int64_t c = x.size(1);
+  std::vector<float> alpha(c), beta(c);
+  const float* w = weight.const_data_ptr<float>();
+  const float* b = bias.const_data_ptr<float>();
+  const float* mean = running_mean.const_data_ptr<float>();
+  const float* var = running_var.const_data_ptr<float>();
+  for (int64_t i = 0; i < c; ++i) {
+    const float invstd = 1 / std::sqrt(var[i] + static_cast<float>(eps));
+    alpha[i] = invstd * w[i];
+    beta[i] = b[i] - mean[i] * alpha[i];
+  }
+  at::Tensor y = in_place ? x : at::empty_like(x, walked_format(x));
+  const BnShape s = shape_of(x);
+  if (x.scalar_type() == at::kFloat)
+    loops_for<float>().normalize_relu(x.const_data_ptr<float>(), nullptr, s, alpha.data(), beta.data(),
+                                      y.data_ptr<float>());
+  else
+    loops_for<c10::BFloat16>().normalize_relu(x.const_data_ptr<c10::BFloat16>(), nullptr, s, alpha.data(),
+                                              beta.data(), y.data_ptr<c10::BFloat16>());
+  return y;
+}
+
 const char* batch_norm_relu_isa() {
 #if defined(WRN_KERNELS_AVX2)
   if (&kernel_set() == &detail::AVX2::bn_relu_kernels()) return "avx2";

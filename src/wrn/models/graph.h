@@ -37,7 +37,7 @@ struct Node {
   // Conv and MaxPool: 2 values each (MaxPool: `kernel` too).
   std::vector<int64_t> kernel, stride, padding, dilation;
   int64_t groups = 1;
-  bool relu = false;  // Conv: a ReLU follows (merged by the optimizing pass)
+  bool relu = false;  // Conv, Affine: a ReLU follows (merged by the optimizing pass)
   // Affine: an evaluation-mode BatchNorm, y = (x - mean) / sqrt(var + eps) * weight + bias.
   torch::Tensor mean, var;
   double eps = 1e-5;

@@ -24,7 +24,9 @@ namespace wrn::infer {
 //   Contiguous:   NCHW, at::conv2d.
 //   ChannelsLast: NHWC strides, at::conv2d (oneDNN reads NHWC without reorders).
 //   Mkldnn:       oneDNN's opaque blocked tensors end to end, weights pre-packed once
-//                 (what torch.utils.mkldnn does); fastest on these CPUs (docs/precision-and-speed.md).
+//                 (what torch.utils.mkldnn does); the default with LibTorch 1.13, where it was
+//                 the fastest; with 2.x's oneDNN ChannelsLast is as fast or faster
+//                 (docs/precision-and-speed.md).
 //                 Built as ChannelsLast instead off the CPU, without oneDNN, and for bf16 on a
 //                 CPU without oneDNN's bf16 instructions (CpuFeatures::onednn_bf16).
 enum class Layout { Contiguous, ChannelsLast, Mkldnn };
@@ -32,7 +34,7 @@ enum class Layout { Contiguous, ChannelsLast, Mkldnn };
 // "contiguous" | "channels_last" | "mkldnn"; throws ConfigError otherwise.
 Layout parse_layout(const std::string& text);
 std::string layout_name(Layout layout);
-// Mkldnn where LibTorch was built with oneDNN and the model lives on the CPU, else ChannelsLast.
+// ChannelsLast.
 Layout default_layout();
 
 struct FuseOptions {

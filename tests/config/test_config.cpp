@@ -119,7 +119,9 @@ TEST(Presets, EveryShippedPresetLoadsAndValidates) {
     SCOPED_TRACE(name);
     auto c = config_from_yaml(load_yaml_file(find_preset(name)));
     EXPECT_EQ(c.preset, name);
-    if (name != "demo") EXPECT_TRUE(c.paper.present());
+    if (name != "demo") {
+      EXPECT_TRUE(c.paper.present());
+    }
   }
   auto wrn = config_from_yaml(load_yaml_file(find_preset("wrn-cifar10")));
   EXPECT_EQ(wrn.model.name, "wrn-28-10");

@@ -101,8 +101,9 @@ TEST(Bf16Inference, OptimizedPathMatchesTheBf16PlainForwardInEveryLayout) {
       fused.push_back(FusedClassifier::build(model, o));
       // oneDNN refuses bf16 weights in its own layout on a CPU without its bf16 instructions
       // (an AVX2-only CPU): the build falls back to channels_last there.
-      if (layout == Layout::Mkldnn && at::hasMKLDNN())
+      if (layout == Layout::Mkldnn && at::hasMKLDNN()) {
         EXPECT_EQ(fused.back().layout(), wrn::cpu_features().onednn_bf16 ? Layout::Mkldnn : Layout::ChannelsLast);
+      }
     }
     auto fp32 = plain_forward(model, x);
     wrn::models::cast_for_inference(*model, torch::kBFloat16);

@@ -26,6 +26,12 @@ struct Case {
 
 using wrn::test::rel_err;
 
+wrn::models::Classifier named_model(const std::string& name) {
+  wrn::models::ModelSpec spec;
+  spec.name = name;
+  return wrn::models::build_model(spec);
+}
+
 void check_case(const Case& c, Layout layout) {
   torch::manual_seed(7);
   wrn::models::ModelSpec spec;
@@ -97,23 +103,23 @@ TEST(FusedClassifier, FoldsTheExpectedBatchNorms) {
   FuseOptions options;
   options.layout = Layout::Contiguous;
   // resnet20 (option A, no projections): stem BN + 2 per unit * 9 units, none kept.
-  auto s = FusedClassifier::build(wrn::models::build_model({"resnet20"}), options).stats();
+  auto s = FusedClassifier::build(named_model("resnet20"), options).stats();
   EXPECT_EQ(s.folded_bns, 19);
   EXPECT_EQ(s.affine_bns, 0);
   EXPECT_EQ(s.convs, 19);
   // resnet18: stem + 2*8 + 3 downsample BNs.
-  s = FusedClassifier::build(wrn::models::build_model({"resnet18"}), options).stats();
+  s = FusedClassifier::build(named_model("resnet18"), options).stats();
   EXPECT_EQ(s.folded_bns, 20);
   EXPECT_EQ(s.affine_bns, 0);
   // wrn-16-4: 6 units, each bn2 folds, bn1 stays; final_bn stays. Every ReLU runs with the
   // op before it: conv1's 6 with the convolution, the kept BatchNorms' 7 with them.
-  s = FusedClassifier::build(wrn::models::build_model({"wrn-16-4"}), options).stats();
+  s = FusedClassifier::build(named_model("wrn-16-4"), options).stats();
   EXPECT_EQ(s.folded_bns, 6);
   EXPECT_EQ(s.affine_bns, 7);
   EXPECT_EQ(s.inplace_relus, 13);
   // Without folding every BN stays.
   options.fold_batchnorm = false;
-  s = FusedClassifier::build(wrn::models::build_model({"wrn-16-4"}), options).stats();
+  s = FusedClassifier::build(named_model("wrn-16-4"), options).stats();
   EXPECT_EQ(s.folded_bns, 0);
   EXPECT_EQ(s.affine_bns, 13);
   EXPECT_EQ(s.inplace_relus, 13);  // each with its BatchNorm
@@ -121,7 +127,7 @@ TEST(FusedClassifier, FoldsTheExpectedBatchNorms) {
 
 TEST(FusedClassifier, IsIndependentOfLaterModelChanges) {
   torch::manual_seed(3);
-  auto model = wrn::models::build_model({"resnet20"});
+  auto model = named_model("resnet20");
   wrn::test::randomize_statistics(*model);
   model->eval();
   auto x = torch::randn({2, 3, 32, 32});
@@ -163,7 +169,7 @@ TEST(FusedClassifier, MatchesWithChannelsLastWeights) {
 }
 
 TEST(FusedClassifier, RejectsBadInput) {
-  auto fused = FusedClassifier::build(wrn::models::build_model({"resnet20"}));
+  auto fused = FusedClassifier::build(named_model("resnet20"));
   EXPECT_THROW(fused.forward(torch::randn({3, 32, 32})), wrn::ConfigError);
   EXPECT_THROW(fused.forward(torch::randn({1, 3, 32, 32}, torch::kDouble)), wrn::ConfigError);
   EXPECT_THROW(wrn::infer::parse_layout("nhwc"), wrn::ConfigError);

@@ -219,5 +219,7 @@ TEST(Checkpoint, NonRegularFilesAreRefusedBeforeOpening) {
   ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
   EXPECT_NE(expect_file_error(fifo).find("not a regular file"), std::string::npos);
   fs::remove(fifo);
-  if (fs::exists("/dev/zero")) EXPECT_NE(expect_file_error("/dev/zero").find("not a regular file"), std::string::npos);
+  if (fs::exists("/dev/zero")) {
+    EXPECT_NE(expect_file_error("/dev/zero").find("not a regular file"), std::string::npos);
+  }
 }

@@ -134,7 +134,9 @@ TEST(MixedPrecisionWeights, Bf16GradientsReachTheFloat32MasterAndAgreeWithFloat3
       EXPECT_EQ(bn->weight.scalar_type(), torch::kFloat);
       EXPECT_EQ(bn->running_mean.scalar_type(), torch::kFloat);
     }
-    if (auto* conv = m->as<torch::nn::Conv2dImpl>()) EXPECT_EQ(conv->weight.scalar_type(), torch::kBFloat16);
+    if (auto* conv = m->as<torch::nn::Conv2dImpl>()) {
+      EXPECT_EQ(conv->weight.scalar_type(), torch::kBFloat16);
+    }
   }
   auto got = grad_step(model, flat, mixed, x, y);
   ASSERT_EQ(got.grads.scalar_type(), torch::kFloat);

@@ -155,8 +155,11 @@ TEST_P(EngineResume, KilledMidEpochAndResumedIsBitwiseIdentical) {
       << slurp(killed + "/report.md");
   EXPECT_EQ(nlohmann::json::parse(b.meta_json).at("precision"), precision);
   // Checkpoints hold the float32 master weights in any precision.
-  for (const auto& t : b.model)
-    if (t.value.is_floating_point()) EXPECT_EQ(t.value.scalar_type(), torch::kFloat) << t.name;
+  for (const auto& t : b.model) {
+    if (t.value.is_floating_point()) {
+      EXPECT_EQ(t.value.scalar_type(), torch::kFloat) << t.name;
+    }
+  }
 
   // wrn eval of the final checkpoint (same precision) reproduces the last epoch's test error.
   ASSERT_EQ(run({"eval", "--checkpoint", ref + "/checkpoints/last.ckpt", "--json", "--threads", "2", "--precision",

@@ -10,8 +10,15 @@ after one untimed call, median:
   * conv1x1: the same GEMM as a 1x1 convolution through oneDNN (torch.nn.functional.conv2d, input
              [1, N, 32, N/32] and weight [N, N, 1, 1], channels_last, no_grad): the kernels the
              networks' convolutions run on, in both precisions.
-The roof at a precision is the larger of the two. Prints one JSON object on stdout; --text
-prints a short human-readable summary on stderr as well.
+The roof at a precision is the larger of the two.
+
+The fp32 FMA peak (fp32.fma_peak_gflops): bench/fma_peak.c, compiled here with $CC (default cc)
+-O2 -march=native -fopenmp, runs independent vector FMA chains on registers on every thread:
+what the cores' FMA units can do at all, which a convolution can approach but not pass (null,
+with fp32.fma_peak_error, where it cannot be built or run). bf16 has no such probe (its dot
+product instructions differ per CPU).
+
+Prints one JSON object on stdout; --text prints a short human-readable summary on stderr as well.
 """
 import argparse
 import json
@@ -19,6 +26,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 import time
 
 import torch
@@ -48,6 +56,28 @@ def cpu_info():
             "cores": os.cpu_count()}
 
 
+def fma_peak(threads, seconds=1.0):
+    """(GFLOP/s, None) from bench/fma_peak.c on `threads` threads, or (None, why)."""
+    src = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fma_peak.c")
+    cc = os.environ.get("CC", "cc")
+    with tempfile.TemporaryDirectory(prefix="wrn-fma-peak-") as tmp:
+        exe = os.path.join(tmp, "fma_peak")
+        try:
+            built = subprocess.run([cc, "-O2", "-march=native", "-fopenmp", src, "-o", exe],
+                                   capture_output=True, text=True, check=False)
+            if built.returncode != 0:
+                return None, f"{cc} could not build {src}: {built.stderr.strip().splitlines()[-1:]}"
+            ran = subprocess.run([exe, str(threads), str(seconds)], capture_output=True, text=True, check=False)
+        except OSError as e:
+            return None, f"fma_peak: {e}"
+        if ran.returncode != 0:
+            return None, f"fma_peak exited {ran.returncode}: {ran.stderr.strip()}"
+        try:
+            return float(ran.stdout.split()[0]), None
+        except (ValueError, IndexError):
+            return None, f"fma_peak printed {ran.stdout!r}"
+
+
 def median_seconds(fn, warmup, iters):
     """Median wall seconds of `iters` timed calls of fn after `warmup` untimed ones (oneDNN
     primitive creation, first touch of the outputs). Shared with pytorch_infer.py."""
@@ -71,6 +101,10 @@ def print_summary_footer(roof, rows, flop_rule):
           + f" ({roof['size']}^3 GEMM, {roof['threads']} threads; torch.matmul fp32 {roof['fp32']['matmul_gflops']:.1f},"
           f" bf16 {roof['bf16']['matmul_gflops']:.0f}; oneDNN 1x1 conv fp32 {roof['fp32']['conv1x1_gflops']:.0f},"
           f" bf16 {roof['bf16']['conv1x1_gflops']:.0f})")
+    peak = roof["fp32"].get("fma_peak_gflops")
+    if peak:
+        print(f"fp32 FMA peak {peak:.0f} GFLOP/s (bench/fma_peak.c: what the cores' FMA units do at all;"
+              f" fp32 roof = {roof['fp32']['roof_gflops'] / peak:.0%} of it)")
     print(f"CPU: {c['model']}, avx512_bf16 {'yes' if c['avx512_bf16'] else 'no'},"
           f" amx_bf16 {'yes' if c['amx_bf16'] else 'no'}")
     for r in rows:
@@ -113,6 +147,7 @@ def main():
             mm = flop / median_seconds(lambda: torch.matmul(A, B), 1, a.reps) / 1e9
             conv = flop / median_seconds(lambda: F.conv2d(X, W), 1, a.reps) / 1e9
         out[name] = {"matmul_gflops": mm, "conv1x1_gflops": conv, "roof_gflops": max(mm, conv)}
+    out["fp32"]["fma_peak_gflops"], out["fp32"]["fma_peak_error"] = fma_peak(out["threads"])
     if a.text:
         c = out["cpu"]
         print(f"CPU: {c['model']}, {c['cores']} cores, avx512_bf16 {'yes' if c['avx512_bf16'] else 'no'},"
@@ -122,6 +157,9 @@ def main():
             print(f"roofline {name}: {r['roof_gflops']:.0f} GFLOP/s ({n}^3 GEMM, {out['threads']} threads, "
                   f"median of {a.reps}: torch.matmul {r['matmul_gflops']:.1f}, "
                   f"oneDNN 1x1 conv {r['conv1x1_gflops']:.1f})", file=sys.stderr)
+        peak = out["fp32"]["fma_peak_gflops"]
+        print(f"fp32 FMA peak: {peak:.0f} GFLOP/s (bench/fma_peak.c, {out['threads']} threads)" if peak else
+              f"fp32 FMA peak: not measured ({out['fp32']['fma_peak_error']})", file=sys.stderr)
     json.dump(out, sys.stdout)
     sys.stdout.write("\n")
 

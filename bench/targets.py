@@ -89,6 +89,17 @@ def row_notes(r, precision, bf16_hw, steps_note=True):
     return notes
 
 
+def peak_note(r, precision, flop_per_image, sides):
+    """fp32 rows: each side's FLOP/s as a share of the cores' fp32 FMA peak (bench/fma_peak.c via
+    the roofline), which no convolution passes: how much room a target leaves."""
+    peak = r and precision == "fp32" and (r.get("roofline") or {}).get("fp32", {}).get("fma_peak_gflops")
+    if not peak or not r.get("macs_per_image"):
+        return None
+    flop = flop_per_image * r["macs_per_image"]
+    parts = [f"{name} {flop * ips / (peak * 1e9):.0%}" for name, ips in sides if ips]
+    return f"of the fp32 FMA peak ({peak:.0f} GFLOP/s): " + ", ".join(parts)
+
+
 def find(rows, **want):
     for r in rows or []:
         if all(r.get(k) == v for k, v in want.items()):
@@ -192,6 +203,9 @@ def main():
             name = f"{precision} training img/s, {MODEL_NAMES[model]} 32x32 b128"
             eager_goal, compile_goal = goals[precision]
             notes = row_notes(r, precision, bf16_hw)
+            notes.append(peak_note(r, precision, 6, [  # forward and two backward convolutions
+                ("wrn", r and r.get("wrn_images_per_second")), ("eager", r and r.get("pytorch_images_per_second")),
+                ("compile", r and r.get("pytorch_compile_images_per_second"))]))
             eager = r and r.get("ratio")
             t.add(name, "PyTorch eager" + (" (autocast)" if precision == "bf16" else ""), f">= {eager_goal:.2f}x",
                   eager, ">=", eager_goal, why if r is None or eager is None else None, notes=notes)
@@ -209,6 +223,8 @@ def main():
             notes = row_notes(r, precision, bf16_hw)
             wi = r and r.get("wrn_optimized_images_per_second")
             cf = r and r.get("pytorch_compile_freezing_images_per_second")
+            notes.append(peak_note(r, precision, 2, [
+                ("wrn", wi), ("freezing", cf), ("ORT", r and r.get("onnxruntime_images_per_second"))]))
             t.add(name, "torch.compile, inductor freezing", ">= 1.20x", wi / cf if wi and cf else None, ">=", 1.2,
                   why if r is None or not wi else "COMPILE=0", notes=notes)
             o = r and r.get("ratio_onnxruntime")

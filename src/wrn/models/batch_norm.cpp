@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 
 #include "wrn/core/error.h"
 #include "wrn/kernels/batch_norm_relu.h"
@@ -72,40 +73,25 @@ class SyncBatchNormFunction : public torch::autograd::Function<SyncBatchNormFunc
   }
 };
 
-// relu(batch_norm(x)) in training mode with batch statistics, by the fused kernels. Saves x
-// (as BatchNorm does) and y (which the next convolution keeps anyway) for the backward.
+// relu(batch_norm(x) [+ residual]) in training mode with batch statistics, by the fused
+// kernels. Saves x (as BatchNorm does) and y (which the next convolution keeps anyway) for the
+// backward. A residual, when given, gets the masked gradient.
 class BatchNormReluFunction : public torch::autograd::Function<BatchNormReluFunction> {
  public:
-  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& weight,
-                               const torch::Tensor& bias, torch::Tensor running_mean, torch::Tensor running_var,
-                               double momentum, double eps) {
-    auto f = kernels::batch_norm_relu_forward(x, weight, bias, running_mean, running_var, momentum, eps);
-    ctx->save_for_backward({f.x, f.y, f.mean, f.invstd, weight});
-    return f.y;
-  }
-
-  static variable_list backward(AutogradContext* ctx, variable_list grads) {
-    const auto saved = ctx->get_saved_variables();
-    auto g = kernels::batch_norm_relu_backward(grads[0], saved[0], saved[1], saved[2], saved[3], saved[4]);
-    return {g.dx, g.dweight, g.dbias, torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor()};
-  }
-};
-
-// relu(batch_norm(x) + residual) likewise; the residual's gradient is the masked one.
-class BatchNormAddReluFunction : public torch::autograd::Function<BatchNormAddReluFunction> {
- public:
-  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x, const torch::Tensor& residual,
+  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x, const std::optional<torch::Tensor>& residual,
                                const torch::Tensor& weight, const torch::Tensor& bias, torch::Tensor running_mean,
                                torch::Tensor running_var, double momentum, double eps) {
-    auto f = kernels::batch_norm_relu_forward(x, weight, bias, running_mean, running_var, momentum, eps, residual);
+    auto f = kernels::batch_norm_relu_forward(x, weight, bias, running_mean, running_var, momentum, eps,
+                                              residual.value_or(torch::Tensor()));
     ctx->save_for_backward({f.x, f.y, f.mean, f.invstd, weight});
+    ctx->saved_data["with_residual"] = residual.has_value();
     return f.y;
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
     const auto saved = ctx->get_saved_variables();
     auto g = kernels::batch_norm_relu_backward(grads[0], saved[0], saved[1], saved[2], saved[3], saved[4],
-                                               /*with_residual=*/true);
+                                               ctx->saved_data["with_residual"].toBool());
     return {g.dx, g.dresidual, g.dweight, g.dbias, torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor()};
   }
 };
@@ -158,15 +144,16 @@ torch::Tensor batch_norm_relu(torch::nn::BatchNorm2dImpl& bn, const torch::Tenso
   if (!fuses(bn, x)) return torch::nn::functional::relu(batch_norm(bn, x));
   count_training_batch(bn);
   const auto& o = bn.options;
-  return BatchNormReluFunction::apply(x, bn.weight, bn.bias, bn.running_mean, bn.running_var, *o.momentum(), o.eps());
+  return BatchNormReluFunction::apply(x, std::nullopt, bn.weight, bn.bias, bn.running_mean, bn.running_var,
+                                      *o.momentum(), o.eps());
 }
 
 torch::Tensor batch_norm_add_relu(torch::nn::BatchNorm2dImpl& bn, const torch::Tensor& x, const torch::Tensor& residual) {
   if (!fuses(bn, x, residual)) return torch::nn::functional::relu(batch_norm(bn, x) + residual);
   count_training_batch(bn);
   const auto& o = bn.options;
-  return BatchNormAddReluFunction::apply(x, residual, bn.weight, bn.bias, bn.running_mean, bn.running_var,
-                                         *o.momentum(), o.eps());
+  return BatchNormReluFunction::apply(x, residual, bn.weight, bn.bias, bn.running_mean, bn.running_var,
+                                      *o.momentum(), o.eps());
 }
 
 }  // namespace wrn::models

@@ -58,10 +58,12 @@ int main(int argc, char** argv) {
   while (timed(rounds, &sink) < seconds / 3 && rounds < (1L << 40)) rounds *= 2;
   double best = 0;  // the fastest of 3 runs (other load on the machine only slows one down)
   for (int i = 0; i < 3; ++i) {
-    const double rate = 2.0 * kLanes * kChains * (double)kInner * (double)rounds * threads / timed(rounds, &sink);
+    const double rate =
+        2.0 * kLanes * kChains * (double)kInner * (double)rounds * threads / timed(rounds, &sink);
     if (rate > best) best = rate;
   }
   printf("%.1f\n", best / 1e9);
-  fprintf(stderr, "fma_peak: %d-byte vectors, %d chains, %d threads (checksum %g)\n", kBytes, kChains, threads, sink);
+  fprintf(stderr, "fma_peak: %d-byte vectors, %d chains, %d threads (checksum %g)\n", kBytes, kChains,
+          threads, sink);
   return 0;
 }

@@ -152,7 +152,8 @@ TEST_P(FusedAgainstAten, InferenceBatchNormRelu) {
     auto y = wrn::kernels::batch_norm_relu_inference(x, t.w, t.b, t.rm, t.rv, kEps, in_place);
     EXPECT_EQ(y.is_same(x), in_place);
     EXPECT_EQ(y.scalar_type(), c.dtype);
-    EXPECT_EQ(y.is_contiguous(at::MemoryFormat::ChannelsLast), t.x.is_contiguous(at::MemoryFormat::ChannelsLast));
+    EXPECT_EQ(y.is_contiguous(at::MemoryFormat::ChannelsLast),
+              t.x.is_contiguous(at::MemoryFormat::ChannelsLast));
     // alpha and beta as ATen's; the float product and sum may be fused (FMA) on one side only.
     EXPECT_LT(rel_max(y, ref), bf16 ? 8e-3 : 1e-6) << "in place " << in_place;
     if (!in_place) {

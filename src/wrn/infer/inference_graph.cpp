@@ -50,7 +50,8 @@ void optimize(Seq& seq, bool fold, GraphStats& stats) {
       }
     }
     // A ReLU after a kept BatchNorm (pre-activation units) runs with it, in one pass.
-    if (!out.empty() && out.back().kind == Node::Kind::Affine && node.kind == Node::Kind::Relu && !out.back().relu) {
+    if (!out.empty() && out.back().kind == Node::Kind::Affine && node.kind == Node::Kind::Relu &&
+        !out.back().relu) {
       out.back().relu = true;
       ++stats.inplace_relus;
       continue;

@@ -54,9 +54,9 @@ class SourceWriter {
   Value affine(const Node& n, const Value& x) {
     const std::string base = n.name.empty() ? "bn" : n.name;
     const std::string y = let(fmt::format("torch.batch_norm({}, {}, {}, {}, {}, False, 0.0, {}, False)", x,
-                           param(base + ".weight", n.weight), param(base + ".bias", n.bias),
-                           param(base + ".running_mean", n.mean), param(base + ".running_var", n.var),
-                           float_literal(n.eps)));
+                                          param(base + ".weight", n.weight), param(base + ".bias", n.bias),
+                                          param(base + ".running_mean", n.mean),
+                                          param(base + ".running_var", n.var), float_literal(n.eps)));
     return n.relu ? relu(y) : y;
   }
   Value relu(const Value& x) { return let(fmt::format("torch.relu({})", x)); }

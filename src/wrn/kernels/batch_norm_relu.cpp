@@ -195,9 +195,11 @@ BatchNormReluGrads batch_norm_relu_backward(const at::Tensor& dy_in, const at::T
                                        : backward_as<c10::BFloat16>(dy, x, y, mean, invstd, weight, with_residual);
 }
 
-bool batch_norm_relu_inference_supported(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
-                                         const at::Tensor& running_mean, const at::Tensor& running_var) {
-  if (!x.defined() || !x.device().is_cpu() || x.dim() != 4 || x.is_mkldnn() || x.is_sparse() || x.numel() == 0)
+bool batch_norm_relu_inference_supported(const at::Tensor& x, const at::Tensor& weight,
+                                         const at::Tensor& bias, const at::Tensor& running_mean,
+                                         const at::Tensor& running_var) {
+  if (!x.defined() || !x.device().is_cpu() || x.dim() != 4 || x.is_mkldnn() || x.is_sparse() ||
+      x.numel() == 0)
     return false;
   if ((x.scalar_type() != at::kFloat && x.scalar_type() != at::kBFloat16) || !walkable_as_is(x)) return false;
   const int64_t c = x.size(1);
@@ -206,8 +208,8 @@ bool batch_norm_relu_inference_supported(const at::Tensor& x, const at::Tensor& 
 }
 
 at::Tensor batch_norm_relu_inference(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
-                                     const at::Tensor& running_mean, const at::Tensor& running_var, double eps,
-                                     bool in_place) {
+                                     const at::Tensor& running_mean, const at::Tensor& running_var,
+                                     double eps, bool in_place) {
   TORCH_CHECK(batch_norm_relu_inference_supported(x, weight, bias, running_mean, running_var),
               "batch_norm_relu_inference: unsupported tensors (see batch_norm_relu_inference_supported)");
   // ATen's batch_norm_cpu_collect_linear_and_constant_terms in evaluation mode, in float.

@@ -66,17 +66,19 @@ BatchNormReluGrads batch_norm_relu_backward(const at::Tensor& dy, const at::Tens
 
 // Whether batch_norm_relu_inference takes these tensors: x as batch_norm_relu_supported asks
 // but any N*H*W >= 1 and only contiguous or channels_last strides; the four parameters float [C].
-bool batch_norm_relu_inference_supported(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
-                                         const at::Tensor& running_mean, const at::Tensor& running_var);
+bool batch_norm_relu_inference_supported(const at::Tensor& x, const at::Tensor& weight,
+                                         const at::Tensor& bias, const at::Tensor& running_mean,
+                                         const at::Tensor& running_var);
 
 // Evaluation-mode BatchNorm followed by ReLU (a pre-activation unit's BatchNorm, which follows
 // an addition and so cannot be folded into a convolution):
-//   y = max(0, x * alpha + beta), alpha = weight / sqrt(running_var + eps), beta = bias - running_mean * alpha
+//   y = max(0, x * alpha + beta), alpha = weight / sqrt(running_var + eps), beta = bias - running_mean *
+//   alpha
 // with alpha and beta in float as ATen's eval batch_norm computes them. in_place: y is x's
 // memory (x is overwritten); else a new tensor in x's layout.
 at::Tensor batch_norm_relu_inference(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
-                                     const at::Tensor& running_mean, const at::Tensor& running_var, double eps,
-                                     bool in_place);
+                                     const at::Tensor& running_mean, const at::Tensor& running_var,
+                                     double eps, bool in_place);
 
 // The instruction set the kernels run with: "avx2" or "default" (portable C++ that the
 // compiler vectorizes for the build's baseline). ATEN_CPU_CAPABILITY=default selects the latter

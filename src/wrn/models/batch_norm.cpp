@@ -78,8 +78,9 @@ class SyncBatchNormFunction : public torch::autograd::Function<SyncBatchNormFunc
 // backward. A residual, when given, gets the masked gradient.
 class BatchNormReluFunction : public torch::autograd::Function<BatchNormReluFunction> {
  public:
-  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x, const std::optional<torch::Tensor>& residual,
-                               const torch::Tensor& weight, const torch::Tensor& bias, torch::Tensor running_mean,
+  static torch::Tensor forward(AutogradContext* ctx, const torch::Tensor& x,
+                               const std::optional<torch::Tensor>& residual, const torch::Tensor& weight,
+                               const torch::Tensor& bias, torch::Tensor running_mean,
                                torch::Tensor running_var, double momentum, double eps) {
     auto f = kernels::batch_norm_relu_forward(x, weight, bias, running_mean, running_var, momentum, eps,
                                               residual.value_or(torch::Tensor()));

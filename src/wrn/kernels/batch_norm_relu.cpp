@@ -142,6 +142,12 @@ BatchNormReluGrads backward_as(const at::Tensor& dy, const at::Tensor& x, const 
   return g;
 }
 
+// What every loop reads as x: a non-empty 4-D float or bfloat16 CPU tensor (not oneDNN's, not sparse).
+bool loop_activation(const at::Tensor& x) {
+  return x.defined() && x.device().is_cpu() && x.dim() == 4 && !x.is_mkldnn() && !x.is_sparse() &&
+         x.numel() > 0 && (x.scalar_type() == at::kFloat || x.scalar_type() == at::kBFloat16);
+}
+
 bool float_vector(const at::Tensor& t, int64_t c) {
   return t.defined() && t.device().is_cpu() && t.scalar_type() == at::kFloat && t.dim() == 1 && t.size(0) == c &&
          t.is_contiguous();
@@ -151,9 +157,7 @@ bool float_vector(const at::Tensor& t, int64_t c) {
 
 bool batch_norm_relu_supported(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
                                const at::Tensor& residual) {
-  if (!x.defined() || !x.device().is_cpu() || x.dim() != 4 || x.is_mkldnn() || x.is_sparse()) return false;
-  if (x.scalar_type() != at::kFloat && x.scalar_type() != at::kBFloat16) return false;
-  if (x.numel() == 0 || x.size(0) * x.size(2) * x.size(3) < 2) return false;  // BatchNorm's own error instead
+  if (!loop_activation(x) || x.size(0) * x.size(2) * x.size(3) < 2) return false;  // BatchNorm's own error instead
   if (residual.defined() && (residual.sizes() != x.sizes() || residual.scalar_type() != x.scalar_type() ||
                              !residual.device().is_cpu()))
     return false;
@@ -198,10 +202,7 @@ BatchNormReluGrads batch_norm_relu_backward(const at::Tensor& dy_in, const at::T
 bool batch_norm_relu_inference_supported(const at::Tensor& x, const at::Tensor& weight,
                                          const at::Tensor& bias, const at::Tensor& running_mean,
                                          const at::Tensor& running_var) {
-  if (!x.defined() || !x.device().is_cpu() || x.dim() != 4 || x.is_mkldnn() || x.is_sparse() ||
-      x.numel() == 0)
-    return false;
-  if ((x.scalar_type() != at::kFloat && x.scalar_type() != at::kBFloat16) || !walkable_as_is(x)) return false;
+  if (!loop_activation(x) || !walkable_as_is(x)) return false;
   const int64_t c = x.size(1);
   return float_vector(weight, c) && float_vector(bias, c) && float_vector(running_mean, c) &&
          float_vector(running_var, c);

@@ -72,8 +72,8 @@ bool batch_norm_relu_inference_supported(const at::Tensor& x, const at::Tensor& 
 
 // Evaluation-mode BatchNorm followed by ReLU (a pre-activation unit's BatchNorm, which follows
 // an addition and so cannot be folded into a convolution):
-//   y = max(0, x * alpha + beta), alpha = weight / sqrt(running_var + eps), beta = bias - running_mean *
-//   alpha
+//   y = max(0, x * alpha + beta),
+//   alpha = weight / sqrt(running_var + eps), beta = bias - running_mean * alpha,
 // with alpha and beta in float as ATen's eval batch_norm computes them. in_place: y is x's
 // memory (x is overwritten); else a new tensor in x's layout.
 at::Tensor batch_norm_relu_inference(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,

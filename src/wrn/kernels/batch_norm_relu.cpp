@@ -157,7 +157,8 @@ bool float_vector(const at::Tensor& t, int64_t c) {
 
 bool batch_norm_relu_supported(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
                                const at::Tensor& residual) {
-  if (!loop_activation(x) || x.size(0) * x.size(2) * x.size(3) < 2) return false;  // BatchNorm's own error instead
+  // One value a channel: BatchNorm's own error instead.
+  if (!loop_activation(x) || x.size(0) * x.size(2) * x.size(3) < 2) return false;
   if (residual.defined() && (residual.sizes() != x.sizes() || residual.scalar_type() != x.scalar_type() ||
                              !residual.device().is_cpu()))
     return false;
